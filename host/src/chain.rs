@@ -1,0 +1,186 @@
+//! The seam between the network side (server, proxy) and the Wasm side (runtime).
+//!
+//! The proxy knows nothing of wasmtime and the runtime nothing of hyper's server: they meet here,
+//! in plain data types built on the `http` crate and one trait with a method per phase.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::{HeaderMap, Method, StatusCode};
+
+/// The request as plugins see and change it. The proxy builds it after routing and path
+/// normalisation, hands it to the chain, and sends what comes back to the upstream.
+#[derive(Debug, Clone)]
+pub struct RequestState {
+    /// Request method.
+    pub method: Method,
+    /// Normalised path: what routing saw and what the upstream receives.
+    pub path: String,
+    /// Raw query string, without `?`.
+    pub query: Option<String>,
+    /// Request headers (hop-by-hop headers already removed).
+    pub headers: HeaderMap,
+    /// The buffered body, present only when a plugin in the chain declared it needs the body.
+    pub body: Option<Bytes>,
+    /// Client address.
+    pub client_ip: IpAddr,
+    /// The name of the matched route.
+    pub route: Arc<str>,
+    /// The request id (from `x-request-id` or generated).
+    pub request_id: Arc<str>,
+    /// Per-request context written and read by plugins.
+    pub context: HashMap<String, String>,
+}
+
+impl Default for RequestState {
+    fn default() -> Self {
+        Self {
+            method: Method::GET,
+            path: "/".to_owned(),
+            query: None,
+            headers: HeaderMap::new(),
+            body: None,
+            client_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            route: Arc::from(""),
+            request_id: Arc::from(""),
+            context: HashMap::new(),
+        }
+    }
+}
+
+/// The upstream's response as plugins see and change it in the response phase.
+#[derive(Debug, Clone, Default)]
+pub struct ResponseState {
+    /// Status code.
+    pub status: StatusCode,
+    /// Response headers (hop-by-hop headers already removed).
+    pub headers: HeaderMap,
+    /// The buffered body, present only when a plugin declared it needs the response body.
+    pub body: Option<Bytes>,
+}
+
+/// A response made by a plugin instead of the upstream.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    /// Status code.
+    pub status: StatusCode,
+    /// Headers; the proxy sets Content-Length.
+    pub headers: HeaderMap,
+    /// Body.
+    pub body: Bytes,
+}
+
+/// What happens after a phase.
+#[derive(Debug, Clone)]
+pub enum Flow {
+    /// Go on (to the next plugin, the upstream, or the client).
+    Continue,
+    /// Answer the client with this reply.
+    Respond(Reply),
+}
+
+/// The result of the request phase.
+#[derive(Debug, Clone)]
+pub struct RequestOutcome {
+    /// How many plugins ran their request phase; the response phase runs for these, in reverse.
+    pub ran: usize,
+    /// Continue to the upstream, or answer directly.
+    pub flow: Flow,
+}
+
+/// Why a plugin call failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The guest trapped (panic, unreachable, out-of-bounds access, ...).
+    Trap,
+    /// The call ran past its CPU deadline.
+    Timeout,
+    /// The guest tried to grow memory past its cap.
+    MemoryLimit,
+    /// The guest returned something the host cannot use (bad status, bad header, ...).
+    BadAction,
+    /// The host could not get an instance (instantiation or init failed at run time).
+    Unavailable,
+}
+
+impl FailureKind {
+    /// A stable, machine-readable name, used in JSON errors and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureKind::Trap => "trap",
+            FailureKind::Timeout => "timeout",
+            FailureKind::MemoryLimit => "memory_limit",
+            FailureKind::BadAction => "bad_action",
+            FailureKind::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// A plugin failure that, under the plugin's `on_error` policy, must fail the request.
+#[derive(Debug, Clone)]
+pub struct PluginFailure {
+    /// The plugin's name in the config.
+    pub plugin: Arc<str>,
+    /// What went wrong.
+    pub kind: FailureKind,
+    /// Detail for the log and the error body (never contains request data).
+    pub message: String,
+}
+
+impl fmt::Display for PluginFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "plugin `{}` failed ({}): {}", self.plugin, self.kind.as_str(), self.message)
+    }
+}
+
+impl std::error::Error for PluginFailure {}
+
+/// A summary of a finished exchange for the log phase.
+#[derive(Debug, Clone, Default)]
+pub struct LogEntry {
+    /// Status sent to the client.
+    pub status: u16,
+    /// Request body bytes received.
+    pub request_bytes: u64,
+    /// Response body bytes sent.
+    pub response_bytes: u64,
+    /// Whole-exchange duration in microseconds.
+    pub duration_micros: u64,
+    /// Upstream wait in microseconds, when the upstream was called.
+    pub upstream_micros: Option<u64>,
+    /// Upstream target that served the request.
+    pub upstream: Option<String>,
+}
+
+/// A route's plugin chain. One implementation runs Wasm plugins; the proxy only sees this trait.
+pub trait Chain: Send + Sync + 'static {
+    /// True when some plugin declared it needs the request body (the proxy then buffers it).
+    fn needs_request_body(&self) -> bool;
+
+    /// True when some plugin declared it needs the response body.
+    fn needs_response_body(&self) -> bool;
+
+    /// True when some plugin takes part in the log phase.
+    fn wants_log(&self) -> bool;
+
+    /// Run the request phase in chain order. Stops at the first `respond`.
+    fn on_request<'a>(
+        &'a self,
+        req: &'a mut RequestState,
+    ) -> BoxFuture<'a, Result<RequestOutcome, PluginFailure>>;
+
+    /// Run the response phase in reverse order over the first `ran` plugins.
+    fn on_response<'a>(
+        &'a self,
+        req: &'a mut RequestState,
+        resp: &'a mut ResponseState,
+        ran: usize,
+    ) -> BoxFuture<'a, Result<Flow, PluginFailure>>;
+
+    /// Run the log phase for every plugin that asked for it. Called after the response is sent.
+    fn on_log(&self, req: RequestState, entry: LogEntry) -> BoxFuture<'static, ()>;
+}

@@ -1,0 +1,1 @@
+//! Tollgate plugin SDK (placeholder until the SDK lands).
