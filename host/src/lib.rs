@@ -1,6 +1,14 @@
 //! Tollgate: a programmable API gateway whose policies are sandboxed WebAssembly plugins.
+//!
+//! The request path: [`proxy`] (server, routing, limits, upstream client) runs each request
+//! through a [`chain::Chain`], implemented by [`runtime`] (wasmtime, warm instance pools).
+//! [`gateway`] assembles both from a [`config`] and swaps them on reload.
 
+pub mod admin;
 pub mod chain;
 pub mod config;
+pub mod gateway;
 pub mod proxy;
 pub mod runtime;
+pub mod telemetry;
+mod watch;

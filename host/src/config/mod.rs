@@ -1,5 +1,11 @@
-//! Configuration: raw TOML types, validation into [`model`] types, and error reporting.
+//! Configuration: raw TOML types ([`raw`]), validation ([`validate`]) into [`model`] types, and
+//! errors that name the TOML path of every problem.
 
+mod error;
 pub mod model;
+mod raw;
+mod validate;
 
+pub use error::{ConfigError, ConfigIssue};
 pub use model::*;
+pub use validate::{DEFAULT_PLUGIN_DIR, load, parse};

@@ -1,0 +1,93 @@
+//! Raw configuration as written in `gateway.toml`: serde types that reject unknown fields.
+//! Nothing here is checked beyond its shape; `validate` turns these into `model` types.
+
+use serde::Deserialize;
+
+/// `[gateway]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGateway {
+    pub plugin_dir: Option<String>,
+    pub cache_dir: Option<String>,
+    pub watch: Option<bool>,
+}
+
+/// `[[listeners]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListener {
+    pub name: Option<String>,
+    pub addr: String,
+}
+
+/// `[admin]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdmin {
+    pub addr: String,
+}
+
+/// `[limits]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawLimits {
+    pub max_header_count: Option<usize>,
+    pub max_header_bytes: Option<usize>,
+    pub max_body_bytes: Option<u64>,
+    pub max_response_body_bytes: Option<u64>,
+}
+
+/// `[upstreams.NAME]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstream {
+    pub targets: Vec<String>,
+    pub connect_timeout_ms: Option<u64>,
+    pub request_timeout_ms: Option<u64>,
+}
+
+/// `[plugins.NAME]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPlugin {
+    pub module: String,
+    pub on_error: Option<RawOnError>,
+    pub timeout_ms: Option<u64>,
+    pub memory_limit_mb: Option<u64>,
+    pub pool_size: Option<usize>,
+    pub config: Option<toml::Table>,
+}
+
+/// `on_error = "fail-closed" | "fail-open"`
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawOnError {
+    FailClosed,
+    FailOpen,
+}
+
+/// `[[routes]]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRoute {
+    pub name: String,
+    pub hosts: Option<Vec<String>>,
+    pub path: Option<String>,
+    pub path_prefix: Option<String>,
+    pub methods: Option<Vec<String>>,
+    pub upstream: String,
+    #[serde(default)]
+    pub chain: Vec<String>,
+}
+
+/// The top-level keys, each kept as TOML so that every section (and every entry of a table of
+/// entries) is deserialised on its own and reports its own errors.
+pub const TOP_LEVEL_KEYS: &[&str] = &[
+    "gateway",
+    "listeners",
+    "admin",
+    "limits",
+    "upstreams",
+    "plugins",
+    "routes",
+];

@@ -1,0 +1,550 @@
+//! Turns a parsed TOML document into a validated [`Config`], collecting every issue with its
+//! TOML path before failing.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Method;
+use serde::de::DeserializeOwned;
+
+use super::error::{ConfigError, Issues};
+use super::model::*;
+use super::raw::*;
+
+/// Defaults for plugin entries.
+const DEFAULT_PLUGIN_TIMEOUT_MS: u64 = 20;
+const DEFAULT_PLUGIN_MEMORY_MB: u64 = 32;
+const DEFAULT_POOL_SIZE: usize = 2;
+const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 2_000;
+const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 30_000;
+/// Where `module = "NAME"` finds built-in plugins, relative to the config file.
+pub const DEFAULT_PLUGIN_DIR: &str = "plugins/target/wasm32-wasip2/release";
+const DEFAULT_CACHE_DIR: &str = ".tollgate-cache";
+
+/// Read, parse and validate a config file.
+pub fn load(path: &Path) -> Result<Config, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    parse(&text, path)
+}
+
+/// Parse and validate config text; `path` locates relative module and cache paths.
+pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+    let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
+        path: path.to_owned(),
+        message: e.to_string().trim_end().to_owned(),
+    })?;
+    let base = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_owned();
+    let mut issues = Issues::default();
+    let config = Validator {
+        issues: &mut issues,
+        base,
+    }
+    .config(doc, path);
+    match config {
+        Some(config) if issues.0.is_empty() => Ok(config),
+        _ => Err(ConfigError::Invalid {
+            path: path.to_owned(),
+            issues: issues.0,
+        }),
+    }
+}
+
+struct Validator<'a> {
+    issues: &'a mut Issues,
+    base: PathBuf,
+}
+
+impl Validator<'_> {
+    /// Deserialize one value, reporting a failure at its full TOML path.
+    fn de<T: DeserializeOwned>(&mut self, path: &str, value: toml::Value) -> Option<T> {
+        match serde_path_to_error::deserialize::<_, T>(value) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                let inner = e.path().to_string();
+                let full = match (path.is_empty(), inner == ".") {
+                    (_, true) => path.to_owned(),
+                    (true, false) => inner,
+                    (false, false) if inner.starts_with('[') => format!("{path}{inner}"),
+                    (false, false) => format!("{path}.{inner}"),
+                };
+                self.issues.push(full, e.into_inner().to_string().trim_end().to_owned());
+                None
+            }
+        }
+    }
+
+    fn config(&mut self, mut doc: toml::Table, source: &Path) -> Option<Config> {
+        let unknown: Vec<String> = doc
+            .keys()
+            .filter(|k| !TOP_LEVEL_KEYS.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        for key in unknown {
+            self.issues.push(
+                key,
+                format!("unknown section, expected one of: {}", TOP_LEVEL_KEYS.join(", ")),
+            );
+        }
+
+        let gateway = match doc.remove("gateway") {
+            Some(v) => self.de::<RawGateway>("gateway", v).unwrap_or_default(),
+            None => RawGateway::default(),
+        };
+        let gateway = GatewaySettings {
+            plugin_dir: self.base.join(gateway.plugin_dir.as_deref().unwrap_or(DEFAULT_PLUGIN_DIR)),
+            cache_dir: self.base.join(gateway.cache_dir.as_deref().unwrap_or(DEFAULT_CACHE_DIR)),
+            watch: gateway.watch.unwrap_or(true),
+        };
+
+        let listeners = self.listeners(doc.remove("listeners"));
+        let admin = self.admin(doc.remove("admin"));
+        let limits = self.limits(doc.remove("limits"));
+        let upstreams = self.upstreams(doc.remove("upstreams"));
+        let plugins = self.plugins(doc.remove("plugins"), &gateway.plugin_dir);
+        let routes = self.routes(doc.remove("routes"), &upstreams, &plugins);
+
+        Some(Config {
+            source: source.to_owned(),
+            gateway,
+            listeners,
+            admin,
+            limits,
+            upstreams,
+            plugins,
+            routes,
+        })
+    }
+
+    fn listeners(&mut self, value: Option<toml::Value>) -> Vec<Listener> {
+        let Some(value) = value else {
+            self.issues
+                .push("listeners", "at least one [[listeners]] entry is required");
+            return Vec::new();
+        };
+        let raw: Vec<RawListener> = self.de("listeners", value).unwrap_or_default();
+        let mut out = Vec::new();
+        let mut names = HashSet::new();
+        let mut addrs = HashSet::new();
+        for (i, l) in raw.into_iter().enumerate() {
+            let path = format!("listeners[{i}]");
+            let name = l.name.unwrap_or_else(|| format!("listener-{i}"));
+            if !names.insert(name.clone()) {
+                self.issues
+                    .push(format!("{path}.name"), format!("duplicate listener name `{name}`"));
+            }
+            match l.addr.parse::<SocketAddr>() {
+                Ok(addr) => {
+                    if addr.port() != 0 && !addrs.insert(addr) {
+                        self.issues
+                            .push(format!("{path}.addr"), format!("address {addr} is used twice"));
+                    }
+                    out.push(Listener { name, addr });
+                }
+                Err(_) => self.issues.push(
+                    format!("{path}.addr"),
+                    format!("`{}` is not an IP:port address (e.g. \"0.0.0.0:8080\")", l.addr),
+                ),
+            }
+        }
+        out
+    }
+
+    fn admin(&mut self, value: Option<toml::Value>) -> Option<Admin> {
+        let raw: RawAdmin = self.de("admin", value?)?;
+        match raw.addr.parse::<SocketAddr>() {
+            Ok(addr) if addr.ip().is_loopback() => Some(Admin { addr }),
+            Ok(addr) => {
+                self.issues.push(
+                    "admin.addr",
+                    format!("{addr} is not a loopback address; the admin API only listens on loopback"),
+                );
+                None
+            }
+            Err(_) => {
+                self.issues.push(
+                    "admin.addr",
+                    format!("`{}` is not an IP:port address (e.g. \"127.0.0.1:9090\")", raw.addr),
+                );
+                None
+            }
+        }
+    }
+
+    fn limits(&mut self, value: Option<toml::Value>) -> Limits {
+        let defaults = Limits::default();
+        let Some(value) = value else {
+            return defaults;
+        };
+        let Some(raw) = self.de::<RawLimits>("limits", value) else {
+            return defaults;
+        };
+        let mut positive = |name: &str, v: Option<u64>, default: u64| -> u64 {
+            match v {
+                Some(0) => {
+                    self.issues.push(format!("limits.{name}"), "must be greater than 0");
+                    default
+                }
+                Some(v) => v,
+                None => default,
+            }
+        };
+        Limits {
+            max_header_count: positive(
+                "max_header_count",
+                raw.max_header_count.map(|v| v as u64),
+                defaults.max_header_count as u64,
+            ) as usize,
+            max_header_bytes: positive(
+                "max_header_bytes",
+                raw.max_header_bytes.map(|v| v as u64),
+                defaults.max_header_bytes as u64,
+            ) as usize,
+            max_body_bytes: positive("max_body_bytes", raw.max_body_bytes, defaults.max_body_bytes),
+            max_response_body_bytes: positive(
+                "max_response_body_bytes",
+                raw.max_response_body_bytes,
+                defaults.max_response_body_bytes,
+            ),
+        }
+    }
+
+    fn entries(&mut self, section: &str, value: Option<toml::Value>) -> BTreeMap<String, toml::Value> {
+        match value {
+            None => BTreeMap::new(),
+            Some(toml::Value::Table(t)) => t.into_iter().collect(),
+            Some(_) => {
+                self.issues
+                    .push(section, format!("must be a table of named entries ([{section}.NAME])"));
+                BTreeMap::new()
+            }
+        }
+    }
+
+    fn upstreams(&mut self, value: Option<toml::Value>) -> BTreeMap<String, Upstream> {
+        let mut out = BTreeMap::new();
+        for (name, value) in self.entries("upstreams", value) {
+            let path = format!("upstreams.{name}");
+            check_name(self.issues, &path, &name);
+            let Some(raw) = self.de::<RawUpstream>(&path, value) else {
+                continue;
+            };
+            if raw.targets.is_empty() {
+                self.issues.push(format!("{path}.targets"), "needs at least one target");
+            }
+            for (i, t) in raw.targets.iter().enumerate() {
+                if let Err(why) = check_target(t) {
+                    self.issues.push(format!("{path}.targets[{i}]"), why);
+                }
+            }
+            let connect = self.millis(&path, "connect_timeout_ms", raw.connect_timeout_ms, DEFAULT_CONNECT_TIMEOUT_MS);
+            let request = self.millis(&path, "request_timeout_ms", raw.request_timeout_ms, DEFAULT_REQUEST_TIMEOUT_MS);
+            out.insert(
+                name.clone(),
+                Upstream {
+                    name,
+                    targets: raw.targets,
+                    connect_timeout: connect,
+                    request_timeout: request,
+                },
+            );
+        }
+        out
+    }
+
+    fn millis(&mut self, path: &str, field: &str, v: Option<u64>, default: u64) -> Duration {
+        match v {
+            Some(0) => {
+                self.issues.push(format!("{path}.{field}"), "must be greater than 0");
+                Duration::from_millis(default)
+            }
+            Some(ms) => Duration::from_millis(ms),
+            None => Duration::from_millis(default),
+        }
+    }
+
+    fn plugins(&mut self, value: Option<toml::Value>, plugin_dir: &Path) -> BTreeMap<String, PluginSpec> {
+        let mut out = BTreeMap::new();
+        for (name, value) in self.entries("plugins", value) {
+            let path = format!("plugins.{name}");
+            check_name(self.issues, &path, &name);
+            let Some(raw) = self.de::<RawPlugin>(&path, value) else {
+                continue;
+            };
+            let module = match self.module_path(&raw.module, plugin_dir) {
+                Ok(m) => m,
+                Err(why) => {
+                    self.issues.push(format!("{path}.module"), why);
+                    continue;
+                }
+            };
+            let config_json = match serde_json::to_string(&raw.config.unwrap_or_default()) {
+                Ok(json) => json,
+                Err(e) => {
+                    self.issues
+                        .push(format!("{path}.config"), format!("cannot be passed to the plugin: {e}"));
+                    continue;
+                }
+            };
+            let timeout = self.millis(&path, "timeout_ms", raw.timeout_ms, DEFAULT_PLUGIN_TIMEOUT_MS);
+            let memory_mb = match raw.memory_limit_mb {
+                Some(0) => {
+                    self.issues.push(format!("{path}.memory_limit_mb"), "must be greater than 0");
+                    DEFAULT_PLUGIN_MEMORY_MB
+                }
+                Some(mb) if mb > 4096 => {
+                    self.issues
+                        .push(format!("{path}.memory_limit_mb"), "must be at most 4096 (4 GiB)");
+                    DEFAULT_PLUGIN_MEMORY_MB
+                }
+                Some(mb) => mb,
+                None => DEFAULT_PLUGIN_MEMORY_MB,
+            };
+            let pool_size = match raw.pool_size {
+                Some(0) => {
+                    self.issues.push(format!("{path}.pool_size"), "must be at least 1");
+                    DEFAULT_POOL_SIZE
+                }
+                Some(n) => n,
+                None => DEFAULT_POOL_SIZE,
+            };
+            out.insert(
+                name.clone(),
+                PluginSpec {
+                    name: Arc::from(name.as_str()),
+                    module,
+                    config_json,
+                    on_error: match raw.on_error {
+                        Some(RawOnError::FailOpen) => OnError::FailOpen,
+                        Some(RawOnError::FailClosed) | None => OnError::FailClosed,
+                    },
+                    timeout,
+                    memory_limit: (memory_mb as usize) * 1024 * 1024,
+                    pool_size,
+                },
+            );
+        }
+        out
+    }
+
+    /// `module` is a built-in name (`headers`, `ip-filter`) found in the plugin directory, or a
+    /// path to a `.wasm` file relative to the config file.
+    fn module_path(&self, module: &str, plugin_dir: &Path) -> Result<PathBuf, String> {
+        let is_path = module.contains('/') || module.ends_with(".wasm");
+        let file = if is_path {
+            self.base.join(module)
+        } else if !module.is_empty()
+            && module
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        {
+            plugin_dir.join(format!("{}.wasm", module.replace('-', "_")))
+        } else {
+            return Err(format!(
+                "`{module}` is neither a built-in plugin name nor a path to a .wasm file"
+            ));
+        };
+        if file.is_file() {
+            Ok(file)
+        } else if is_path {
+            Err(format!("module file `{}` does not exist", file.display()))
+        } else {
+            Err(format!(
+                "built-in plugin `{module}` not found at `{}` (build the plugins with scripts/build-plugins.sh)",
+                file.display()
+            ))
+        }
+    }
+
+    fn routes(
+        &mut self,
+        value: Option<toml::Value>,
+        upstreams: &BTreeMap<String, Upstream>,
+        plugins: &BTreeMap<String, PluginSpec>,
+    ) -> Vec<Route> {
+        let Some(value) = value else {
+            return Vec::new();
+        };
+        let toml::Value::Array(items) = value else {
+            self.issues
+                .push("routes", "must be an array of tables ([[routes]])");
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        let mut names = HashSet::new();
+        let mut seen_matches = BTreeSet::new();
+        for (i, item) in items.into_iter().enumerate() {
+            let path = format!("routes[{i}]");
+            let Some(raw) = self.de::<RawRoute>(&path, item) else {
+                continue;
+            };
+            let mut ok = true;
+            if !names.insert(raw.name.clone()) {
+                self.issues
+                    .push(format!("{path}.name"), format!("duplicate route name `{}`", raw.name));
+                ok = false;
+            }
+            let path_match = match (raw.path, raw.path_prefix) {
+                (Some(p), None) => check_route_path(self.issues, &format!("{path}.path"), &p)
+                    .then_some(PathMatch::Exact(p)),
+                (None, Some(p)) => check_route_path(self.issues, &format!("{path}.path_prefix"), &p)
+                    .then(|| PathMatch::Prefix(trim_prefix(p))),
+                (Some(_), Some(_)) => {
+                    self.issues
+                        .push(path.clone(), "set either `path` (exact) or `path_prefix`, not both");
+                    None
+                }
+                (None, None) => {
+                    self.issues
+                        .push(path.clone(), "needs `path` (exact match) or `path_prefix`");
+                    None
+                }
+            };
+            let mut hosts = Vec::new();
+            for (j, h) in raw.hosts.unwrap_or_default().into_iter().enumerate() {
+                let host = h.to_ascii_lowercase();
+                let bare = host.strip_prefix("*.").unwrap_or(&host);
+                let valid = !bare.is_empty()
+                    && bare
+                        .split('.')
+                        .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+                if valid {
+                    hosts.push(host);
+                } else {
+                    self.issues.push(
+                        format!("{path}.hosts[{j}]"),
+                        format!("`{h}` is not a host name (use `example.com` or `*.example.com`, no port)"),
+                    );
+                    ok = false;
+                }
+            }
+            let mut methods = Vec::new();
+            for (j, m) in raw.methods.unwrap_or_default().into_iter().enumerate() {
+                match Method::from_bytes(m.as_bytes()) {
+                    Ok(method) if m.bytes().all(|b| b.is_ascii_uppercase()) => methods.push(method),
+                    _ => {
+                        self.issues.push(
+                            format!("{path}.methods[{j}]"),
+                            format!("`{m}` is not an upper-case HTTP method"),
+                        );
+                        ok = false;
+                    }
+                }
+            }
+            if !upstreams.contains_key(&raw.upstream) {
+                self.issues.push(
+                    format!("{path}.upstream"),
+                    format!("unknown upstream `{}`{}", raw.upstream, known(upstreams.keys())),
+                );
+                ok = false;
+            }
+            for (j, p) in raw.chain.iter().enumerate() {
+                if !plugins.contains_key(p) {
+                    self.issues.push(
+                        format!("{path}.chain[{j}]"),
+                        format!("unknown plugin `{p}`{}", known(plugins.keys())),
+                    );
+                    ok = false;
+                }
+            }
+            if let Some(pm) = &path_match {
+                let mut sorted_hosts = hosts.clone();
+                sorted_hosts.sort();
+                let mut sorted_methods: Vec<String> = methods.iter().map(|m| m.to_string()).collect();
+                sorted_methods.sort();
+                let key = format!("{sorted_hosts:?} {pm:?} {sorted_methods:?}");
+                if !seen_matches.insert(key) {
+                    self.issues.push(
+                        path.clone(),
+                        "matches exactly the same hosts, path and methods as an earlier route",
+                    );
+                    ok = false;
+                }
+            }
+            if let (true, Some(path_match)) = (ok, path_match) {
+                out.push(Route {
+                    name: Arc::from(raw.name.as_str()),
+                    hosts,
+                    path: path_match,
+                    methods,
+                    upstream: raw.upstream,
+                    chain: raw.chain,
+                });
+            }
+        }
+        out
+    }
+}
+
+fn known<'a>(names: impl Iterator<Item = &'a String>) -> String {
+    let names: Vec<&str> = names.map(String::as_str).collect();
+    if names.is_empty() {
+        " (none are defined)".to_owned()
+    } else {
+        format!(" (defined: {})", names.join(", "))
+    }
+}
+
+fn check_name(issues: &mut Issues, path: &str, name: &str) {
+    let ok = !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !ok {
+        issues.push(path, "names may only use letters, digits, `-` and `_`");
+    }
+}
+
+fn check_target(target: &str) -> Result<(), String> {
+    if target.parse::<SocketAddr>().is_ok() {
+        return Ok(());
+    }
+    let bad = || format!("`{target}` is not a `host:port` target");
+    let (host, port) = target.rsplit_once(':').ok_or_else(bad)?;
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    match port.parse::<u16>() {
+        Ok(p) if p > 0 && host_ok => Ok(()),
+        _ => Err(bad()),
+    }
+}
+
+/// A route path must already be in normal form, since request paths are normalised before
+/// matching: starts with `/`, no empty, `.` or `..` segments, no `%`, `?`, `#` or `\`.
+fn check_route_path(issues: &mut Issues, path: &str, p: &str) -> bool {
+    let segments_ok = p
+        .split('/')
+        .skip(1)
+        .enumerate()
+        .all(|(i, s)| s != "." && s != ".." && (!s.is_empty() || i == p.split('/').count() - 2));
+    let ok = p.starts_with('/')
+        && p.bytes().all(|b| b > b' ' && b < 0x7f && !matches!(b, b'%' | b'?' | b'#' | b'\\'))
+        && segments_ok;
+    if !ok {
+        issues.push(
+            path,
+            format!("`{p}` is not a normalised path (must start with `/`, no `//`, `.`/`..` segments, `%`, `?`, `#` or `\\`)"),
+        );
+    }
+    ok
+}
+
+/// `/api/` and `/api` are the same prefix (matching is at `/` boundaries).
+fn trim_prefix(p: String) -> String {
+    if p.len() > 1 && p.ends_with('/') {
+        p[..p.len() - 1].to_owned()
+    } else {
+        p
+    }
+}

@@ -1,0 +1,371 @@
+//! Assembles a running gateway from a config: loads plugins through the runtime, builds the
+//! routing table for the proxy, and swaps it atomically on reload (file change, SIGHUP or
+//! `POST /admin/reload`). A reload that fails changes nothing.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tokio::sync::{Mutex, watch};
+
+use crate::chain::Chain;
+use crate::config::{self, Config, ConfigError, ConfigIssue};
+use crate::proxy::{Proxy, RoutingTable};
+use crate::runtime::{LoadedPlugin, MemoryState, Runtime, RuntimeOptions, WasmChain};
+
+/// Why a config could not be loaded or applied.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The config file is unreadable or invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Some plugins could not be compiled or refused their config.
+    #[error("{} plugin(s) failed to load:\n{}", .0.len(), render(.0))]
+    Plugins(Vec<ConfigIssue>),
+    /// The routing table could not be built.
+    #[error("cannot build the routing table: {0}")]
+    Routing(String),
+    /// The Wasm runtime could not start.
+    #[error("cannot start the plugin runtime: {0}")]
+    Runtime(String),
+    /// A listener could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl GatewayError {
+    /// Every issue as (TOML path, message), for JSON answers.
+    pub fn issues(&self) -> Vec<ConfigIssue> {
+        match self {
+            GatewayError::Config(ConfigError::Invalid { issues, .. }) => issues.clone(),
+            GatewayError::Plugins(issues) => issues.clone(),
+            other => vec![ConfigIssue {
+                path: String::new(),
+                message: other.to_string(),
+            }],
+        }
+    }
+}
+
+fn render(issues: &[ConfigIssue]) -> String {
+    issues
+        .iter()
+        .map(|i| format!("  - {i}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What a successful reload did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReloadReport {
+    /// Plugin instances loaded anew (changed module, config or limits).
+    pub loaded: usize,
+    /// Plugin instances kept as they were, warm pools included.
+    pub reused: usize,
+    /// Routes now served.
+    pub routes: usize,
+    /// Time from reading the config to the swap, in milliseconds.
+    pub millis: f64,
+    /// Changes that need a restart to take effect (listeners).
+    pub warnings: Vec<String>,
+}
+
+/// The plugins and config currently served.
+struct Active {
+    config: Arc<Config>,
+    plugins: HashMap<String, Arc<LoadedPlugin>>,
+}
+
+/// A gateway's moving parts: runtime, proxy and the active config.
+pub struct Gateway {
+    config_path: PathBuf,
+    runtime: Runtime,
+    proxy: Arc<Proxy>,
+    active: Mutex<Active>,
+}
+
+impl Gateway {
+    /// Load the config and every plugin it names, and build the first routing table.
+    pub async fn load(config_path: &Path) -> Result<Arc<Self>, GatewayError> {
+        let config = config::load(config_path)?;
+        let runtime = new_runtime(&config)?;
+        let (table, plugins, _) = build(&runtime, &config, &HashMap::new()).await?;
+        Ok(Arc::new(Self {
+            config_path: config_path.to_owned(),
+            runtime,
+            proxy: Proxy::new(table),
+            active: Mutex::new(Active {
+                config: Arc::new(config),
+                plugins,
+            }),
+        }))
+    }
+
+    /// The proxy serving traffic.
+    pub fn proxy(&self) -> Arc<Proxy> {
+        self.proxy.clone()
+    }
+
+    /// The config currently served.
+    pub async fn config(&self) -> Arc<Config> {
+        self.active.lock().await.config.clone()
+    }
+
+    /// Re-read the config file, load what changed and swap the routing table atomically.
+    /// In-flight requests finish on the old chains. On error nothing changes.
+    pub async fn reload(&self) -> Result<ReloadReport, GatewayError> {
+        let started = Instant::now();
+        let mut active = self.active.lock().await;
+        let result = async {
+            let config = config::load(&self.config_path)?;
+            let (table, plugins, loaded) = build(&self.runtime, &config, &active.plugins).await?;
+            Ok::<_, GatewayError>((config, table, plugins, loaded))
+        }
+        .await;
+        let (config, table, plugins, loaded) = match result {
+            Ok(parts) => parts,
+            Err(e) => {
+                metrics::counter!("tollgate_reloads_total", "result" => "error").increment(1);
+                tracing::error!(error = %e, "reload rejected; still serving the previous config");
+                return Err(e);
+            }
+        };
+        let mut warnings = Vec::new();
+        let old = &active.config;
+        if listener_addrs(old) != listener_addrs(&config) {
+            warnings.push("listener changes take effect after a restart".to_owned());
+        }
+        if old.admin.as_ref().map(|a| a.addr) != config.admin.as_ref().map(|a| a.addr) {
+            warnings.push("admin listener changes take effect after a restart".to_owned());
+        }
+        self.proxy.swap(table);
+        let report = ReloadReport {
+            loaded,
+            reused: plugins.len() - loaded,
+            routes: config.routes.len(),
+            millis: started.elapsed().as_secs_f64() * 1000.0,
+            warnings,
+        };
+        *active = Active {
+            config: Arc::new(config),
+            plugins,
+        };
+        metrics::counter!("tollgate_reloads_total", "result" => "ok").increment(1);
+        tracing::info!(
+            loaded = report.loaded,
+            reused = report.reused,
+            routes = report.routes,
+            millis = report.millis,
+            "reloaded"
+        );
+        Ok(report)
+    }
+
+    /// Files whose change triggers a reload: the config and every plugin module.
+    pub async fn watched_files(&self) -> Vec<PathBuf> {
+        let active = self.active.lock().await;
+        let mut files = vec![self.config_path.clone()];
+        files.extend(active.config.plugins.values().map(|p| p.module.clone()));
+        files
+    }
+}
+
+fn listener_addrs(config: &Config) -> Vec<SocketAddr> {
+    config.listeners.iter().map(|l| l.addr).collect()
+}
+
+fn new_runtime(config: &Config) -> Result<Runtime, GatewayError> {
+    let opts = RuntimeOptions {
+        cache_dir: config.gateway.cache_dir.clone(),
+        ..RuntimeOptions::default()
+    };
+    Runtime::new(opts, Arc::new(MemoryState::new())).map_err(|e| GatewayError::Runtime(e.to_string()))
+}
+
+/// Load every plugin (reusing unchanged ones from `previous`), then build one chain per route.
+async fn build(
+    runtime: &Runtime,
+    config: &Config,
+    previous: &HashMap<String, Arc<LoadedPlugin>>,
+) -> Result<(RoutingTable, HashMap<String, Arc<LoadedPlugin>>, usize), GatewayError> {
+    let mut plugins = HashMap::new();
+    let mut by_name = HashMap::new();
+    let mut issues = Vec::new();
+    let mut loaded = 0;
+    for (name, spec) in &config.plugins {
+        let fingerprint = match runtime.fingerprint(spec) {
+            Ok(f) => f,
+            Err(e) => {
+                issues.push(plugin_issue(name, &e.to_string()));
+                continue;
+            }
+        };
+        let plugin = match previous.get(&fingerprint) {
+            Some(p) => p.clone(),
+            None => match runtime.load_plugin(spec).await {
+                Ok(p) => {
+                    loaded += 1;
+                    p
+                }
+                Err(e) => {
+                    issues.push(plugin_issue(name, &e.to_string()));
+                    continue;
+                }
+            },
+        };
+        by_name.insert(name.clone(), plugin.clone());
+        plugins.insert(fingerprint, plugin);
+    }
+    if !issues.is_empty() {
+        return Err(GatewayError::Plugins(issues));
+    }
+    let mut chains: HashMap<String, Arc<dyn Chain>> = HashMap::new();
+    for route in &config.routes {
+        let members = route
+            .chain
+            .iter()
+            .filter_map(|name| by_name.get(name).cloned())
+            .collect();
+        chains.insert(route.name.to_string(), Arc::new(WasmChain::new(members)));
+    }
+    let table = RoutingTable::new(config, chains).map_err(|e| GatewayError::Routing(e.to_string()))?;
+    Ok((table, plugins, loaded))
+}
+
+fn plugin_issue(name: &str, message: &str) -> ConfigIssue {
+    ConfigIssue {
+        path: format!("plugins.{name}"),
+        message: message.to_owned(),
+    }
+}
+
+/// Validate a config and load every plugin once (compile and `init` with its config), without
+/// serving. Returns a one-line summary.
+pub async fn check(path: &Path) -> Result<String, GatewayError> {
+    let config = config::load(path)?;
+    let runtime = new_runtime(&config)?;
+    build(&runtime, &config, &HashMap::new()).await?;
+    Ok(format!(
+        "{} listener(s), {} upstream(s), {} plugin(s), {} route(s)",
+        config.listeners.len(),
+        config.upstreams.len(),
+        config.plugins.len(),
+        config.routes.len()
+    ))
+}
+
+/// A gateway that is serving: its bound addresses and a handle to stop it.
+pub struct Running {
+    /// The gateway (for reloads).
+    pub gateway: Arc<Gateway>,
+    /// Bound client-facing addresses, in config order (useful with port 0).
+    pub listeners: Vec<SocketAddr>,
+    /// Bound admin address, when enabled.
+    pub admin: Option<SocketAddr>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Running {
+    /// Stop accepting, let in-flight requests finish (bounded by the drain deadline), and return.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+/// How long in-flight requests may take to finish after shutdown starts.
+pub const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Load the config, bind every listener and the admin API, and start serving. File watching is
+/// started when the config enables it.
+pub async fn start(config_path: &Path) -> Result<Running, GatewayError> {
+    let gateway = Gateway::load(config_path).await?;
+    let config = gateway.config().await;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let mut tasks = Vec::new();
+    let mut listeners = Vec::new();
+    for l in &config.listeners {
+        let listener = TcpListener::bind(l.addr)
+            .await
+            .map_err(|source| GatewayError::Bind { addr: l.addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| GatewayError::Bind { addr: l.addr, source })?;
+        listeners.push(local);
+        tracing::info!(listener = %l.name, addr = %local, "listening");
+        let proxy = gateway.proxy();
+        let stop = wait_for(shutdown_rx.clone());
+        tasks.push(tokio::spawn(crate::proxy::serve(listener, proxy, stop)));
+    }
+    let mut admin = None;
+    if let Some(a) = &config.admin {
+        let listener = TcpListener::bind(a.addr)
+            .await
+            .map_err(|source| GatewayError::Bind { addr: a.addr, source })?;
+        let local = listener
+            .local_addr()
+            .map_err(|source| GatewayError::Bind { addr: a.addr, source })?;
+        admin = Some(local);
+        tracing::info!(addr = %local, "admin API listening");
+        tasks.push(tokio::spawn(crate::admin::serve(
+            listener,
+            gateway.clone(),
+            wait_for(shutdown_rx.clone()),
+        )));
+    }
+    if config.gateway.watch {
+        tasks.push(tokio::spawn(crate::watch::watch_files(
+            gateway.clone(),
+            wait_for(shutdown_rx.clone()),
+        )));
+    }
+    Ok(Running {
+        gateway,
+        listeners,
+        admin,
+        shutdown: shutdown_tx,
+        tasks,
+    })
+}
+
+async fn wait_for(mut rx: watch::Receiver<bool>) {
+    let _ = rx.wait_for(|stop| *stop).await;
+}
+
+/// `tollgate run`: serve until SIGTERM or SIGINT; SIGHUP reloads.
+pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    crate::admin::install_metrics_recorder();
+    let running = start(&config_path).await?;
+    let mut hup = signal(SignalKind::hangup())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let gateway = running.gateway.clone();
+    loop {
+        tokio::select! {
+            _ = hup.recv() => {
+                tracing::info!("SIGHUP: reloading");
+                let _ = gateway.reload().await;
+            }
+            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        }
+    }
+    tracing::info!("shutting down: draining in-flight requests");
+    if tokio::time::timeout(DRAIN_DEADLINE, running.shutdown()).await.is_err() {
+        tracing::warn!("drain deadline passed; exiting with requests still in flight");
+    }
+    Ok(())
+}
