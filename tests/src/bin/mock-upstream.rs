@@ -1,0 +1,64 @@
+//! A small, fast upstream for the quick start and the benchmark: answers every request with a
+//! short JSON echo of the method, path and the headers a gateway adds.
+//!
+//! `mock-upstream [ADDR]` (default `127.0.0.1:8081`).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpListener;
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let addr: SocketAddr = match std::env::args().nth(1).as_deref().unwrap_or("127.0.0.1:8081").parse() {
+        Ok(addr) => addr,
+        Err(e) => {
+            eprintln!("usage: mock-upstream [IP:PORT] ({e})");
+            std::process::exit(2);
+        }
+    };
+    let listener = TcpListener::bind(addr).await?;
+    eprintln!("mock-upstream listening on {}", listener.local_addr()?);
+    loop {
+        let (stream, _) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(async move {
+            let service = service_fn(handle);
+            let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}
+
+async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    let (parts, body) = req.into_parts();
+    let received = body.collect().await.map(|b| b.to_bytes().len()).unwrap_or(0);
+    let header = |name: &str| {
+        parts
+            .headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let echo = serde_json::json!({
+        "method": parts.method.as_str(),
+        "path": parts.uri.path(),
+        "query": parts.uri.query(),
+        "x-forwarded-for": header("x-forwarded-for"),
+        "x-request-id": header("x-request-id"),
+        "body_bytes": received,
+    });
+    let mut response = Response::new(Full::new(Bytes::from(echo.to_string())));
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    Ok(response)
+}
