@@ -2,7 +2,7 @@
 //! gateway on `127.0.0.1:0`, and speaks real HTTP to them.
 //!
 //! Configs are written as TOML text with placeholders: `{plugins}` (built-in plugin directory),
-//! `{fixtures}` (fixture plugin directory), `{upstream:NAME}` is up to the test (use `format!`).
+//! `{fixtures}` (fixture plugin directory) and `{cache}` (a compile cache shared by all tests).
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
@@ -231,11 +231,14 @@ impl Gateway {
     }
 }
 
-/// Replace `{plugins}` and `{fixtures}` in a config.
+/// Replace `{plugins}`, `{fixtures}` and `{cache}` in a config. `{cache}` is one compile cache
+/// shared by every test, so each plugin is compiled once per machine, not once per test.
 pub fn expand(config: &str) -> String {
+    let cache = repo_root().join("target/tollgate-test-cache");
     config
         .replace("{plugins}", &plugin_dir().display().to_string())
         .replace("{fixtures}", &fixture_dir().display().to_string())
+        .replace("{cache}", &cache.display().to_string())
 }
 
 /// A response read whole.
