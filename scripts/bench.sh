@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Benchmark: direct to the upstream vs through the gateway with an empty chain vs a chain of five
+# `headers` plugins. Open-loop load (oha at a fixed request rate with latency correction), all on
+# 127.0.0.1. Prints throughput ratios and p50/p99 at a common rate; compare ratios, not absolutes.
+#
+#   scripts/bench.sh [SECONDS]      (default 8 seconds per measurement)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+secs="${1:-8}"
+conns="${BENCH_CONNECTIONS:-32}"
+
+if ! command -v oha >/dev/null; then
+  echo "installing oha (open-loop HTTP load generator) from crates.io..."
+  cargo install oha --locked
+fi
+scripts/build-plugins.sh
+cargo build --release -p tollgate -p tollgate-tests --bin tollgate --bin mock-upstream
+
+work=target/bench
+mkdir -p "$work"
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+up_port=$(free_port); gw_port=$(free_port)
+
+plugin_dir="$PWD/plugins/target/wasm32-wasip2/release"
+{
+  cat <<TOML
+[gateway]
+plugin_dir = "$plugin_dir"
+cache_dir = "$PWD/$work/cache"
+watch = false
+
+[[listeners]]
+addr = "127.0.0.1:$gw_port"
+
+[upstreams.up]
+targets = ["127.0.0.1:$up_port"]
+
+[[routes]]
+name = "empty"
+path_prefix = "/empty"
+upstream = "up"
+
+[[routes]]
+name = "chain5"
+path_prefix = "/chain5"
+upstream = "up"
+chain = ["h1", "h2", "h3", "h4", "h5"]
+TOML
+  for i in 1 2 3 4 5; do
+    printf '\n[plugins.h%s]\nmodule = "headers"\n[plugins.h%s.config]\nrequest.set = { "x-bench-%s" = "%s" }\n' "$i" "$i" "$i" "$i"
+  done
+} > "$work/gateway.toml"
+
+RUST_LOG=warn target/release/mock-upstream "127.0.0.1:$up_port" 2>"$work/upstream.log" &
+up_pid=$!
+RUST_LOG=warn target/release/tollgate run -c "$work/gateway.toml" 2>"$work/gateway.log" &
+gw_pid=$!
+trap 'kill $up_pid $gw_pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+  curl -fs "http://127.0.0.1:$gw_port/chain5/ready" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+declare -A url=(
+  [direct]="http://127.0.0.1:$up_port/direct/x"
+  [empty]="http://127.0.0.1:$gw_port/empty/x"
+  [chain5]="http://127.0.0.1:$gw_port/chain5/x"
+)
+run_oha() { # name rate seconds -> json file
+  oha --no-tui --output-format json -z "${3}s" -c "$conns" -q "$2" --latency-correction "${url[$1]}" > "$work/$1-$2.json"
+}
+
+echo "warm-up..."
+for t in direct empty chain5; do oha --no-tui -z 2s -c "$conns" "${url[$t]}" >/dev/null; done
+
+# 1. Capacity: offer far more than a 2-core machine can serve; the achieved rate is the capacity.
+offered=200000
+for t in direct empty chain5; do run_oha "$t" "$offered" "$secs"; done
+# 2. Latency at a common rate: half of the empty chain's capacity.
+half=$(python3 -c "import json;print(int(json.load(open('$work/empty-$offered.json'))['summary']['requestsPerSec']/2))")
+for t in direct empty chain5; do run_oha "$t" "$half" "$secs"; done
+
+python3 - "$work" "$offered" "$half" <<'PY'
+import json, sys
+work, offered, half = sys.argv[1], sys.argv[2], sys.argv[3]
+def load(name, rate):
+    d = json.load(open(f"{work}/{name}-{rate}.json"))
+    s, p = d["summary"], d["latencyPercentiles"]
+    return s["requestsPerSec"], s["successRate"], p["p50"] * 1e6, p["p99"] * 1e6
+cap = {t: load(t, offered) for t in ("direct", "empty", "chain5")}
+lat = {t: load(t, half) for t in ("direct", "empty", "chain5")}
+print(f"\ncapacity (open loop, offered {offered} req/s):")
+for t, (rps, ok, p50, p99) in cap.items():
+    print(f"  {t:7} {rps:9.0f} req/s  success {ok*100:5.1f}%")
+print(f"\nlatency at {half} req/s (half the empty chain's capacity), corrected for coordinated omission:")
+for t, (rps, ok, p50, p99) in lat.items():
+    print(f"  {t:7} p50 {p50:8.0f} us   p99 {p99:8.0f} us   achieved {rps:8.0f} req/s  success {ok*100:5.1f}%")
+print("\nratios:")
+print(f"  empty chain / direct     throughput {cap['empty'][0]/cap['direct'][0]:.2f}")
+print(f"  5 plugins / empty chain  throughput {cap['chain5'][0]/cap['empty'][0]:.2f}")
+print(f"  added p50 by the gateway {lat['empty'][2]-lat['direct'][2]:.0f} us, p99 {lat['empty'][3]-lat['direct'][3]:.0f} us")
+print(f"  added p50 by 5 plugins   {lat['chain5'][2]-lat['empty'][2]:.0f} us, p99 {lat['chain5'][3]-lat['empty'][3]:.0f} us")
+PY
