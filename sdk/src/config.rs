@@ -29,7 +29,7 @@ mod tests {
             parse_config::<Cfg>(r#"{"name":"a"}"#),
             Ok(Cfg { name: "a".into() })
         );
-        let err = parse_config::<Cfg>(r#"{"nam":"a"}"#).unwrap_err();
+        let err = parse_config::<Cfg>(r#"{"nam":"a"}"#).expect_err("must fail");
         assert!(
             err.starts_with("invalid config: unknown field `nam`"),
             "{err}"

@@ -4,7 +4,7 @@
 //! export it with [`export_plugin!`], and the gateway calls it for every request on the routes
 //! whose chain names it.
 //!
-//! ```ignore
+//! ```no_run
 //! use serde::Deserialize;
 //! use tollgate_sdk::{Action, Plugin, Request};
 //!
@@ -135,8 +135,21 @@ pub trait Plugin: Sized + 'static {
 /// Export a type implementing [`Plugin`] as this component's plugin. Use it once per crate,
 /// at the top level:
 ///
-/// ```ignore
+/// ```no_run
+/// # use tollgate_sdk::{NoConfig, Plugin};
+/// # struct MyPlugin;
+/// # impl Plugin for MyPlugin {
+/// #     type Config = NoConfig;
+/// #     fn init(_: NoConfig) -> Result<Self, String> { Ok(MyPlugin) }
+/// # }
 /// tollgate_sdk::export_plugin!(MyPlugin);
+/// ```
+///
+/// A type that does not implement [`Plugin`] is refused with "`X` is not a Tollgate plugin":
+///
+/// ```compile_fail
+/// struct NotAPlugin;
+/// tollgate_sdk::export_plugin!(NotAPlugin);
 /// ```
 #[macro_export]
 macro_rules! export_plugin {
