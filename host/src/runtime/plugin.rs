@@ -183,7 +183,7 @@ fn failure_message(e: &wasmtime::Error, store: &Store<HostState>) -> String {
         FailureKind::MemoryLimit => "the plugin exceeded its memory limit".to_owned(),
         FailureKind::Timeout => "the plugin ran past its deadline".to_owned(),
         _ => match e.downcast_ref::<Trap>() {
-            Some(trap) => format!("wasm trap: {trap}"),
+            Some(trap) => trap.to_string(),
             None => e.to_string(),
         },
     }
