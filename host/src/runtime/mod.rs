@@ -1,2 +1,38 @@
 //! The Wasm side: one wasmtime engine, compiled-plugin cache, warm instance pools, and the
 //! [`crate::chain::Chain`] implementation that runs plugins.
+//!
+//! ```text
+//! Runtime::new(opts, state)        engine (pooling, epoch deadlines), linker, compile cache
+//!   └─ load_plugin(spec).await     compile or load .cwasm, instantiate + init pool_size instances
+//!        └─ LoadedPlugin           warm pool, capabilities, fingerprint, stats
+//! WasmChain::new(vec![plugins])    implements chain::Chain for the proxy
+//! ```
+//!
+//! Sandbox: each instance has its own `Store` with a memory cap (`memory_limit`), each call a CPU
+//! deadline (`timeout`, epoch ticks of 1 ms), a 512 KiB wasm stack, and WASI that grants nothing
+//! (see `host_state`). A call that traps, times out or hits the memory cap drops its instance.
+
+mod bindings;
+mod cache;
+mod engine;
+mod error;
+mod host_imports;
+mod host_request;
+mod host_state;
+mod limiter;
+mod options;
+mod plugin;
+#[allow(clippy::module_inception)]
+mod runtime;
+mod state;
+mod stats;
+mod wasm_chain;
+
+pub use cache::CompileSource;
+pub use error::RuntimeError;
+pub use options::RuntimeOptions;
+pub use plugin::{LoadedPlugin, PluginCapabilities, PluginFingerprint};
+pub use runtime::Runtime;
+pub use state::{MemoryState, StateBackend, StateError, StateFuture};
+pub use stats::PluginStats;
+pub use wasm_chain::WasmChain;

@@ -1,0 +1,158 @@
+//! The plugin's imports besides the request and response: per-request context, shared state,
+//! log, metrics and clock.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::bindings::tollgate::plugin::{clock, context, log, metrics as wit_metrics, state};
+use super::host_state::HostState;
+
+/// Most labels a plugin may attach to one metric (beyond them, labels are dropped).
+const MAX_LABELS: usize = 8;
+
+impl context::Host for HostState {
+    fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        Ok(self
+            .current_request()
+            .and_then(|r| r.context.get(&key).cloned()))
+    }
+
+    fn set(&mut self, key: String, value: String) -> wasmtime::Result<()> {
+        if let Some(req) = self.current_request() {
+            req.context.insert(key, value);
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, key: String) -> wasmtime::Result<()> {
+        if let Some(req) = self.current_request() {
+            req.context.remove(&key);
+        }
+        Ok(())
+    }
+}
+
+fn ttl(ms: u64) -> Option<Duration> {
+    (ms > 0).then(|| Duration::from_millis(ms))
+}
+
+impl state::Host for HostState {
+    async fn incr(&mut self, key: String, delta: i64, ttl_ms: u64) -> Result<i64, String> {
+        let key = format!("{}:{key}", self.plugin);
+        self.state
+            .incr(&key, delta, ttl(ttl_ms))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn get_counter(&mut self, key: String) -> Result<i64, String> {
+        let key = format!("{}:{key}", self.plugin);
+        self.state
+            .get_counter(&key)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn get(&mut self, key: String) -> Result<Option<String>, String> {
+        let key = format!("{}:{key}", self.plugin);
+        self.state.get(&key).await.map_err(|e| e.to_string())
+    }
+
+    async fn set(&mut self, key: String, value: String, ttl_ms: u64) -> Result<(), String> {
+        let key = format!("{}:{key}", self.plugin);
+        self.state
+            .set(&key, &value, ttl(ttl_ms))
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    async fn delete(&mut self, key: String) -> Result<(), String> {
+        let key = format!("{}:{key}", self.plugin);
+        self.state.delete(&key).await.map_err(|e| e.to_string())
+    }
+}
+
+impl log::Host for HostState {
+    fn write(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        let plugin: &str = &self.plugin;
+        let request_id: &str = self.scope.request_id.as_deref().unwrap_or("");
+        match level {
+            log::Level::Trace => tracing::trace!(plugin, request_id, "{message}"),
+            log::Level::Debug => tracing::debug!(plugin, request_id, "{message}"),
+            log::Level::Info => tracing::info!(plugin, request_id, "{message}"),
+            log::Level::Warn => tracing::warn!(plugin, request_id, "{message}"),
+            log::Level::Error => tracing::error!(plugin, request_id, "{message}"),
+        }
+        Ok(())
+    }
+}
+
+/// `tollgate_plugin_<name>` with anything outside `[a-zA-Z0-9_]` replaced by `_`.
+fn metric_name(name: &str) -> String {
+    let clean: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("tollgate_plugin_{clean}")
+}
+
+fn metric_labels(plugin: &str, labels: Vec<(String, String)>) -> Vec<::metrics::Label> {
+    let mut out = Vec::with_capacity(labels.len().min(MAX_LABELS) + 1);
+    out.push(::metrics::Label::new("plugin", plugin.to_owned()));
+    out.extend(
+        labels
+            .into_iter()
+            .filter(|(k, _)| k != "plugin")
+            .take(MAX_LABELS)
+            .map(|(k, v)| ::metrics::Label::new(k, v)),
+    );
+    out
+}
+
+impl wit_metrics::Host for HostState {
+    fn counter_add(
+        &mut self,
+        name: String,
+        labels: Vec<(String, String)>,
+        value: u64,
+    ) -> wasmtime::Result<()> {
+        let labels = metric_labels(&self.plugin, labels);
+        ::metrics::counter!(metric_name(&name), labels).increment(value);
+        Ok(())
+    }
+
+    fn histogram_record(
+        &mut self,
+        name: String,
+        labels: Vec<(String, String)>,
+        value: f64,
+    ) -> wasmtime::Result<()> {
+        let labels = metric_labels(&self.plugin, labels);
+        ::metrics::histogram!(metric_name(&name), labels).record(value);
+        Ok(())
+    }
+}
+
+fn process_start() -> Instant {
+    static START: OnceLock<Instant> = OnceLock::new();
+    *START.get_or_init(Instant::now)
+}
+
+impl clock::Host for HostState {
+    fn now_millis(&mut self) -> wasmtime::Result<u64> {
+        let since = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        Ok(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+    }
+
+    fn monotonic_nanos(&mut self) -> wasmtime::Result<u64> {
+        Ok(u64::try_from(process_start().elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+}

@@ -1,0 +1,393 @@
+//! The `request` and `response` resources: each method reads or changes one thing of the
+//! proxy's `RequestState` / `ResponseState`, which sit in the store's table for the call.
+
+use bytes::Bytes;
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use http::{Method, StatusCode};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use wasmtime::component::Resource;
+
+use super::bindings::tollgate::plugin::types::{Host, HostRequest, HostResponse};
+use super::host_state::HostState;
+use crate::chain::{RequestState, ResponseState};
+
+type Headers = Vec<(String, String)>;
+
+/// Bytes that may not appear raw in a query string.
+const QUERY_ESCAPE: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'<')
+    .add(b'>')
+    .add(b'`');
+
+const READ_ONLY: &str = "the request is read-only after the request phase";
+
+fn header_first(headers: &HeaderMap, name: &str) -> Option<String> {
+    let value = headers.get(name)?;
+    Some(String::from_utf8_lossy(value.as_bytes()).into_owned())
+}
+
+fn header_all(headers: &HeaderMap, name: &str) -> Vec<String> {
+    headers
+        .get_all(name)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect()
+}
+
+fn header_pair(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+    let name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("invalid header name `{}`", name.escape_debug()))?;
+    let value =
+        HeaderValue::from_str(value).map_err(|_| format!("invalid value for header `{name}`"))?;
+    Ok((name, value))
+}
+
+fn set_header(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), String> {
+    let (name, value) = header_pair(name, value)?;
+    headers.insert(name, value);
+    Ok(())
+}
+
+fn append_header(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), String> {
+    let (name, value) = header_pair(name, value)?;
+    headers.append(name, value);
+    Ok(())
+}
+
+fn remove_header(headers: &mut HeaderMap, name: &str) {
+    if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+        headers.remove(name);
+    }
+}
+
+fn all_headers(headers: &HeaderMap) -> Headers {
+    headers
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
+}
+
+/// A path a plugin may set: absolute, plain ASCII, and free of anything the proxy's normaliser
+/// would have to interpret (dot-segments, empty segments, encoded slashes or dots, backslashes,
+/// query or fragment). Rejecting is the conservative half of "normalised or rejected by one
+/// rule": whatever passes here is already normal.
+pub(crate) fn check_path(path: &str) -> Result<(), String> {
+    if !path.starts_with('/') {
+        return Err("the path must start with `/`".into());
+    }
+    if path
+        .bytes()
+        .any(|b| !b.is_ascii_graphic() || matches!(b, b'?' | b'#' | b'\\'))
+    {
+        return Err("the path contains a character that must be escaped".into());
+    }
+    let lower = path.to_ascii_lowercase();
+    if ["%2f", "%5c", "%2e", "%00", "%25"]
+        .iter()
+        .any(|bad| lower.contains(bad))
+    {
+        return Err("the path contains an ambiguous percent-escape".into());
+    }
+    let segments: Vec<&str> = path[1..].split('/').collect();
+    let last = segments.len().saturating_sub(1);
+    for (i, seg) in segments.iter().enumerate() {
+        if *seg == "." || *seg == ".." || (seg.is_empty() && i != last) {
+            return Err("the path contains a dot-segment or an empty segment".into());
+        }
+    }
+    Ok(())
+}
+
+impl HostState {
+    fn request(&mut self, r: &Resource<RequestState>) -> wasmtime::Result<&mut RequestState> {
+        Ok(self.table.get_mut(r)?)
+    }
+
+    /// The request when setters are allowed, or the message for the guest.
+    fn request_mut(
+        &mut self,
+        r: &Resource<RequestState>,
+    ) -> wasmtime::Result<Result<&mut RequestState, String>> {
+        if !self.scope.request_writable {
+            return Ok(Err(READ_ONLY.into()));
+        }
+        Ok(Ok(self.table.get_mut(r)?))
+    }
+
+    fn response(&mut self, r: &Resource<ResponseState>) -> wasmtime::Result<&mut ResponseState> {
+        Ok(self.table.get_mut(r)?)
+    }
+}
+
+impl Host for HostState {}
+
+impl HostRequest for HostState {
+    fn method(&mut self, r: Resource<RequestState>) -> wasmtime::Result<String> {
+        Ok(self.request(&r)?.method.as_str().to_owned())
+    }
+
+    fn set_method(
+        &mut self,
+        r: Resource<RequestState>,
+        method: String,
+    ) -> wasmtime::Result<Result<(), String>> {
+        Ok(self.request_mut(&r)?.and_then(|req| {
+            req.method = Method::from_bytes(method.as_bytes())
+                .map_err(|_| format!("invalid method `{}`", method.escape_debug()))?;
+            Ok(())
+        }))
+    }
+
+    fn path(&mut self, r: Resource<RequestState>) -> wasmtime::Result<String> {
+        Ok(self.request(&r)?.path.clone())
+    }
+
+    fn set_path(
+        &mut self,
+        r: Resource<RequestState>,
+        path: String,
+    ) -> wasmtime::Result<Result<(), String>> {
+        Ok(self.request_mut(&r)?.and_then(|req| {
+            check_path(&path)?;
+            req.path = path;
+            Ok(())
+        }))
+    }
+
+    fn query(&mut self, r: Resource<RequestState>) -> wasmtime::Result<Option<String>> {
+        Ok(self.request(&r)?.query.clone())
+    }
+
+    fn set_query(
+        &mut self,
+        r: Resource<RequestState>,
+        query: Option<String>,
+    ) -> wasmtime::Result<()> {
+        if let Ok(req) = self.request_mut(&r)? {
+            req.query = query.map(|q| utf8_percent_encode(&q, QUERY_ESCAPE).to_string());
+        }
+        Ok(())
+    }
+
+    fn header(
+        &mut self,
+        r: Resource<RequestState>,
+        name: String,
+    ) -> wasmtime::Result<Option<String>> {
+        Ok(header_first(&self.request(&r)?.headers, &name))
+    }
+
+    fn header_all(
+        &mut self,
+        r: Resource<RequestState>,
+        name: String,
+    ) -> wasmtime::Result<Vec<String>> {
+        Ok(header_all(&self.request(&r)?.headers, &name))
+    }
+
+    fn set_header(
+        &mut self,
+        r: Resource<RequestState>,
+        name: String,
+        value: String,
+    ) -> wasmtime::Result<Result<(), String>> {
+        Ok(self
+            .request_mut(&r)?
+            .and_then(|req| set_header(&mut req.headers, &name, &value)))
+    }
+
+    fn append_header(
+        &mut self,
+        r: Resource<RequestState>,
+        name: String,
+        value: String,
+    ) -> wasmtime::Result<Result<(), String>> {
+        Ok(self
+            .request_mut(&r)?
+            .and_then(|req| append_header(&mut req.headers, &name, &value)))
+    }
+
+    fn remove_header(&mut self, r: Resource<RequestState>, name: String) -> wasmtime::Result<()> {
+        if let Ok(req) = self.request_mut(&r)? {
+            remove_header(&mut req.headers, &name);
+        }
+        Ok(())
+    }
+
+    fn headers(&mut self, r: Resource<RequestState>) -> wasmtime::Result<Headers> {
+        Ok(all_headers(&self.request(&r)?.headers))
+    }
+
+    fn body(&mut self, r: Resource<RequestState>) -> wasmtime::Result<Result<Vec<u8>, String>> {
+        if !self.body.request {
+            return Ok(Err(
+                "the plugin did not declare the request-body capability".into(),
+            ));
+        }
+        Ok(match &self.request(&r)?.body {
+            Some(body) => Ok(body.to_vec()),
+            None => Err("the request body is not available".into()),
+        })
+    }
+
+    fn set_body(
+        &mut self,
+        r: Resource<RequestState>,
+        body: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), String>> {
+        if !self.body.request {
+            return Ok(Err(
+                "the plugin did not declare the request-body capability".into(),
+            ));
+        }
+        Ok(self
+            .request_mut(&r)?
+            .map(|req| req.body = Some(Bytes::from(body))))
+    }
+
+    fn client_ip(&mut self, r: Resource<RequestState>) -> wasmtime::Result<String> {
+        Ok(self.request(&r)?.client_ip.to_string())
+    }
+
+    fn route(&mut self, r: Resource<RequestState>) -> wasmtime::Result<String> {
+        Ok(self.request(&r)?.route.to_string())
+    }
+
+    fn drop(&mut self, _r: Resource<RequestState>) -> wasmtime::Result<()> {
+        // Guests only ever get borrows; the host takes the request back itself after the call.
+        Ok(())
+    }
+}
+
+impl HostResponse for HostState {
+    fn status(&mut self, r: Resource<ResponseState>) -> wasmtime::Result<u16> {
+        Ok(self.response(&r)?.status.as_u16())
+    }
+
+    fn set_status(
+        &mut self,
+        r: Resource<ResponseState>,
+        status: u16,
+    ) -> wasmtime::Result<Result<(), String>> {
+        let resp = self.response(&r)?;
+        Ok(match valid_status(status) {
+            Some(s) => {
+                resp.status = s;
+                Ok(())
+            }
+            None => Err(format!("status {status} is not in 100..=599")),
+        })
+    }
+
+    fn header(
+        &mut self,
+        r: Resource<ResponseState>,
+        name: String,
+    ) -> wasmtime::Result<Option<String>> {
+        Ok(header_first(&self.response(&r)?.headers, &name))
+    }
+
+    fn header_all(
+        &mut self,
+        r: Resource<ResponseState>,
+        name: String,
+    ) -> wasmtime::Result<Vec<String>> {
+        Ok(header_all(&self.response(&r)?.headers, &name))
+    }
+
+    fn set_header(
+        &mut self,
+        r: Resource<ResponseState>,
+        name: String,
+        value: String,
+    ) -> wasmtime::Result<Result<(), String>> {
+        Ok(set_header(&mut self.response(&r)?.headers, &name, &value))
+    }
+
+    fn append_header(
+        &mut self,
+        r: Resource<ResponseState>,
+        name: String,
+        value: String,
+    ) -> wasmtime::Result<Result<(), String>> {
+        Ok(append_header(
+            &mut self.response(&r)?.headers,
+            &name,
+            &value,
+        ))
+    }
+
+    fn remove_header(&mut self, r: Resource<ResponseState>, name: String) -> wasmtime::Result<()> {
+        remove_header(&mut self.response(&r)?.headers, &name);
+        Ok(())
+    }
+
+    fn headers(&mut self, r: Resource<ResponseState>) -> wasmtime::Result<Headers> {
+        Ok(all_headers(&self.response(&r)?.headers))
+    }
+
+    fn body(&mut self, r: Resource<ResponseState>) -> wasmtime::Result<Result<Vec<u8>, String>> {
+        if !self.body.response {
+            return Ok(Err(
+                "the plugin did not declare the response-body capability".into(),
+            ));
+        }
+        Ok(match &self.response(&r)?.body {
+            Some(body) => Ok(body.to_vec()),
+            None => Err("the response body is not available".into()),
+        })
+    }
+
+    fn set_body(
+        &mut self,
+        r: Resource<ResponseState>,
+        body: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), String>> {
+        if !self.body.response {
+            return Ok(Err(
+                "the plugin did not declare the response-body capability".into(),
+            ));
+        }
+        self.response(&r)?.body = Some(Bytes::from(body));
+        Ok(Ok(()))
+    }
+
+    fn drop(&mut self, _r: Resource<ResponseState>) -> wasmtime::Result<()> {
+        Ok(())
+    }
+}
+
+/// A status a plugin may use: 100..=599.
+pub(crate) fn valid_status(status: u16) -> Option<StatusCode> {
+    if (100..=599).contains(&status) {
+        StatusCode::from_u16(status).ok()
+    } else {
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_path;
+
+    #[test]
+    fn paths_plugins_may_set() {
+        assert!(check_path("/").is_ok());
+        assert!(check_path("/api/v1/users/").is_ok());
+        assert!(check_path("/a%20b").is_ok());
+        for bad in [
+            "", "a", "/a/../b", "/a/./b", "//a", "/a//b", "/a%2fb", "/a%2E%2E", "/a b", "/a?b",
+            "/a\\b", "/é",
+        ] {
+            assert!(check_path(bad).is_err(), "{bad}");
+        }
+    }
+}

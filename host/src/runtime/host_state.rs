@@ -1,0 +1,93 @@
+//! What each instance's `Store` holds: the resource table through which the guest reaches the
+//! request and response of the current call, a WASI context that grants nothing, the memory
+//! limiter, and the shared state backend.
+//!
+//! WASI: a wasm32-wasip2 Rust guest imports WASI interfaces even when it uses none, so the host
+//! links `wasmtime_wasi::p2` but the context grants nothing: no preopened directories, no
+//! environment variables, no arguments, stdin empty, stdout and stderr discarded, TCP, UDP and
+//! name lookup denied. Clocks and random work (harmless). Plugins log through the `log` import.
+
+use std::sync::Arc;
+
+use wasmtime::component::{Resource, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+use super::limiter::MemoryLimiter;
+use super::state::StateBackend;
+use crate::chain::{RequestState, ResponseState};
+
+/// What the plugin declared in `init`: the host-side subset it enforces.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct BodyAccess {
+    pub(crate) request: bool,
+    pub(crate) response: bool,
+}
+
+/// The request (and response) the current call works on, as handles into the table.
+#[derive(Debug, Default)]
+pub(crate) struct CallScope {
+    /// Table index of the current request.
+    pub(crate) request: Option<u32>,
+    /// Table index of the current response (response phase only).
+    pub(crate) response: Option<u32>,
+    /// False in the response and log phases: request setters have no effect there.
+    pub(crate) request_writable: bool,
+    /// For log lines.
+    pub(crate) request_id: Option<Arc<str>>,
+}
+
+/// The data of one instance's store.
+pub(crate) struct HostState {
+    pub(crate) table: ResourceTable,
+    wasi: WasiCtx,
+    pub(crate) limiter: MemoryLimiter,
+    pub(crate) plugin: Arc<str>,
+    pub(crate) body: BodyAccess,
+    pub(crate) scope: CallScope,
+    pub(crate) state: Arc<dyn StateBackend>,
+}
+
+impl HostState {
+    pub(crate) fn new(plugin: Arc<str>, memory_limit: usize, state: Arc<dyn StateBackend>) -> Self {
+        let wasi = WasiCtxBuilder::new()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        Self {
+            table: ResourceTable::new(),
+            wasi,
+            limiter: MemoryLimiter::new(memory_limit),
+            plugin,
+            body: BodyAccess::default(),
+            scope: CallScope::default(),
+            state,
+        }
+    }
+
+    /// The current request, if a call is in progress.
+    pub(crate) fn current_request(&mut self) -> Option<&mut RequestState> {
+        let rep = self.scope.request?;
+        self.table
+            .get_mut(&Resource::<RequestState>::new_borrow(rep))
+            .ok()
+    }
+
+    /// The current response, if a response-phase call is in progress.
+    #[allow(dead_code)]
+    pub(crate) fn current_response(&mut self) -> Option<&mut ResponseState> {
+        let rep = self.scope.response?;
+        self.table
+            .get_mut(&Resource::<ResponseState>::new_borrow(rep))
+            .ok()
+    }
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}

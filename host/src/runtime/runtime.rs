@@ -1,0 +1,171 @@
+//! The entry point: one engine, linker, compile cache and state backend for the process.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use wasmtime::Engine;
+use wasmtime::component::{HasSelf, Linker};
+
+use super::bindings::{Plugin, PluginPre};
+use super::cache::CompileCache;
+use super::engine::{EpochTicker, build_engine};
+use super::error::RuntimeError;
+use super::host_state::HostState;
+use super::options::RuntimeOptions;
+use super::plugin::{LoadedPlugin, NewInstanceError, PluginFingerprint, new_instance};
+use super::state::StateBackend;
+use crate::config::PluginSpec;
+
+/// Shared by the runtime and every plugin it loaded, so plugins outlive a dropped `Runtime`.
+pub(crate) struct RuntimeInner {
+    pub(crate) engine: Engine,
+    linker: Linker<HostState>,
+    cache: Arc<CompileCache>,
+    pub(crate) opts: RuntimeOptions,
+    pub(crate) state: Arc<dyn StateBackend>,
+    _ticker: EpochTicker,
+}
+
+/// The Wasm runtime. Cheap to clone; create one per process.
+#[derive(Clone)]
+pub struct Runtime {
+    inner: Arc<RuntimeInner>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("opts", &self.inner.opts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// Build the engine (pooling allocator sized by `opts`), start the epoch ticker and link the
+    /// host imports. `state` is shared by every plugin and survives reloads.
+    pub fn new(opts: RuntimeOptions, state: Arc<dyn StateBackend>) -> Result<Self, RuntimeError> {
+        let engine = build_engine(&opts)?;
+        let mut linker = Linker::<HostState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(RuntimeError::Engine)?;
+        Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(RuntimeError::Engine)?;
+        let ticker = EpochTicker::start(&engine, opts.epoch_tick)?;
+        let cache = Arc::new(CompileCache::new(&engine, opts.cache_dir.clone()));
+        Ok(Self {
+            inner: Arc::new(RuntimeInner {
+                engine,
+                linker,
+                cache,
+                opts,
+                state,
+                _ticker: ticker,
+            }),
+        })
+    }
+
+    /// The options the runtime was built with.
+    pub fn options(&self) -> &RuntimeOptions {
+        &self.inner.opts
+    }
+
+    /// The fingerprint `spec` would load with (reads the module file to hash it). Compare it with
+    /// [`LoadedPlugin::fingerprint`] to reuse an unchanged plugin and its warm pool on reload.
+    pub async fn fingerprint(&self, spec: &PluginSpec) -> Result<PluginFingerprint, RuntimeError> {
+        let bytes = read_module(spec).await?;
+        let hash: [u8; 32] = Sha256::digest(&bytes).into();
+        Ok(PluginFingerprint::new(spec, &hash))
+    }
+
+    /// Compile (or load from the cache), create `pool_size` (at least one) warm instances and call
+    /// `init` on each. A refused config fails with the plugin's own message.
+    pub async fn load_plugin(&self, spec: &PluginSpec) -> Result<Arc<LoadedPlugin>, RuntimeError> {
+        let rt = &self.inner;
+        let plugin = spec.name.to_string();
+        check_limits(spec, &rt.opts)?;
+        let bytes = read_module(spec).await?;
+        let hash: [u8; 32] = Sha256::digest(&bytes).into();
+        let fingerprint = PluginFingerprint::new(spec, &hash);
+        let (component, source) =
+            rt.cache
+                .get(bytes, hash)
+                .await
+                .map_err(|message| RuntimeError::Invalid {
+                    plugin: plugin.clone(),
+                    message,
+                })?;
+        let pre = rt
+            .linker
+            .instantiate_pre(&component)
+            .and_then(PluginPre::new)
+            .map_err(|e| RuntimeError::Invalid {
+                plugin: plugin.clone(),
+                message: format!("does not fit the tollgate:plugin world: {e:#}"),
+            })?;
+        let mut warm = Vec::with_capacity(spec.pool_size.max(1));
+        let mut caps = None;
+        for _ in 0..spec.pool_size.max(1) {
+            match new_instance(rt, &pre, spec).await {
+                Ok((w, c)) => {
+                    caps.get_or_insert(c);
+                    warm.push(w);
+                }
+                Err(NewInstanceError::Init(message)) => {
+                    return Err(RuntimeError::Init { plugin, message });
+                }
+                Err(NewInstanceError::Instantiate(message)) => {
+                    return Err(RuntimeError::Instantiate { plugin, message });
+                }
+            }
+        }
+        let caps = caps.unwrap_or_default();
+        tracing::debug!(
+            plugin,
+            ?source,
+            ?caps,
+            instances = warm.len(),
+            "plugin loaded"
+        );
+        Ok(Arc::new(LoadedPlugin::new(
+            Arc::clone(rt),
+            spec.clone(),
+            fingerprint,
+            source,
+            pre,
+            caps,
+            warm,
+        )))
+    }
+}
+
+fn check_limits(spec: &PluginSpec, opts: &RuntimeOptions) -> Result<(), RuntimeError> {
+    let limits = |message: String| RuntimeError::Limits {
+        plugin: spec.name.to_string(),
+        message,
+    };
+    if spec.memory_limit as u64 > opts.max_memory_bytes {
+        return Err(limits(format!(
+            "memory_limit {} exceeds the runtime's maximum of {} bytes",
+            spec.memory_limit, opts.max_memory_bytes
+        )));
+    }
+    if spec.timeout.is_zero() {
+        return Err(limits("timeout must be greater than zero".into()));
+    }
+    if spec.pool_size > opts.max_instances as usize {
+        return Err(limits(format!(
+            "pool_size {} exceeds the runtime's instance limit of {}",
+            spec.pool_size, opts.max_instances
+        )));
+    }
+    Ok(())
+}
+
+async fn read_module(spec: &PluginSpec) -> Result<Vec<u8>, RuntimeError> {
+    tokio::fs::read(&spec.module)
+        .await
+        .map_err(|source| RuntimeError::Read {
+            plugin: spec.name.to_string(),
+            path: spec.module.clone(),
+            source,
+        })
+}

@@ -1,0 +1,139 @@
+//! Per-plugin call statistics: atomics for the admin API, `metrics` handles for Prometheus.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use metrics::{Counter, Histogram};
+
+use crate::chain::FailureKind;
+
+/// A phase of the chain, for the per-phase latency histogram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Request,
+    Response,
+    Log,
+}
+
+impl Phase {
+    fn index(self) -> usize {
+        match self {
+            Phase::Request => 0,
+            Phase::Response => 1,
+            Phase::Log => 2,
+        }
+    }
+
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Phase::Request => "request",
+            Phase::Response => "response",
+            Phase::Log => "log",
+        }
+    }
+}
+
+const KINDS: [FailureKind; 5] = [
+    FailureKind::Trap,
+    FailureKind::Timeout,
+    FailureKind::MemoryLimit,
+    FailureKind::BadAction,
+    FailureKind::Unavailable,
+];
+
+fn kind_index(kind: FailureKind) -> usize {
+    match kind {
+        FailureKind::Trap => 0,
+        FailureKind::Timeout => 1,
+        FailureKind::MemoryLimit => 2,
+        FailureKind::BadAction => 3,
+        FailureKind::Unavailable => 4,
+    }
+}
+
+/// A snapshot of one plugin's statistics since it was loaded.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PluginStats {
+    /// Phase calls made (successful or not).
+    pub calls: u64,
+    /// Calls that trapped.
+    pub traps: u64,
+    /// Calls that ran past their deadline.
+    pub timeouts: u64,
+    /// Calls that hit the memory cap.
+    pub memory_limits: u64,
+    /// Calls that returned an unusable action.
+    pub bad_actions: u64,
+    /// Calls that could not get an instance.
+    pub unavailable: u64,
+    /// Sum of call durations.
+    pub total_call_time: Duration,
+    /// Duration of the most recent call.
+    pub last_call_time: Duration,
+    /// Instances created (at load and as replacements).
+    pub instances_created: u64,
+    /// Warm instances idle in the pool right now.
+    pub idle_instances: usize,
+}
+
+/// Live counters of one plugin.
+pub(crate) struct Stats {
+    calls: AtomicU64,
+    failures: [AtomicU64; 5],
+    total_nanos: AtomicU64,
+    last_nanos: AtomicU64,
+    pub(crate) instances_created: AtomicU64,
+    m_calls: Counter,
+    m_failures: [Counter; 5],
+    m_seconds: [Histogram; 3],
+}
+
+impl Stats {
+    /// Metric handles are resolved once here, so install the global recorder before loading.
+    pub(crate) fn new(plugin: &str) -> Self {
+        let name = plugin.to_owned();
+        let histogram = |phase: Phase| metrics::histogram!("tollgate_plugin_call_seconds", "plugin" => name.clone(), "phase" => phase.as_str());
+        Self {
+            calls: AtomicU64::new(0),
+            failures: Default::default(),
+            total_nanos: AtomicU64::new(0),
+            last_nanos: AtomicU64::new(0),
+            instances_created: AtomicU64::new(0),
+            m_calls: metrics::counter!("tollgate_plugin_calls_total", "plugin" => name.clone()),
+            m_failures: KINDS.map(|k| {
+                metrics::counter!("tollgate_plugin_failures_total", "plugin" => name.clone(), "kind" => k.as_str())
+            }),
+            m_seconds: [histogram(Phase::Request), histogram(Phase::Response), histogram(Phase::Log)],
+        }
+    }
+
+    pub(crate) fn call(&self, phase: Phase, took: Duration) {
+        let nanos = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.total_nanos.fetch_add(nanos, Ordering::Relaxed);
+        self.last_nanos.store(nanos, Ordering::Relaxed);
+        self.m_calls.increment(1);
+        self.m_seconds[phase.index()].record(took.as_secs_f64());
+    }
+
+    pub(crate) fn failure(&self, kind: FailureKind) {
+        self.failures[kind_index(kind)].fetch_add(1, Ordering::Relaxed);
+        self.m_failures[kind_index(kind)].increment(1);
+    }
+
+    pub(crate) fn snapshot(&self, idle_instances: usize) -> PluginStats {
+        let f = |k| self.failures[kind_index(k)].load(Ordering::Relaxed);
+        PluginStats {
+            calls: self.calls.load(Ordering::Relaxed),
+            traps: f(FailureKind::Trap),
+            timeouts: f(FailureKind::Timeout),
+            memory_limits: f(FailureKind::MemoryLimit),
+            bad_actions: f(FailureKind::BadAction),
+            unavailable: f(FailureKind::Unavailable),
+            total_call_time: Duration::from_nanos(self.total_nanos.load(Ordering::Relaxed)),
+            last_call_time: Duration::from_nanos(self.last_nanos.load(Ordering::Relaxed)),
+            instances_created: self.instances_created.load(Ordering::Relaxed),
+            idle_instances,
+        }
+    }
+}

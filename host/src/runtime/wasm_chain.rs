@@ -1,0 +1,254 @@
+//! [`Chain`] over loaded Wasm plugins: request phase in order, response phase in reverse over the
+//! plugins whose request phase ran, log phase for everyone who asked. Failures follow each
+//! plugin's `on_error`; `defer` releases the instance, sleeps and calls the same phase again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::StatusCode;
+use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+
+use super::bindings::{Action, LogEntry as WitLogEntry, Reply as WitReply};
+use super::host_request::valid_status;
+use super::plugin::{LoadedPlugin, PhaseCall};
+use crate::chain::{
+    Chain, FailureKind, Flow, LogEntry, PluginFailure, Reply, RequestOutcome, RequestState,
+    ResponseState,
+};
+use crate::config::OnError;
+
+/// A route's chain of Wasm plugins.
+#[derive(Debug, Clone)]
+pub struct WasmChain {
+    plugins: Arc<[Arc<LoadedPlugin>]>,
+    needs_request_body: bool,
+    needs_response_body: bool,
+    wants_log: bool,
+    max_defer: Duration,
+}
+
+impl WasmChain {
+    /// A chain of these plugins, in request order.
+    pub fn new(plugins: Vec<Arc<LoadedPlugin>>) -> Self {
+        let any = |f: fn(&LoadedPlugin) -> bool| plugins.iter().any(|p| f(p));
+        let needs_request_body = any(|p| p.capabilities().request_body);
+        let needs_response_body = any(|p| p.capabilities().response_body);
+        let wants_log = any(|p| p.capabilities().log);
+        let max_defer = plugins
+            .first()
+            .map(|p| p.rt.opts.max_defer)
+            .unwrap_or(Duration::from_secs(30));
+        Self {
+            plugins: plugins.into(),
+            needs_request_body,
+            needs_response_body,
+            wants_log,
+            max_defer,
+        }
+    }
+
+    /// The plugins, in request order.
+    pub fn plugins(&self) -> &[Arc<LoadedPlugin>] {
+        &self.plugins
+    }
+}
+
+/// Turn a plugin's reply into one the proxy can send, or say why it cannot be.
+fn to_reply(r: WitReply) -> Result<Reply, String> {
+    let status = valid_status(r.status)
+        .ok_or_else(|| format!("reply status {} is not in 100..=599", r.status))?;
+    let mut headers = HeaderMap::with_capacity(r.headers.len());
+    for (name, value) in &r.headers {
+        let n = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("reply header name `{}` is invalid", name.escape_debug()))?;
+        let v = HeaderValue::from_str(value)
+            .map_err(|_| format!("reply header `{n}` has an invalid value"))?;
+        headers.append(n, v);
+    }
+    Ok(Reply {
+        status,
+        headers,
+        body: Bytes::from(r.body),
+    })
+}
+
+/// The 503 answered when a request has been deferred for longer than allowed.
+fn deferred_too_long(plugin: &str) -> Reply {
+    let body = serde_json::json!({ "error": "deferred_too_long", "plugin": plugin }).to_string();
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Reply {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        headers,
+        body: Bytes::from(body),
+    }
+}
+
+/// Apply a plugin's failure policy: fail-closed ends the request, fail-open logs and goes on.
+fn policy(plugin: &LoadedPlugin, failure: PluginFailure) -> Result<(), PluginFailure> {
+    match plugin.on_error() {
+        OnError::FailClosed => Err(failure),
+        OnError::FailOpen => {
+            tracing::warn!(plugin = %failure.plugin, kind = failure.kind.as_str(), "fail-open, skipping: {}", failure.message);
+            Ok(())
+        }
+    }
+}
+
+/// What one plugin's phase decided, after defers and failure policy.
+enum Step {
+    Continue,
+    Respond(Reply),
+}
+
+impl WasmChain {
+    /// Call one plugin's request or response phase until it stops deferring.
+    async fn run_phase(
+        &self,
+        plugin: &LoadedPlugin,
+        req: &mut RequestState,
+        mut resp: Option<&mut ResponseState>,
+        deferred: &mut Duration,
+    ) -> Result<Step, PluginFailure> {
+        loop {
+            let call = match resp.as_deref_mut() {
+                Some(r) => PhaseCall::Response(r),
+                None => PhaseCall::Request,
+            };
+            let action = match plugin.call(req, call).await {
+                Ok(Some(action)) => action,
+                Ok(None) => return Ok(Step::Continue),
+                Err(failure) => return policy(plugin, failure).map(|()| Step::Continue),
+            };
+            match action {
+                Action::Continue => return Ok(Step::Continue),
+                Action::Respond(reply) => {
+                    return match to_reply(reply) {
+                        Ok(reply) => Ok(Step::Respond(reply)),
+                        Err(message) => {
+                            policy(plugin, plugin.failure(FailureKind::BadAction, message))
+                                .map(|()| Step::Continue)
+                        }
+                    };
+                }
+                Action::Defer(ms) => {
+                    let wait = Duration::from_millis(u64::from(ms));
+                    *deferred = deferred.saturating_add(wait);
+                    if *deferred > self.max_defer {
+                        return Ok(Step::Respond(deferred_too_long(plugin.name())));
+                    }
+                    tokio::time::sleep(wait).await;
+                }
+            }
+        }
+    }
+
+    async fn request_phase(&self, req: &mut RequestState) -> Result<RequestOutcome, PluginFailure> {
+        let mut deferred = Duration::ZERO;
+        for (i, plugin) in self.plugins.iter().enumerate() {
+            if !plugin.capabilities().request {
+                continue;
+            }
+            if let Step::Respond(reply) = self.run_phase(plugin, req, None, &mut deferred).await? {
+                return Ok(RequestOutcome {
+                    ran: i,
+                    flow: Flow::Respond(reply),
+                });
+            }
+        }
+        Ok(RequestOutcome {
+            ran: self.plugins.len(),
+            flow: Flow::Continue,
+        })
+    }
+
+    /// A `respond` here replaces the response (status, headers, body) and the remaining plugins
+    /// still see it; the chain then answers `Flow::Respond` with the final response.
+    async fn response_phase(
+        &self,
+        req: &mut RequestState,
+        resp: &mut ResponseState,
+        ran: usize,
+    ) -> Result<Flow, PluginFailure> {
+        let mut deferred = Duration::ZERO;
+        let mut replaced = false;
+        for plugin in self.plugins.iter().take(ran).rev() {
+            if !plugin.capabilities().response {
+                continue;
+            }
+            if let Step::Respond(reply) = self
+                .run_phase(plugin, req, Some(resp), &mut deferred)
+                .await?
+            {
+                resp.status = reply.status;
+                resp.headers = reply.headers;
+                resp.body = Some(reply.body);
+                replaced = true;
+            }
+        }
+        Ok(if replaced {
+            Flow::Respond(Reply {
+                status: resp.status,
+                headers: resp.headers.clone(),
+                body: resp.body.clone().unwrap_or_default(),
+            })
+        } else {
+            Flow::Continue
+        })
+    }
+}
+
+impl Chain for WasmChain {
+    fn needs_request_body(&self) -> bool {
+        self.needs_request_body
+    }
+
+    fn needs_response_body(&self) -> bool {
+        self.needs_response_body
+    }
+
+    fn wants_log(&self) -> bool {
+        self.wants_log
+    }
+
+    fn on_request<'a>(
+        &'a self,
+        req: &'a mut RequestState,
+    ) -> BoxFuture<'a, Result<RequestOutcome, PluginFailure>> {
+        Box::pin(self.request_phase(req))
+    }
+
+    fn on_response<'a>(
+        &'a self,
+        req: &'a mut RequestState,
+        resp: &'a mut ResponseState,
+        ran: usize,
+    ) -> BoxFuture<'a, Result<Flow, PluginFailure>> {
+        Box::pin(self.response_phase(req, resp, ran))
+    }
+
+    fn on_log(&self, mut req: RequestState, entry: LogEntry) -> BoxFuture<'static, ()> {
+        let plugins = Arc::clone(&self.plugins);
+        Box::pin(async move {
+            let entry = WitLogEntry {
+                route: req.route.to_string(),
+                method: req.method.as_str().to_owned(),
+                path: req.path.clone(),
+                status: entry.status,
+                client_ip: req.client_ip.to_string(),
+                request_bytes: entry.request_bytes,
+                response_bytes: entry.response_bytes,
+                duration_micros: entry.duration_micros,
+                upstream_micros: entry.upstream_micros,
+                upstream: entry.upstream,
+            };
+            for plugin in plugins.iter().filter(|p| p.capabilities().log) {
+                if let Err(f) = plugin.call(&mut req, PhaseCall::Log(&entry)).await {
+                    tracing::warn!(plugin = %f.plugin, kind = f.kind.as_str(), "log phase failed: {}", f.message);
+                }
+            }
+        })
+    }
+}
