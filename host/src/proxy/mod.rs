@@ -1,1 +1,37 @@
 //! The network side: HTTP server, routing, path normalisation, limits and the upstream client.
+//!
+//! The lead wires it up like this:
+//!
+//! ```no_run
+//! # async fn run(config: tollgate::config::Config) -> anyhow::Result<()> {
+//! use std::collections::HashMap;
+//! use std::sync::Arc;
+//! use tollgate::proxy::{Proxy, RoutingTable, serve};
+//!
+//! let table = RoutingTable::new(&config, HashMap::new())?;
+//! let proxy = Arc::new(Proxy::new(table));
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await?;
+//! serve(listener, proxy.clone(), async { let _ = tokio::signal::ctrl_c().await; }).await;
+//! // On reload: proxy.swap(RoutingTable::new(&new_config, new_chains)?);
+//! # Ok(()) }
+//! ```
+//!
+//! The flow of one request is in [`handler`]; every refusal is a [`ProxyError`], turned into a
+//! response in one place ([`ProxyError::into_response`]).
+
+pub mod body;
+pub mod error;
+mod gateway;
+pub mod handler;
+pub mod headers;
+mod metrics;
+pub mod normalize;
+pub mod routing;
+pub mod server;
+pub mod upstream;
+
+pub use error::ProxyError;
+pub use gateway::Proxy;
+pub use normalize::{PathError, normalize_path};
+pub use routing::{RouteEntry, RoutingTable, TableError};
+pub use server::{ServeOptions, serve, serve_with};

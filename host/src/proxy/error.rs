@@ -1,0 +1,231 @@
+//! Every way the proxy can refuse or fail a request, and the one place that turns them into HTTP
+//! responses: a status and a JSON body `{"error": "<code>", "message": "<text>", ...}`.
+
+use std::time::Duration;
+
+use http::header::{ALLOW, CONTENT_TYPE};
+use http::{HeaderValue, Method, Response, StatusCode};
+use serde_json::{Map, Value, json};
+use thiserror::Error;
+
+use super::body::{ProxyBody, full};
+use super::normalize::PathError;
+use crate::chain::{FailureKind, PluginFailure};
+
+/// A boxed error for body streams and client failures.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// Why the proxy answered a request itself instead of relaying the upstream's response.
+#[derive(Debug, Error)]
+pub enum ProxyError {
+    /// The path broke the normalisation rule.
+    #[error("bad request path: {0}")]
+    BadPath(#[from] PathError),
+    /// More request headers than `limits.max_header_count`.
+    #[error("too many request headers: {count} (limit {limit})")]
+    TooManyHeaders {
+        /// Headers received.
+        count: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// Header names and values together larger than `limits.max_header_bytes`.
+    #[error("request headers too large: {size} bytes (limit {limit})")]
+    HeadersTooLarge {
+        /// Bytes received.
+        size: usize,
+        /// The configured limit.
+        limit: usize,
+    },
+    /// The request body is, or declares to be, larger than `limits.max_body_bytes`.
+    #[error("request body larger than {limit} bytes")]
+    BodyTooLarge {
+        /// The configured limit.
+        limit: u64,
+    },
+    /// The request body could not be read from the client.
+    #[error("could not read the request body: {0}")]
+    ClientBody(#[source] BoxError),
+    /// No route matches the host and path.
+    #[error("no route matches this host and path")]
+    NoRoute,
+    /// Routes match the host and path, but none allows the method.
+    #[error("method {method} is not allowed here")]
+    MethodNotAllowed {
+        /// The request's method.
+        method: Method,
+        /// Methods some matching route allows.
+        allow: Vec<Method>,
+    },
+    /// A plugin failed and its policy fails the request.
+    #[error(transparent)]
+    Plugin(#[from] PluginFailure),
+    /// A plugin turned the request into something that cannot be sent (e.g. a path that breaks
+    /// the normalisation rule).
+    #[error("the plugin chain produced an invalid request: {0}")]
+    InvalidRewrite(String),
+    /// The upstream could not be reached.
+    #[error("upstream `{upstream}` is unreachable ({target}): {source}")]
+    UpstreamConnect {
+        /// Upstream name.
+        upstream: String,
+        /// The target tried.
+        target: String,
+        /// The connect error.
+        #[source]
+        source: BoxError,
+    },
+    /// The upstream did not send a response head in time.
+    #[error("upstream `{upstream}` did not answer within {timeout:?} ({target})")]
+    UpstreamTimeout {
+        /// Upstream name.
+        upstream: String,
+        /// The target tried.
+        target: String,
+        /// The configured request timeout.
+        timeout: Duration,
+    },
+    /// The exchange with the upstream failed after connecting.
+    #[error("upstream `{upstream}` failed ({target}): {source}")]
+    Upstream {
+        /// Upstream name.
+        upstream: String,
+        /// The target tried.
+        target: String,
+        /// The error.
+        #[source]
+        source: BoxError,
+    },
+    /// The upstream's body was larger than `limits.max_response_body_bytes` while a plugin needed
+    /// it buffered.
+    #[error("upstream `{upstream}` sent a response body larger than {limit} bytes")]
+    UpstreamBodyTooLarge {
+        /// Upstream name.
+        upstream: String,
+        /// The configured limit.
+        limit: u64,
+    },
+}
+
+impl ProxyError {
+    /// The status this error is answered with.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ProxyError::BadPath(_) | ProxyError::ClientBody(_) => StatusCode::BAD_REQUEST,
+            ProxyError::TooManyHeaders { .. } | ProxyError::HeadersTooLarge { .. } => {
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
+            }
+            ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::NoRoute => StatusCode::NOT_FOUND,
+            ProxyError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ProxyError::Plugin(f) => match f.kind {
+                FailureKind::Trap | FailureKind::BadAction => StatusCode::INTERNAL_SERVER_ERROR,
+                FailureKind::Timeout | FailureKind::MemoryLimit | FailureKind::Unavailable => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+            },
+            ProxyError::InvalidRewrite(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ProxyError::UpstreamConnect { .. }
+            | ProxyError::Upstream { .. }
+            | ProxyError::UpstreamBodyTooLarge { .. } => StatusCode::BAD_GATEWAY,
+            ProxyError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    /// A stable machine-readable code for the JSON body and logs.
+    pub fn code(&self) -> &'static str {
+        match self {
+            ProxyError::BadPath(_) => "bad_path",
+            ProxyError::TooManyHeaders { .. } => "too_many_headers",
+            ProxyError::HeadersTooLarge { .. } => "headers_too_large",
+            ProxyError::BodyTooLarge { .. } => "body_too_large",
+            ProxyError::ClientBody(_) => "bad_request_body",
+            ProxyError::NoRoute => "no_route",
+            ProxyError::MethodNotAllowed { .. } => "method_not_allowed",
+            ProxyError::Plugin(_) => "plugin_failed",
+            ProxyError::InvalidRewrite(_) => "invalid_rewrite",
+            ProxyError::UpstreamConnect { .. } => "upstream_unavailable",
+            ProxyError::UpstreamTimeout { .. } => "upstream_timeout",
+            ProxyError::Upstream { .. } => "upstream_error",
+            ProxyError::UpstreamBodyTooLarge { .. } => "upstream_body_too_large",
+        }
+    }
+
+    /// The one mapping from an error to the response the client gets.
+    pub fn into_response(self) -> Response<ProxyBody> {
+        let mut body = Map::new();
+        body.insert("error".into(), json!(self.code()));
+        // The upstream's own error text can carry internal addresses: keep it for the log only.
+        let message = match &self {
+            ProxyError::UpstreamConnect { upstream, .. } => {
+                format!("upstream `{upstream}` is unreachable")
+            }
+            ProxyError::Upstream { upstream, .. } => {
+                format!("the exchange with upstream `{upstream}` failed")
+            }
+            ProxyError::ClientBody(_) => "could not read the request body".to_owned(),
+            other => other.to_string(),
+        };
+        body.insert("message".into(), json!(message));
+        match &self {
+            ProxyError::Plugin(f) => {
+                body.insert("plugin".into(), json!(&*f.plugin));
+                body.insert("kind".into(), json!(f.kind.as_str()));
+            }
+            ProxyError::UpstreamConnect { upstream, .. }
+            | ProxyError::UpstreamTimeout { upstream, .. }
+            | ProxyError::Upstream { upstream, .. }
+            | ProxyError::UpstreamBodyTooLarge { upstream, .. } => {
+                body.insert("upstream".into(), json!(upstream));
+            }
+            ProxyError::MethodNotAllowed { allow, .. } => {
+                body.insert("allow".into(), json!(method_names(allow)));
+            }
+            _ => {}
+        }
+        let bytes = Value::Object(body).to_string();
+
+        let mut response = Response::new(full(bytes));
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let ProxyError::MethodNotAllowed { allow, .. } = &self
+            && let Ok(value) = HeaderValue::from_str(&method_names(allow).join(", "))
+        {
+            headers.insert(ALLOW, value);
+        }
+        response
+    }
+}
+
+fn method_names(methods: &[Method]) -> Vec<&str> {
+    methods.iter().map(Method::as_str).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn plugin_failures_name_the_plugin() {
+        let failure = PluginFailure {
+            plugin: Arc::from("auth"),
+            kind: FailureKind::Timeout,
+            message: "deadline".into(),
+        };
+        let response = ProxyError::Plugin(failure).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn method_not_allowed_sets_allow() {
+        let response = ProxyError::MethodNotAllowed {
+            method: Method::DELETE,
+            allow: vec![Method::GET, Method::POST],
+        }
+        .into_response();
+        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(response.headers()[ALLOW], "GET, POST");
+    }
+}

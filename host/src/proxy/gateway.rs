@@ -1,0 +1,54 @@
+//! [`Proxy`]: the live routing table, swapped atomically on reload, and the upstream clients that
+//! outlive every table.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Body;
+
+use super::body::ProxyBody;
+use super::error::BoxError;
+use super::handler;
+use super::routing::RoutingTable;
+use super::upstream::Clients;
+
+/// The proxy: what `serve` runs requests against.
+#[derive(Debug)]
+pub struct Proxy {
+    table: ArcSwap<RoutingTable>,
+    clients: Clients,
+}
+
+impl Proxy {
+    /// A proxy serving `table`.
+    pub fn new(table: RoutingTable) -> Self {
+        Self {
+            table: ArcSwap::from_pointee(table),
+            clients: Clients::default(),
+        }
+    }
+
+    /// Replace the routing table atomically and return the old one. Requests in flight keep the
+    /// table they started with; upstream connections are kept.
+    pub fn swap(&self, table: RoutingTable) -> Arc<RoutingTable> {
+        self.table.swap(Arc::new(table))
+    }
+
+    /// The current routing table.
+    pub fn table(&self) -> Arc<RoutingTable> {
+        self.table.load_full()
+    }
+
+    /// Serve one request from `client_ip`.
+    pub async fn handle<B>(&self, client_ip: IpAddr, req: Request<B>) -> Response<ProxyBody>
+    where
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<BoxError>,
+    {
+        // Pin one table for the whole exchange: a swap must not change route or chain under it.
+        handler::handle(self.table(), &self.clients, client_ip, req).await
+    }
+}

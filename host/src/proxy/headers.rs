@@ -1,0 +1,234 @@
+//! Header rules: limits, hop-by-hop removal, the gateway's forwarding headers, the request id and
+//! the host a request is addressed to.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use http::header::{CONNECTION, HOST, HeaderName};
+use http::uri::Authority;
+use http::{HeaderMap, HeaderValue, Request};
+
+use super::error::ProxyError;
+use crate::config::Limits;
+
+/// `x-request-id`.
+pub static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// `x-forwarded-for`.
+pub static X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+/// `x-forwarded-proto`.
+pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+/// `x-forwarded-host`.
+pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// Headers that describe one connection, never the message; named in RFC 9110 §7.6.1 plus the
+/// legacy `Keep-Alive` and `Proxy-Connection`.
+const HOP_BY_HOP: [&str; 9] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "proxy-authorization",
+    "proxy-authenticate",
+];
+
+/// Forwarding headers a client could forge. The gateway trusts no peer yet, so it drops them and
+/// sets its own: plugins and the upstream only see what the gateway itself observed.
+const CLIENT_FORWARDING: [&str; 5] = [
+    "x-forwarded-for",
+    "x-forwarded-proto",
+    "x-forwarded-host",
+    "forwarded",
+    "x-real-ip",
+];
+
+/// Refuse requests over the configured header count or total size (names plus values).
+pub fn check_limits(headers: &HeaderMap, limits: &Limits) -> Result<(), ProxyError> {
+    let count = headers.len();
+    if count > limits.max_header_count {
+        return Err(ProxyError::TooManyHeaders {
+            count,
+            limit: limits.max_header_count,
+        });
+    }
+    let size: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    if size > limits.max_header_bytes {
+        return Err(ProxyError::HeadersTooLarge {
+            size,
+            limit: limits.max_header_bytes,
+        });
+    }
+    Ok(())
+}
+
+/// Remove hop-by-hop headers, including every header the `Connection` header names.
+///
+/// Runs before the gateway adds its own headers, so `Connection: x-forwarded-for` can only remove
+/// the client's copy, never the gateway's.
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+}
+
+/// Remove forwarding headers sent by the client (see [`CLIENT_FORWARDING`]).
+pub fn strip_client_forwarding(headers: &mut HeaderMap) {
+    for name in CLIENT_FORWARDING {
+        headers.remove(name);
+    }
+}
+
+/// Set the gateway's forwarding headers. Called after the chain and after hop-by-hop removal, so
+/// neither a client nor a `Connection` header can replace or remove them.
+pub fn set_forwarding(headers: &mut HeaderMap, client_ip: IpAddr, host: Option<&str>) {
+    if let Ok(value) = HeaderValue::from_str(&client_ip.to_string()) {
+        headers.insert(X_FORWARDED_FOR.clone(), value);
+    }
+    headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
+    headers.remove(&X_FORWARDED_HOST);
+    if let Some(value) = host.and_then(|h| HeaderValue::from_str(h).ok()) {
+        headers.insert(X_FORWARDED_HOST.clone(), value);
+    }
+}
+
+/// The client's `x-request-id` when it is a short printable token, else a new random one.
+pub fn request_id(headers: &HeaderMap) -> String {
+    let supplied = headers
+        .get(&X_REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()));
+    match supplied {
+        Some(id) => id.to_owned(),
+        None => new_request_id(),
+    }
+}
+
+/// A random 128-bit id in hex. SipHash with per-process random keys over a counter: unique and
+/// unpredictable enough for correlation, without another dependency (it is not a secret).
+fn new_request_id() -> String {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    thread_local! {
+        static KEYS: (RandomState, RandomState) = (RandomState::new(), RandomState::new());
+    }
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let (a, b) = KEYS.with(|(k1, k2)| (k1.hash_one(n), k2.hash_one(n)));
+    format!("{a:016x}{b:016x}")
+}
+
+/// The host a request is addressed to, as written by the client (port included): the URI's
+/// authority (HTTP/2 `:authority`, HTTP/1 absolute form) or else the `Host` header.
+pub fn request_authority<B>(req: &Request<B>) -> Option<String> {
+    if let Some(authority) = req.uri().authority() {
+        return Some(authority.as_str().to_owned());
+    }
+    req.headers()
+        .get(HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// The host name used for routing: lower case, without port or trailing dot.
+pub fn route_host(authority: &str) -> String {
+    let host = match authority.parse::<Authority>() {
+        Ok(parsed) => parsed.host().to_owned(),
+        Err(_) => authority.to_owned(),
+    };
+    host.trim_end_matches('.').to_ascii_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn map(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            headers.append(*name, HeaderValue::from_static(value));
+        }
+        headers
+    }
+
+    #[test]
+    fn hop_by_hop_and_connection_named_headers_go() {
+        let mut headers = map(&[
+            ("connection", "close, x-secret"),
+            ("connection", "x-other"),
+            ("keep-alive", "timeout=5"),
+            ("proxy-connection", "keep-alive"),
+            ("te", "trailers"),
+            ("upgrade", "websocket"),
+            ("proxy-authorization", "Basic x"),
+            ("x-secret", "1"),
+            ("x-other", "2"),
+            ("x-kept", "3"),
+        ]);
+        strip_hop_by_hop(&mut headers);
+        assert_eq!(headers.len(), 1);
+        assert_eq!(headers["x-kept"], "3");
+    }
+
+    #[test]
+    fn forwarding_headers_are_the_gateways() {
+        let mut headers = map(&[("x-forwarded-for", "6.6.6.6"), ("forwarded", "for=6.6.6.6")]);
+        strip_client_forwarding(&mut headers);
+        set_forwarding(
+            &mut headers,
+            IpAddr::from([10, 0, 0, 1]),
+            Some("example.com"),
+        );
+        assert_eq!(headers["x-forwarded-for"], "10.0.0.1");
+        assert_eq!(headers["x-forwarded-proto"], "http");
+        assert_eq!(headers["x-forwarded-host"], "example.com");
+        assert!(headers.get("forwarded").is_none());
+    }
+
+    #[test]
+    fn limits_count_and_size() {
+        let limits = Limits {
+            max_header_count: 2,
+            max_header_bytes: 10,
+            ..Limits::default()
+        };
+        assert!(check_limits(&map(&[("a", "1"), ("b", "2")]), &limits).is_ok());
+        assert!(matches!(
+            check_limits(&map(&[("a", "1"), ("b", "2"), ("c", "3")]), &limits),
+            Err(ProxyError::TooManyHeaders { count: 3, .. })
+        ));
+        assert!(matches!(
+            check_limits(&map(&[("a", "0123456789")]), &limits),
+            Err(ProxyError::HeadersTooLarge { size: 11, .. })
+        ));
+    }
+
+    #[test]
+    fn request_ids() {
+        assert_eq!(request_id(&map(&[("x-request-id", "abc-123")])), "abc-123");
+        let generated = request_id(&map(&[("x-request-id", "has space")]));
+        assert_eq!(generated.len(), 32);
+        assert_ne!(request_id(&HeaderMap::new()), request_id(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn route_hosts() {
+        assert_eq!(route_host("API.Example.com:8080"), "api.example.com");
+        assert_eq!(route_host("example.com."), "example.com");
+        assert_eq!(route_host("[::1]:80"), "[::1]");
+    }
+}

@@ -1,0 +1,141 @@
+//! Upstreams: round-robin over targets, and pooled keep-alive HTTP clients that outlive routing
+//! table swaps.
+
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use super::body::ProxyBody;
+use super::error::ProxyError;
+use crate::config::Upstream;
+
+/// The HTTP client used for upstream calls.
+pub type HttpClient = Client<HttpConnector, ProxyBody>;
+
+/// An upstream's targets and timeouts, balanced round-robin.
+#[derive(Debug)]
+pub struct UpstreamPool {
+    name: String,
+    targets: Vec<String>,
+    next: AtomicUsize,
+    connect_timeout: Duration,
+    request_timeout: Duration,
+}
+
+impl UpstreamPool {
+    /// Build from the config; `targets` must not be empty (checked by the routing table).
+    pub fn new(upstream: &Upstream) -> Self {
+        Self {
+            name: upstream.name.clone(),
+            targets: upstream.targets.clone(),
+            next: AtomicUsize::new(0),
+            connect_timeout: upstream.connect_timeout,
+            request_timeout: upstream.request_timeout,
+        }
+    }
+
+    /// The upstream's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The next target in round-robin order.
+    pub fn pick(&self) -> &str {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        self.targets
+            .get(n % self.targets.len().max(1))
+            .map_or("", String::as_str)
+    }
+
+    /// TCP connect timeout.
+    pub fn connect_timeout(&self) -> Duration {
+        self.connect_timeout
+    }
+}
+
+/// Pooled clients, one per connect timeout (the only per-upstream client setting). Owned by
+/// [`super::Proxy`], not by a routing table, so keep-alive connections survive table swaps.
+#[derive(Debug, Default)]
+pub struct Clients {
+    by_connect_timeout: RwLock<HashMap<Duration, HttpClient>>,
+}
+
+impl Clients {
+    /// The client for this connect timeout, created on first use.
+    pub fn get(&self, connect_timeout: Duration) -> HttpClient {
+        if let Ok(map) = self.by_connect_timeout.read()
+            && let Some(client) = map.get(&connect_timeout)
+        {
+            return client.clone();
+        }
+        let mut map = match self.by_connect_timeout.write() {
+            Ok(map) => map,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.entry(connect_timeout)
+            .or_insert_with(|| new_client(connect_timeout))
+            .clone()
+    }
+}
+
+fn new_client(connect_timeout: Duration) -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_connect_timeout(Some(connect_timeout));
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build(connector)
+}
+
+/// Send `req` to `target` of `pool`, waiting at most the request timeout for the response head.
+pub async fn send(
+    client: &HttpClient,
+    pool: &UpstreamPool,
+    target: &str,
+    req: Request<ProxyBody>,
+) -> Result<Response<Incoming>, ProxyError> {
+    let result = tokio::time::timeout(pool.request_timeout, client.request(req)).await;
+    match result {
+        Ok(Ok(response)) => Ok(response),
+        Err(_elapsed) => Err(ProxyError::UpstreamTimeout {
+            upstream: pool.name.clone(),
+            target: target.to_owned(),
+            timeout: pool.request_timeout,
+        }),
+        Ok(Err(e)) if e.is_connect() => Err(ProxyError::UpstreamConnect {
+            upstream: pool.name.clone(),
+            target: target.to_owned(),
+            source: Box::new(e),
+        }),
+        Ok(Err(e)) => Err(ProxyError::Upstream {
+            upstream: pool.name.clone(),
+            target: target.to_owned(),
+            source: Box::new(e),
+        }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_robin_cycles_targets() {
+        let pool = UpstreamPool::new(&Upstream {
+            name: "u".into(),
+            targets: vec!["a:1".into(), "b:2".into()],
+            connect_timeout: Duration::from_secs(1),
+            request_timeout: Duration::from_secs(1),
+        });
+        let picks: Vec<&str> = (0..4).map(|_| pool.pick()).collect();
+        assert_eq!(picks, ["a:1", "b:2", "a:1", "b:2"]);
+    }
+}
