@@ -15,7 +15,7 @@ use tokio::sync::{Mutex, watch};
 use crate::chain::Chain;
 use crate::config::{self, Config, ConfigError, ConfigIssue};
 use crate::proxy::{Proxy, RoutingTable};
-use crate::runtime::{LoadedPlugin, MemoryState, Runtime, RuntimeOptions, WasmChain};
+use crate::runtime::{LoadedPlugin, MemoryState, PluginFingerprint, Runtime, RuntimeOptions, WasmChain};
 
 /// Why a config could not be loaded or applied.
 #[derive(Debug, thiserror::Error)]
@@ -83,7 +83,7 @@ pub struct ReloadReport {
 /// The plugins and config currently served.
 struct Active {
     config: Arc<Config>,
-    plugins: HashMap<String, Arc<LoadedPlugin>>,
+    plugins: HashMap<PluginFingerprint, Arc<LoadedPlugin>>,
 }
 
 /// A gateway's moving parts: runtime, proxy and the active config.
@@ -103,7 +103,7 @@ impl Gateway {
         Ok(Arc::new(Self {
             config_path: config_path.to_owned(),
             runtime,
-            proxy: Proxy::new(table),
+            proxy: Arc::new(Proxy::new(table)),
             active: Mutex::new(Active {
                 config: Arc::new(config),
                 plugins,
@@ -186,7 +186,7 @@ fn listener_addrs(config: &Config) -> Vec<SocketAddr> {
 
 fn new_runtime(config: &Config) -> Result<Runtime, GatewayError> {
     let opts = RuntimeOptions {
-        cache_dir: config.gateway.cache_dir.clone(),
+        cache_dir: Some(config.gateway.cache_dir.clone()),
         ..RuntimeOptions::default()
     };
     Runtime::new(opts, Arc::new(MemoryState::new())).map_err(|e| GatewayError::Runtime(e.to_string()))
@@ -196,14 +196,14 @@ fn new_runtime(config: &Config) -> Result<Runtime, GatewayError> {
 async fn build(
     runtime: &Runtime,
     config: &Config,
-    previous: &HashMap<String, Arc<LoadedPlugin>>,
-) -> Result<(RoutingTable, HashMap<String, Arc<LoadedPlugin>>, usize), GatewayError> {
+    previous: &HashMap<PluginFingerprint, Arc<LoadedPlugin>>,
+) -> Result<(RoutingTable, HashMap<PluginFingerprint, Arc<LoadedPlugin>>, usize), GatewayError> {
     let mut plugins = HashMap::new();
     let mut by_name = HashMap::new();
     let mut issues = Vec::new();
     let mut loaded = 0;
     for (name, spec) in &config.plugins {
-        let fingerprint = match runtime.fingerprint(spec) {
+        let fingerprint = match runtime.fingerprint(spec).await {
             Ok(f) => f,
             Err(e) => {
                 issues.push(plugin_issue(name, &e.to_string()));
