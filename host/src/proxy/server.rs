@@ -110,6 +110,8 @@ fn builder(limits: &Limits, options: &ServeOptions) -> auto::Builder<TokioExecut
     builder
         .http2()
         .timer(TokioTimer::new())
+        // Ping idle h2 connections so dead peers do not hold streams and memory forever.
+        .keep_alive_interval(Duration::from_secs(20))
         .max_header_list_size(u32::try_from(h2_list).unwrap_or(u32::MAX));
     builder
 }
