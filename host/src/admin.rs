@@ -30,7 +30,11 @@ pub fn install_metrics_recorder() {
 }
 
 /// Serve the admin API until `shutdown` completes.
-pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, shutdown: impl Future<Output = ()>) {
+pub async fn serve(
+    listener: TcpListener,
+    gateway: Arc<Gateway>,
+    shutdown: impl Future<Output = ()>,
+) {
     tokio::pin!(shutdown);
     loop {
         let (stream, _) = tokio::select! {
@@ -47,18 +51,27 @@ pub async fn serve(listener: TcpListener, gateway: Arc<Gateway>, shutdown: impl 
         tokio::spawn(async move {
             let service = service_fn(move |req| handle(gateway.clone(), req));
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
+            if let Err(e) = builder
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
                 tracing::debug!(error = %e, "admin connection ended with an error");
             }
         });
     }
 }
 
-async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+async fn handle(
+    gateway: Arc<Gateway>,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
     let response = match (req.method(), req.uri().path()) {
         (&Method::GET, "/admin/health") => json_response(StatusCode::OK, &json!({"status": "ok"})),
         (&Method::POST, "/admin/reload") => match gateway.reload().await {
-            Ok(report) => json_response(StatusCode::OK, &json!({"status": "reloaded", "report": report})),
+            Ok(report) => json_response(
+                StatusCode::OK,
+                &json!({"status": "reloaded", "report": report}),
+            ),
             Err(e) => json_response(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 &json!({
@@ -93,8 +106,9 @@ async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Result<Respons
 fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     response
 }

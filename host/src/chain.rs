@@ -133,7 +133,13 @@ pub struct PluginFailure {
 
 impl fmt::Display for PluginFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "plugin `{}` failed ({}): {}", self.plugin, self.kind.as_str(), self.message)
+        write!(
+            f,
+            "plugin `{}` failed ({}): {}",
+            self.plugin,
+            self.kind.as_str(),
+            self.message
+        )
     }
 }
 

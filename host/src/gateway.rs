@@ -15,7 +15,9 @@ use tokio::sync::{Mutex, watch};
 use crate::chain::Chain;
 use crate::config::{self, Config, ConfigError, ConfigIssue};
 use crate::proxy::{Proxy, RoutingTable};
-use crate::runtime::{LoadedPlugin, MemoryState, PluginFingerprint, Runtime, RuntimeOptions, WasmChain};
+use crate::runtime::{
+    LoadedPlugin, MemoryState, PluginFingerprint, Runtime, RuntimeOptions, WasmChain,
+};
 
 /// Why a config could not be loaded or applied.
 #[derive(Debug, thiserror::Error)]
@@ -189,7 +191,8 @@ fn new_runtime(config: &Config) -> Result<Runtime, GatewayError> {
         cache_dir: Some(config.gateway.cache_dir.clone()),
         ..RuntimeOptions::default()
     };
-    Runtime::new(opts, Arc::new(MemoryState::new())).map_err(|e| GatewayError::Runtime(e.to_string()))
+    Runtime::new(opts, Arc::new(MemoryState::new()))
+        .map_err(|e| GatewayError::Runtime(e.to_string()))
 }
 
 /// Load every plugin (reusing unchanged ones from `previous`), then build one chain per route.
@@ -197,7 +200,14 @@ async fn build(
     runtime: &Runtime,
     config: &Config,
     previous: &HashMap<PluginFingerprint, Arc<LoadedPlugin>>,
-) -> Result<(RoutingTable, HashMap<PluginFingerprint, Arc<LoadedPlugin>>, usize), GatewayError> {
+) -> Result<
+    (
+        RoutingTable,
+        HashMap<PluginFingerprint, Arc<LoadedPlugin>>,
+        usize,
+    ),
+    GatewayError,
+> {
     let mut plugins = HashMap::new();
     let mut by_name = HashMap::new();
     let mut issues = Vec::new();
@@ -238,7 +248,8 @@ async fn build(
             .collect();
         chains.insert(route.name.to_string(), Arc::new(WasmChain::new(members)));
     }
-    let table = RoutingTable::new(config, chains).map_err(|e| GatewayError::Routing(e.to_string()))?;
+    let table =
+        RoutingTable::new(config, chains).map_err(|e| GatewayError::Routing(e.to_string()))?;
     Ok((table, plugins, loaded))
 }
 
@@ -300,10 +311,14 @@ pub async fn start(config_path: &Path) -> Result<Running, GatewayError> {
     for l in &config.listeners {
         let listener = TcpListener::bind(l.addr)
             .await
-            .map_err(|source| GatewayError::Bind { addr: l.addr, source })?;
-        let local = listener
-            .local_addr()
-            .map_err(|source| GatewayError::Bind { addr: l.addr, source })?;
+            .map_err(|source| GatewayError::Bind {
+                addr: l.addr,
+                source,
+            })?;
+        let local = listener.local_addr().map_err(|source| GatewayError::Bind {
+            addr: l.addr,
+            source,
+        })?;
         listeners.push(local);
         tracing::info!(listener = %l.name, addr = %local, "listening");
         let proxy = gateway.proxy();
@@ -314,10 +329,14 @@ pub async fn start(config_path: &Path) -> Result<Running, GatewayError> {
     if let Some(a) = &config.admin {
         let listener = TcpListener::bind(a.addr)
             .await
-            .map_err(|source| GatewayError::Bind { addr: a.addr, source })?;
-        let local = listener
-            .local_addr()
-            .map_err(|source| GatewayError::Bind { addr: a.addr, source })?;
+            .map_err(|source| GatewayError::Bind {
+                addr: a.addr,
+                source,
+            })?;
+        let local = listener.local_addr().map_err(|source| GatewayError::Bind {
+            addr: a.addr,
+            source,
+        })?;
         admin = Some(local);
         tracing::info!(addr = %local, "admin API listening");
         tasks.push(tokio::spawn(crate::admin::serve(
@@ -364,7 +383,10 @@ pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
         }
     }
     tracing::info!("shutting down: draining in-flight requests");
-    if tokio::time::timeout(DRAIN_DEADLINE, running.shutdown()).await.is_err() {
+    if tokio::time::timeout(DRAIN_DEADLINE, running.shutdown())
+        .await
+        .is_err()
+    {
         tracing::warn!("drain deadline passed; exiting with requests still in flight");
     }
     Ok(())

@@ -6,7 +6,11 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "tollgate", version, about = "A programmable API gateway with WebAssembly plugins")]
+#[command(
+    name = "tollgate",
+    version,
+    about = "A programmable API gateway with WebAssembly plugins"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -31,7 +35,10 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tollgate::telemetry::init_logging();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");

@@ -20,13 +20,15 @@ const SETTLE: Duration = Duration::from_millis(300);
 pub async fn watch_files(gateway: Arc<Gateway>, shutdown: impl Future<Output = ()>) {
     tokio::pin!(shutdown);
     let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
-    let mut watcher = match notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if let Ok(event) = event {
-            for path in event.paths {
-                let _ = tx.send(path);
+    let mut watcher = match notify::recommended_watcher(
+        move |event: notify::Result<notify::Event>| {
+            if let Ok(event) = event {
+                for path in event.paths {
+                    let _ = tx.send(path);
+                }
             }
-        }
-    }) {
+        },
+    ) {
         Ok(w) => w,
         Err(e) => {
             tracing::warn!(error = %e, "file watching unavailable; reload with SIGHUP or the admin API");
@@ -52,9 +54,20 @@ pub async fn watch_files(gateway: Arc<Gateway>, shutdown: impl Future<Output = (
 }
 
 /// Point the watcher at the directories of the current files; return the files to react to.
-async fn watch_set(gateway: &Gateway, watcher: &mut notify::RecommendedWatcher) -> HashSet<PathBuf> {
-    let files: HashSet<PathBuf> = gateway.watched_files().await.iter().map(|f| canonical(f)).collect();
-    let dirs: HashSet<PathBuf> = files.iter().filter_map(|f| f.parent().map(PathBuf::from)).collect();
+async fn watch_set(
+    gateway: &Gateway,
+    watcher: &mut notify::RecommendedWatcher,
+) -> HashSet<PathBuf> {
+    let files: HashSet<PathBuf> = gateway
+        .watched_files()
+        .await
+        .iter()
+        .map(|f| canonical(f))
+        .collect();
+    let dirs: HashSet<PathBuf> = files
+        .iter()
+        .filter_map(|f| f.parent().map(PathBuf::from))
+        .collect();
     for dir in dirs {
         // Watching a directory twice is harmless; a failure only loses automatic reloads.
         if let Err(e) = watcher.watch(&dir, RecursiveMode::NonRecursive) {
@@ -66,7 +79,10 @@ async fn watch_set(gateway: &Gateway, watcher: &mut notify::RecommendedWatcher) 
 
 /// The absolute form of a path whose file may not exist right now (mid-rename).
 fn canonical(path: &std::path::Path) -> PathBuf {
-    match (path.parent().and_then(|d| d.canonicalize().ok()), path.file_name()) {
+    match (
+        path.parent().and_then(|d| d.canonicalize().ok()),
+        path.file_name(),
+    ) {
         (Some(dir), Some(name)) => dir.join(name),
         _ => path.to_owned(),
     }

@@ -16,9 +16,15 @@ fn invalid_configs_print_every_error_with_its_path() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();
     let mut cases = 0;
     let mut failures = Vec::new();
-    let mut entries: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
-    for toml in entries.iter().filter(|p| p.extension().is_some_and(|e| e == "toml")) {
+    for toml in entries
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+    {
         cases += 1;
         let output = Command::new(env!("CARGO_BIN_EXE_tollgate"))
             .args(["check", "-c"])
@@ -27,7 +33,8 @@ fn invalid_configs_print_every_error_with_its_path() {
             .output()
             .unwrap();
         assert!(!output.status.success(), "{} was accepted", toml.display());
-        let stderr = String::from_utf8_lossy(&output.stderr).replace(&dir.display().to_string(), "$DIR");
+        let stderr =
+            String::from_utf8_lossy(&output.stderr).replace(&dir.display().to_string(), "$DIR");
         let golden = toml.with_extension("err");
         if update {
             std::fs::write(&golden, &stderr).unwrap();

@@ -17,7 +17,8 @@ fn upstream() -> SocketAddr {
             let Ok(mut stream) = stream else { continue };
             let mut buf = [0u8; 4096];
             let _ = stream.read(&mut buf);
-            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
+            let _ = stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok");
         }
     });
     addr
@@ -26,8 +27,14 @@ fn upstream() -> SocketAddr {
 /// GET a path with a raw HTTP/1.1 request; returns the response head and body as text.
 fn get(addr: SocketAddr, path: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n").unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut out = String::new();
     let _ = stream.read_to_string(&mut out);
     out.to_ascii_lowercase()
@@ -72,7 +79,10 @@ fn sighup_reloads_and_sigterm_exits_cleanly() {
         .status()
         .unwrap();
     assert!(status.success());
-    let plugin_dir = root.join("plugins/target/wasm32-wasip2/release").canonicalize().unwrap();
+    let plugin_dir = root
+        .join("plugins/target/wasm32-wasip2/release")
+        .canonicalize()
+        .unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gateway.toml");
@@ -104,18 +114,36 @@ fn sighup_reloads_and_sigterm_exits_cleanly() {
 
     std::fs::write(&path, config(&plugin_dir, upstream, "two")).unwrap();
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-HUP", &pid]).status().unwrap().success());
-    assert!(wait_for_line(&rx, "\"reloaded\"").is_some(), "no reload logged after SIGHUP");
+    assert!(
+        Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(
+        wait_for_line(&rx, "\"reloaded\"").is_some(),
+        "no reload logged after SIGHUP"
+    );
     assert!(get(addr, "/x").contains("x-version: two"));
 
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             assert!(status.success(), "exit status {status}");
             break;
         }
-        assert!(Instant::now() < deadline, "gateway did not exit after SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "gateway did not exit after SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -58,8 +58,15 @@ fn build_wasm() -> &'static (PathBuf, PathBuf) {
                 .env_remove("CARGO_BUILD_TARGET")
                 .status()
                 .expect("run cargo to build the wasm plugins");
-            assert!(status.success(), "building {workspace} for wasm32-wasip2 failed");
-            dirs.push(dir.join("target/wasm32-wasip2/release").canonicalize().unwrap());
+            assert!(
+                status.success(),
+                "building {workspace} for wasm32-wasip2 failed"
+            );
+            dirs.push(
+                dir.join("target/wasm32-wasip2/release")
+                    .canonicalize()
+                    .unwrap(),
+            );
         }
         (dirs[0].clone(), dirs[1].clone())
     })
@@ -95,14 +102,20 @@ impl Upstream {
         let addr = listener.local_addr().unwrap();
         let task = tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let handler = handler.clone();
                 tokio::spawn(async move {
                     let service = service_fn(move |req: Request<Incoming>| {
                         let handler = handler.clone();
                         async move {
                             let (parts, body) = req.into_parts();
-                            let body = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+                            let body = body
+                                .collect()
+                                .await
+                                .map(|b| b.to_bytes())
+                                .unwrap_or_default();
                             Ok::<_, Infallible>(handler(Request::from_parts(parts, body)).await)
                         }
                     });
@@ -193,7 +206,9 @@ impl Gateway {
     /// Start a gateway on this config text. `{plugins}` and `{fixtures}` are replaced by the
     /// plugin directories; listeners should use `127.0.0.1:0`.
     pub async fn start(config: &str) -> Self {
-        Self::try_start(config).await.unwrap_or_else(|e| panic!("gateway did not start: {e}"))
+        Self::try_start(config)
+            .await
+            .unwrap_or_else(|e| panic!("gateway did not start: {e}"))
     }
 
     /// Like [`Gateway::start`], returning the error instead of panicking.
@@ -255,8 +270,12 @@ pub struct Reply {
 impl Reply {
     /// The body parsed as JSON (panics with the body text if it is not JSON).
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 
     /// A header's value as text.

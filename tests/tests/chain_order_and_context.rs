@@ -49,8 +49,15 @@ async fn request_runs_in_chain_order_and_response_in_reverse() {
     let echo = reply.json();
     assert_eq!(echo["path"], "/api/orders");
     assert_eq!(echo["query"], "id=7");
-    assert_eq!(echo["headers"]["x-order"][0], "a,b,c", "request phase order");
-    assert_eq!(reply.header("x-order-response"), Some("c,b,a"), "response phase order");
+    assert_eq!(
+        echo["headers"]["x-order"][0], "a,b,c",
+        "request phase order"
+    );
+    assert_eq!(
+        reply.header("x-order-response"),
+        Some("c,b,a"),
+        "response phase order"
+    );
     gateway.shutdown().await;
 }
 

@@ -87,7 +87,13 @@ async fn good_requests(gateway: &Gateway, path: &str, n: usize) -> Vec<Reply> {
     replies
 }
 
-async fn hostile_request_fails_alone(path: &str, plugin: &str, status: u16, kind: &str, within: Duration) {
+async fn hostile_request_fails_alone(
+    path: &str,
+    plugin: &str,
+    status: u16,
+    kind: &str,
+    within: Duration,
+) {
     let upstream = Upstream::echo("echo").await;
     let gateway = Gateway::start(&config(&upstream.target())).await;
 
@@ -103,19 +109,32 @@ async fn hostile_request_fails_alone(path: &str, plugin: &str, status: u16, kind
     let good = good_requests(&gateway, path, 50).await;
     let (reply, elapsed) = hostile.await.unwrap();
 
-    assert_eq!(reply.status, status, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.status,
+        status,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
     let body = reply.json();
     assert_eq!(body["plugin"], plugin);
     assert_eq!(body["kind"], kind);
     assert!(elapsed < within, "hostile request took {elapsed:?}");
     for r in &good {
-        assert_eq!(r.status, 200, "a good request failed: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            200,
+            "a good request failed: {}",
+            String::from_utf8_lossy(&r.body)
+        );
     }
 
     // The plugin's pool replaced the broken instance: the route still serves, and the hostile
     // request fails the same way again.
     assert_eq!(get(&gateway.url(path), &[]).await.status, 200);
-    assert_eq!(get(&gateway.url(path), &[("x-hostile", "1")]).await.status, status);
+    assert_eq!(
+        get(&gateway.url(path), &[("x-hostile", "1")]).await.status,
+        status
+    );
     gateway.shutdown().await;
 }
 
@@ -126,7 +145,14 @@ async fn an_endless_loop_times_out_at_its_deadline() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_memory_bomb_hits_its_cap() {
-    hostile_request_fails_alone("/memory", "memory-hog", 503, "memory_limit", Duration::from_secs(5)).await;
+    hostile_request_fails_alone(
+        "/memory",
+        "memory-hog",
+        503,
+        "memory_limit",
+        Duration::from_secs(5),
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -139,7 +165,12 @@ async fn a_fail_open_plugin_that_traps_is_skipped() {
     let upstream = Upstream::echo("echo").await;
     let gateway = Gateway::start(&config(&upstream.target())).await;
     let reply = get(&gateway.url("/trap-open/x"), &[("x-hostile", "1")]).await;
-    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
     assert_eq!(reply.json()["upstream"], "echo");
     gateway.shutdown().await;
 }

@@ -62,7 +62,10 @@ chain = {chain}
 async fn twenty_swaps_under_steady_traffic_fail_no_request() {
     let upstream = Upstream::echo("echo").await;
     let gateway = Gateway::start(&config(&upstream.target(), 0, false)).await;
-    assert_eq!(get(&gateway.url("/api/x"), &[]).await.header("x-version"), Some("v0"));
+    assert_eq!(
+        get(&gateway.url("/api/x"), &[]).await.header("x-version"),
+        Some("v0")
+    );
 
     let stop = Arc::new(AtomicBool::new(false));
     let ok = Arc::new(AtomicUsize::new(0));
@@ -97,7 +100,12 @@ async fn twenty_swaps_under_steady_traffic_fail_no_request() {
         tokio::time::sleep(Duration::from_millis(40)).await;
         gateway.write_config(&config(&upstream.target(), version, false));
         let reply = admin_reload(&gateway).await;
-        assert_eq!(reply.status, 200, "reload {version}: {}", String::from_utf8_lossy(&reply.body));
+        assert_eq!(
+            reply.status,
+            200,
+            "reload {version}: {}",
+            String::from_utf8_lossy(&reply.body)
+        );
         swap_times.push(reply.json()["report"]["millis"].as_f64().unwrap());
     }
     // Keep the traffic going until at least 2,000 requests went through.
@@ -120,7 +128,12 @@ async fn twenty_swaps_under_steady_traffic_fail_no_request() {
         swap_times[swap_times.len() / 2],
         swap_times[swap_times.len() - 1]
     );
-    assert!(failures.is_empty(), "{} failed requests, first: {:?}", failures.len(), failures.first());
+    assert!(
+        failures.is_empty(),
+        "{} failed requests, first: {:?}",
+        failures.len(),
+        failures.first()
+    );
     assert!(total >= 2_000, "only {total} requests");
     assert!(seen.len() >= 10, "traffic saw too few versions: {seen:?}");
 
@@ -142,17 +155,26 @@ async fn a_bad_reload_changes_nothing_and_says_why() {
     let body = reply.json();
     assert_eq!(body["error"], "reload_failed");
     assert_eq!(body["issues"][0]["path"], "plugins.version", "{body}");
-    assert!(body["message"].as_str().unwrap().contains("bad header"), "{body}");
+    assert!(
+        body["message"].as_str().unwrap().contains("bad header"),
+        "{body}"
+    );
 
     // A config error is reported with its TOML path, too.
-    gateway.write_config(&config(&upstream.target(), 2, false).replace("upstream = \"echo\"", "upstream = \"nope\""));
+    gateway.write_config(
+        &config(&upstream.target(), 2, false).replace("upstream = \"echo\"", "upstream = \"nope\""),
+    );
     let reply = admin_reload(&gateway).await;
     assert_eq!(reply.status, 422);
     assert_eq!(reply.json()["issues"][0]["path"], "routes[0].upstream");
 
     let still = get(&gateway.url("/api/x"), &[]).await;
     assert_eq!(still.status, 200);
-    assert_eq!(still.header("x-version"), Some("v0"), "the old chain keeps serving");
+    assert_eq!(
+        still.header("x-version"),
+        Some("v0"),
+        "the old chain keeps serving"
+    );
     gateway.shutdown().await;
 }
 
@@ -160,7 +182,10 @@ async fn a_bad_reload_changes_nothing_and_says_why() {
 async fn editing_the_config_file_reloads_it() {
     let upstream = Upstream::echo("echo").await;
     let gateway = Gateway::start(&config(&upstream.target(), 0, true)).await;
-    assert_eq!(get(&gateway.url("/api/x"), &[]).await.header("x-version"), Some("v0"));
+    assert_eq!(
+        get(&gateway.url("/api/x"), &[]).await.header("x-version"),
+        Some("v0")
+    );
 
     gateway.write_config(&config(&upstream.target(), 2, true));
     let deadline = Instant::now() + Duration::from_secs(10);

@@ -61,7 +61,11 @@ chain = ["first", "gate", "last"]
         "only the plugins before the responder run their response phase"
     );
     assert_eq!(blocked.header("content-length"), Some("19"));
-    assert_eq!(calls.load(Ordering::SeqCst), 0, "upstream must not be called");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        0,
+        "upstream must not be called"
+    );
 
     let passed = get(&gateway.url("/anything"), &[]).await;
     assert_eq!(passed.status, 200);

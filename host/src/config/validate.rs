@@ -35,10 +35,12 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 
 /// Parse and validate config text; `path` locates relative module and cache paths.
 pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-    let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| ConfigError::Syntax {
-        path: path.to_owned(),
-        message: e.to_string().trim_end().to_owned(),
-    })?;
+    let doc: toml::Table = text
+        .parse()
+        .map_err(|e: toml::de::Error| ConfigError::Syntax {
+            path: path.to_owned(),
+            message: e.to_string().trim_end().to_owned(),
+        })?;
     let base = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -77,7 +79,8 @@ impl Validator<'_> {
                     (false, false) if inner.starts_with('[') => format!("{path}{inner}"),
                     (false, false) => format!("{path}.{inner}"),
                 };
-                self.issues.push(full, e.into_inner().to_string().trim_end().to_owned());
+                self.issues
+                    .push(full, e.into_inner().to_string().trim_end().to_owned());
                 None
             }
         }
@@ -92,7 +95,10 @@ impl Validator<'_> {
         for key in unknown {
             self.issues.push(
                 key,
-                format!("unknown section, expected one of: {}", TOP_LEVEL_KEYS.join(", ")),
+                format!(
+                    "unknown section, expected one of: {}",
+                    TOP_LEVEL_KEYS.join(", ")
+                ),
             );
         }
 
@@ -101,8 +107,12 @@ impl Validator<'_> {
             None => RawGateway::default(),
         };
         let gateway = GatewaySettings {
-            plugin_dir: self.base.join(gateway.plugin_dir.as_deref().unwrap_or(DEFAULT_PLUGIN_DIR)),
-            cache_dir: self.base.join(gateway.cache_dir.as_deref().unwrap_or(DEFAULT_CACHE_DIR)),
+            plugin_dir: self
+                .base
+                .join(gateway.plugin_dir.as_deref().unwrap_or(DEFAULT_PLUGIN_DIR)),
+            cache_dir: self
+                .base
+                .join(gateway.cache_dir.as_deref().unwrap_or(DEFAULT_CACHE_DIR)),
             watch: gateway.watch.unwrap_or(true),
         };
 
@@ -139,20 +149,27 @@ impl Validator<'_> {
             let path = format!("listeners[{i}]");
             let name = l.name.unwrap_or_else(|| format!("listener-{i}"));
             if !names.insert(name.clone()) {
-                self.issues
-                    .push(format!("{path}.name"), format!("duplicate listener name `{name}`"));
+                self.issues.push(
+                    format!("{path}.name"),
+                    format!("duplicate listener name `{name}`"),
+                );
             }
             match l.addr.parse::<SocketAddr>() {
                 Ok(addr) => {
                     if addr.port() != 0 && !addrs.insert(addr) {
-                        self.issues
-                            .push(format!("{path}.addr"), format!("address {addr} is used twice"));
+                        self.issues.push(
+                            format!("{path}.addr"),
+                            format!("address {addr} is used twice"),
+                        );
                     }
                     out.push(Listener { name, addr });
                 }
                 Err(_) => self.issues.push(
                     format!("{path}.addr"),
-                    format!("`{}` is not an IP:port address (e.g. \"0.0.0.0:8080\")", l.addr),
+                    format!(
+                        "`{}` is not an IP:port address (e.g. \"0.0.0.0:8080\")",
+                        l.addr
+                    ),
                 ),
             }
         }
@@ -166,14 +183,19 @@ impl Validator<'_> {
             Ok(addr) => {
                 self.issues.push(
                     "admin.addr",
-                    format!("{addr} is not a loopback address; the admin API only listens on loopback"),
+                    format!(
+                        "{addr} is not a loopback address; the admin API only listens on loopback"
+                    ),
                 );
                 None
             }
             Err(_) => {
                 self.issues.push(
                     "admin.addr",
-                    format!("`{}` is not an IP:port address (e.g. \"127.0.0.1:9090\")", raw.addr),
+                    format!(
+                        "`{}` is not an IP:port address (e.g. \"127.0.0.1:9090\")",
+                        raw.addr
+                    ),
                 );
                 None
             }
@@ -191,7 +213,8 @@ impl Validator<'_> {
         let mut positive = |name: &str, v: Option<u64>, default: u64| -> u64 {
             match v {
                 Some(0) => {
-                    self.issues.push(format!("limits.{name}"), "must be greater than 0");
+                    self.issues
+                        .push(format!("limits.{name}"), "must be greater than 0");
                     default
                 }
                 Some(v) => v,
@@ -209,7 +232,11 @@ impl Validator<'_> {
                 raw.max_header_bytes.map(|v| v as u64),
                 defaults.max_header_bytes as u64,
             ) as usize,
-            max_body_bytes: positive("max_body_bytes", raw.max_body_bytes, defaults.max_body_bytes),
+            max_body_bytes: positive(
+                "max_body_bytes",
+                raw.max_body_bytes,
+                defaults.max_body_bytes,
+            ),
             max_response_body_bytes: positive(
                 "max_response_body_bytes",
                 raw.max_response_body_bytes,
@@ -218,13 +245,19 @@ impl Validator<'_> {
         }
     }
 
-    fn entries(&mut self, section: &str, value: Option<toml::Value>) -> BTreeMap<String, toml::Value> {
+    fn entries(
+        &mut self,
+        section: &str,
+        value: Option<toml::Value>,
+    ) -> BTreeMap<String, toml::Value> {
         match value {
             None => BTreeMap::new(),
             Some(toml::Value::Table(t)) => t.into_iter().collect(),
             Some(_) => {
-                self.issues
-                    .push(section, format!("must be a table of named entries ([{section}.NAME])"));
+                self.issues.push(
+                    section,
+                    format!("must be a table of named entries ([{section}.NAME])"),
+                );
                 BTreeMap::new()
             }
         }
@@ -239,15 +272,26 @@ impl Validator<'_> {
                 continue;
             };
             if raw.targets.is_empty() {
-                self.issues.push(format!("{path}.targets"), "needs at least one target");
+                self.issues
+                    .push(format!("{path}.targets"), "needs at least one target");
             }
             for (i, t) in raw.targets.iter().enumerate() {
                 if let Err(why) = check_target(t) {
                     self.issues.push(format!("{path}.targets[{i}]"), why);
                 }
             }
-            let connect = self.millis(&path, "connect_timeout_ms", raw.connect_timeout_ms, DEFAULT_CONNECT_TIMEOUT_MS);
-            let request = self.millis(&path, "request_timeout_ms", raw.request_timeout_ms, DEFAULT_REQUEST_TIMEOUT_MS);
+            let connect = self.millis(
+                &path,
+                "connect_timeout_ms",
+                raw.connect_timeout_ms,
+                DEFAULT_CONNECT_TIMEOUT_MS,
+            );
+            let request = self.millis(
+                &path,
+                "request_timeout_ms",
+                raw.request_timeout_ms,
+                DEFAULT_REQUEST_TIMEOUT_MS,
+            );
             out.insert(
                 name.clone(),
                 Upstream {
@@ -264,7 +308,8 @@ impl Validator<'_> {
     fn millis(&mut self, path: &str, field: &str, v: Option<u64>, default: u64) -> Duration {
         match v {
             Some(0) => {
-                self.issues.push(format!("{path}.{field}"), "must be greater than 0");
+                self.issues
+                    .push(format!("{path}.{field}"), "must be greater than 0");
                 Duration::from_millis(default)
             }
             Some(ms) => Duration::from_millis(ms),
@@ -272,7 +317,11 @@ impl Validator<'_> {
         }
     }
 
-    fn plugins(&mut self, value: Option<toml::Value>, plugin_dir: &Path) -> BTreeMap<String, PluginSpec> {
+    fn plugins(
+        &mut self,
+        value: Option<toml::Value>,
+        plugin_dir: &Path,
+    ) -> BTreeMap<String, PluginSpec> {
         let mut out = BTreeMap::new();
         for (name, value) in self.entries("plugins", value) {
             let path = format!("plugins.{name}");
@@ -290,20 +339,30 @@ impl Validator<'_> {
             let config_json = match serde_json::to_string(&raw.config.unwrap_or_default()) {
                 Ok(json) => json,
                 Err(e) => {
-                    self.issues
-                        .push(format!("{path}.config"), format!("cannot be passed to the plugin: {e}"));
+                    self.issues.push(
+                        format!("{path}.config"),
+                        format!("cannot be passed to the plugin: {e}"),
+                    );
                     continue;
                 }
             };
-            let timeout = self.millis(&path, "timeout_ms", raw.timeout_ms, DEFAULT_PLUGIN_TIMEOUT_MS);
+            let timeout = self.millis(
+                &path,
+                "timeout_ms",
+                raw.timeout_ms,
+                DEFAULT_PLUGIN_TIMEOUT_MS,
+            );
             let memory_mb = match raw.memory_limit_mb {
                 Some(0) => {
-                    self.issues.push(format!("{path}.memory_limit_mb"), "must be greater than 0");
+                    self.issues
+                        .push(format!("{path}.memory_limit_mb"), "must be greater than 0");
                     DEFAULT_PLUGIN_MEMORY_MB
                 }
                 Some(mb) if mb > 4096 => {
-                    self.issues
-                        .push(format!("{path}.memory_limit_mb"), "must be at most 4096 (4 GiB)");
+                    self.issues.push(
+                        format!("{path}.memory_limit_mb"),
+                        "must be at most 4096 (4 GiB)",
+                    );
                     DEFAULT_PLUGIN_MEMORY_MB
                 }
                 Some(mb) => mb,
@@ -311,7 +370,8 @@ impl Validator<'_> {
             };
             let pool_size = match raw.pool_size {
                 Some(0) => {
-                    self.issues.push(format!("{path}.pool_size"), "must be at least 1");
+                    self.issues
+                        .push(format!("{path}.pool_size"), "must be at least 1");
                     DEFAULT_POOL_SIZE
                 }
                 Some(n) => n,
@@ -389,18 +449,24 @@ impl Validator<'_> {
             };
             let mut ok = true;
             if !names.insert(raw.name.clone()) {
-                self.issues
-                    .push(format!("{path}.name"), format!("duplicate route name `{}`", raw.name));
+                self.issues.push(
+                    format!("{path}.name"),
+                    format!("duplicate route name `{}`", raw.name),
+                );
                 ok = false;
             }
             let path_match = match (raw.path, raw.path_prefix) {
                 (Some(p), None) => check_route_path(self.issues, &format!("{path}.path"), &p)
                     .then_some(PathMatch::Exact(p)),
-                (None, Some(p)) => check_route_path(self.issues, &format!("{path}.path_prefix"), &p)
-                    .then(|| PathMatch::Prefix(trim_prefix(p))),
+                (None, Some(p)) => {
+                    check_route_path(self.issues, &format!("{path}.path_prefix"), &p)
+                        .then(|| PathMatch::Prefix(trim_prefix(p)))
+                }
                 (Some(_), Some(_)) => {
-                    self.issues
-                        .push(path.clone(), "set either `path` (exact) or `path_prefix`, not both");
+                    self.issues.push(
+                        path.clone(),
+                        "set either `path` (exact) or `path_prefix`, not both",
+                    );
                     None
                 }
                 (None, None) => {
@@ -414,9 +480,9 @@ impl Validator<'_> {
                 let host = h.to_ascii_lowercase();
                 let bare = host.strip_prefix("*.").unwrap_or(&host);
                 let valid = !bare.is_empty()
-                    && bare
-                        .split('.')
-                        .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+                    && bare.split('.').all(|l| {
+                        !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                    });
                 if valid {
                     hosts.push(host);
                 } else {
@@ -443,7 +509,11 @@ impl Validator<'_> {
             if !upstreams.contains_key(&raw.upstream) {
                 self.issues.push(
                     format!("{path}.upstream"),
-                    format!("unknown upstream `{}`{}", raw.upstream, known(upstreams.keys())),
+                    format!(
+                        "unknown upstream `{}`{}",
+                        raw.upstream,
+                        known(upstreams.keys())
+                    ),
                 );
                 ok = false;
             }
@@ -459,7 +529,8 @@ impl Validator<'_> {
             if let Some(pm) = &path_match {
                 let mut sorted_hosts = hosts.clone();
                 sorted_hosts.sort();
-                let mut sorted_methods: Vec<String> = methods.iter().map(|m| m.to_string()).collect();
+                let mut sorted_methods: Vec<String> =
+                    methods.iter().map(|m| m.to_string()).collect();
                 sorted_methods.sort();
                 let key = format!("{sorted_hosts:?} {pm:?} {sorted_methods:?}");
                 if !seen_matches.insert(key) {
@@ -523,13 +594,13 @@ fn check_target(target: &str) -> Result<(), String> {
 /// A route path must already be in normal form, since request paths are normalised before
 /// matching: starts with `/`, no empty, `.` or `..` segments, no `%`, `?`, `#` or `\`.
 fn check_route_path(issues: &mut Issues, path: &str, p: &str) -> bool {
-    let segments_ok = p
-        .split('/')
-        .skip(1)
-        .enumerate()
-        .all(|(i, s)| s != "." && s != ".." && (!s.is_empty() || i == p.split('/').count() - 2));
+    let segments_ok =
+        p.split('/').skip(1).enumerate().all(|(i, s)| {
+            s != "." && s != ".." && (!s.is_empty() || i == p.split('/').count() - 2)
+        });
     let ok = p.starts_with('/')
-        && p.bytes().all(|b| b > b' ' && b < 0x7f && !matches!(b, b'%' | b'?' | b'#' | b'\\'))
+        && p.bytes()
+            .all(|b| b > b' ' && b < 0x7f && !matches!(b, b'%' | b'?' | b'#' | b'\\'))
         && segments_ok;
     if !ok {
         issues.push(

@@ -16,7 +16,12 @@ use tokio::net::TcpListener;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
-    let addr: SocketAddr = match std::env::args().nth(1).as_deref().unwrap_or("127.0.0.1:8081").parse() {
+    let addr: SocketAddr = match std::env::args()
+        .nth(1)
+        .as_deref()
+        .unwrap_or("127.0.0.1:8081")
+        .parse()
+    {
         Ok(addr) => addr,
         Err(e) => {
             eprintln!("usage: mock-upstream [IP:PORT] ({e})");
@@ -39,7 +44,11 @@ async fn main() -> std::io::Result<()> {
 
 async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     let (parts, body) = req.into_parts();
-    let received = body.collect().await.map(|b| b.to_bytes().len()).unwrap_or(0);
+    let received = body
+        .collect()
+        .await
+        .map(|b| b.to_bytes().len())
+        .unwrap_or(0);
     let header = |name: &str| {
         parts
             .headers
