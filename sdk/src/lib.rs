@@ -171,3 +171,8 @@ macro_rules! export_plugin {
         );
     };
 }
+
+/// Compiles the README's example as a doctest so the guide cannot drift from the API.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
