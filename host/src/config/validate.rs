@@ -79,8 +79,13 @@ impl Validator<'_> {
                     (false, false) if inner.starts_with('[') => format!("{path}{inner}"),
                     (false, false) => format!("{path}.{inner}"),
                 };
-                self.issues
-                    .push(full, e.into_inner().to_string().trim_end().to_owned());
+                // The toml deserializer appends "in `field`" lines; the path already says where.
+                let message = e.into_inner().to_string();
+                let message: Vec<&str> = message
+                    .lines()
+                    .filter(|l| !l.trim_start().starts_with("in `"))
+                    .collect();
+                self.issues.push(full, message.join(" ").trim_end().to_owned());
                 None
             }
         }

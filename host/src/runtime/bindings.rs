@@ -18,4 +18,4 @@ wasmtime::component::bindgen!({
     },
 });
 
-pub(crate) use tollgate::plugin::types::{Phases, Reply};
+pub(crate) use self::tollgate::plugin::types::{Phases, Reply};
