@@ -74,11 +74,18 @@ impl EpochTicker {
         let thread = std::thread::Builder::new()
             .name("tollgate-epoch".into())
             .spawn(move || {
+                // Catch up when the thread oversleeps (a loaded machine), so deadlines follow
+                // wall time rather than the number of wake-ups.
+                let started = std::time::Instant::now();
+                let tick_nanos = tick.as_nanos().max(1);
+                let mut done: u128 = 0;
                 while !flag.load(Ordering::Relaxed) {
                     std::thread::sleep(tick);
-                    match weak.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
-                        None => break,
+                    let Some(engine) = weak.upgrade() else { break };
+                    let due = started.elapsed().as_nanos() / tick_nanos;
+                    while done < due {
+                        engine.increment_epoch();
+                        done += 1;
                     }
                 }
             })
