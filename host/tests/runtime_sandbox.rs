@@ -14,14 +14,9 @@ use runtime_support::{request, runtime, spec};
 #[tokio::test]
 async fn looper_times_out_and_the_plugin_keeps_serving() {
     let (rt, _) = runtime();
-    let looper = rt
-        .load_plugin(&spec(
-            "loop",
-            "looper",
-            json!({ "trigger_header": "x-loop" }),
-        ))
-        .await
-        .expect("load looper");
+    let mut looper = spec("loop", "looper", json!({ "trigger_header": "x-loop" }));
+    looper.timeout = Duration::from_millis(50);
+    let looper = rt.load_plugin(&looper).await.expect("load looper");
     let chain = WasmChain::new(vec![looper.clone()]);
 
     let started = Instant::now();
