@@ -8,6 +8,7 @@ pub mod admin;
 pub mod chain;
 pub mod config;
 pub mod gateway;
+pub mod path;
 pub mod proxy;
 pub mod runtime;
 pub mod telemetry;

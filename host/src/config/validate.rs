@@ -85,7 +85,8 @@ impl Validator<'_> {
                     .lines()
                     .filter(|l| !l.trim_start().starts_with("in `"))
                     .collect();
-                self.issues.push(full, message.join(" ").trim_end().to_owned());
+                self.issues
+                    .push(full, message.join(" ").trim_end().to_owned());
                 None
             }
         }

@@ -9,8 +9,8 @@ use serde_json::{Map, Value, json};
 use thiserror::Error;
 
 use super::body::{ProxyBody, full};
-use super::normalize::PathError;
 use crate::chain::{FailureKind, PluginFailure};
+use crate::path::PathError;
 
 /// A boxed error for body streams and client failures.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -16,10 +16,10 @@ use super::body::{BodyMeter, CappedBody, Completion, ProxyBody, full};
 use super::error::{BoxError, ProxyError};
 use super::headers::{self, X_REQUEST_ID};
 use super::metrics;
-use super::normalize::normalize_path;
 use super::routing::{RouteEntry, RoutingTable};
 use super::upstream::{self, Clients};
 use crate::chain::{Chain, Flow, LogEntry, RequestState, ResponseState};
+use crate::path::normalize_path;
 
 /// What the flow learned along the way, for metrics and the log phase once the body is sent.
 #[derive(Default)]

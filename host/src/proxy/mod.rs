@@ -25,13 +25,13 @@ mod gateway;
 pub mod handler;
 pub mod headers;
 mod metrics;
-pub mod normalize;
+
 pub mod routing;
 pub mod server;
 pub mod upstream;
 
+pub use crate::path::{PathError, normalize_path};
 pub use error::ProxyError;
 pub use gateway::Proxy;
-pub use normalize::{PathError, normalize_path};
 pub use routing::{RouteEntry, RoutingTable, TableError};
 pub use server::{ServeOptions, serve, serve_with};

@@ -17,12 +17,12 @@ use http::uri::Authority;
 use thiserror::Error;
 
 use super::error::ProxyError;
-use super::normalize::normalize_path;
 use super::upstream::UpstreamPool;
 use crate::chain::{
     Chain, Flow, LogEntry, PluginFailure, RequestOutcome, RequestState, ResponseState,
 };
 use crate::config::{Config, Limits, PathMatch};
+use crate::path::normalize_path;
 
 /// Why a routing table could not be built from a config.
 #[derive(Debug, Error)]
