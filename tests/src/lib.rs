@@ -213,7 +213,21 @@ impl Gateway {
 
     /// Like [`Gateway::start`], returning the error instead of panicking.
     pub async fn try_start(config: &str) -> Result<Self, tollgate::gateway::GatewayError> {
-        let dir = tempfile::tempdir().unwrap();
+        Self::try_start_in(tempfile::tempdir().unwrap(), config).await
+    }
+
+    /// Like [`Gateway::start`], with the config written into `dir` (which may hold files the
+    /// config names by relative path).
+    pub async fn start_in(dir: tempfile::TempDir, config: &str) -> Self {
+        Self::try_start_in(dir, config)
+            .await
+            .unwrap_or_else(|e| panic!("gateway did not start: {e}"))
+    }
+
+    async fn try_start_in(
+        dir: tempfile::TempDir,
+        config: &str,
+    ) -> Result<Self, tollgate::gateway::GatewayError> {
         let config_path = dir.path().join("gateway.toml");
         std::fs::write(&config_path, expand(config)).unwrap();
         let running = tollgate::gateway::start(&config_path).await?;

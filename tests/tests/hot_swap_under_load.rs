@@ -200,3 +200,58 @@ async fn editing_the_config_file_reloads_it() {
     }
     gateway.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn replacing_a_plugin_module_file_swaps_the_plugin() {
+    let upstream = Upstream::echo("echo").await;
+    let module_config = |upstream: &str| {
+        format!(
+            r#"
+[gateway]
+cache_dir = "{{cache}}"
+watch = true
+
+[[listeners]]
+addr = "127.0.0.1:0"
+
+[upstreams.echo]
+targets = ["{upstream}"]
+
+[plugins.policy]
+module = "policy.wasm"
+timeout_ms = 50
+config = {{ trigger_header = "x-hostile" }}
+
+[[routes]]
+name = "api"
+path_prefix = "/"
+upstream = "echo"
+chain = ["policy"]
+"#
+        )
+    };
+    // The config names `policy.wasm` beside it: first a copy of the trapping fixture.
+    let dir = tempfile::tempdir().unwrap();
+    let module = dir.path().join("policy.wasm");
+    std::fs::copy(tollgate_tests::fixture_dir().join("trapper.wasm"), &module).unwrap();
+    let gateway = Gateway::start_in(dir, &module_config(&upstream.target())).await;
+    let before = get(&gateway.url("/x"), &[("x-hostile", "1")]).await;
+    assert_eq!(before.json()["kind"], "trap");
+
+    // A deploy replaces the file (write beside it, then rename over it).
+    let tmp = module.with_extension("tmp");
+    std::fs::copy(tollgate_tests::fixture_dir().join("looper.wasm"), &tmp).unwrap();
+    std::fs::rename(&tmp, &module).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let reply = get(&gateway.url("/x"), &[("x-hostile", "1")]).await;
+        if reply.json()["kind"] == "timeout" {
+            break;
+        }
+        assert_eq!(reply.json()["kind"], "trap");
+        assert!(Instant::now() < deadline, "module change was not picked up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(get(&gateway.url("/x"), &[]).await.status, 200);
+    gateway.shutdown().await;
+}
