@@ -54,6 +54,7 @@ pub mod clock;
 mod config;
 pub mod context;
 mod export;
+pub mod fetch;
 mod http;
 pub mod log;
 mod log_entry;

@@ -9,6 +9,7 @@ wasmtime::component::bindgen!({
     path: "../wit",
     imports: {
         "tollgate:plugin/state": async,
+        "tollgate:plugin/http-client": async,
         default: trappable,
     },
     exports: { default: async },

@@ -4,7 +4,9 @@
 use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::bindings::tollgate::plugin::{clock, context, log, metrics as wit_metrics, state};
+use super::bindings::tollgate::plugin::{
+    clock, context, http_client, log, metrics as wit_metrics, state,
+};
 use super::host_state::HostState;
 
 /// Most labels a plugin may attach to one metric (beyond them, labels are dropped).
@@ -154,5 +156,23 @@ impl clock::Host for HostState {
 
     fn monotonic_nanos(&mut self) -> wasmtime::Result<u64> {
         Ok(u64::try_from(process_start().elapsed().as_nanos()).unwrap_or(u64::MAX))
+    }
+}
+
+impl http_client::Host for HostState {
+    async fn fetch(
+        &mut self,
+        requests: Vec<http_client::OutgoingRequest>,
+    ) -> Vec<Result<http_client::IncomingResponse, String>> {
+        // No upstream is callable until the plugin's `fetch` allow-list is wired to a client.
+        requests
+            .iter()
+            .map(|r| {
+                Err(format!(
+                    "upstream `{}` is not in this plugin's `fetch` list",
+                    r.upstream
+                ))
+            })
+            .collect()
     }
 }
