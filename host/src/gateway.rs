@@ -26,7 +26,7 @@ pub enum GatewayError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// Some plugins could not be compiled or refused their config.
-    #[error("{} plugin(s) failed to load:\n{}", .0.len(), render(.0))]
+    #[error("{} plugin(s) failed to load:\n{}", .0.len(), config::render_issues(.0))]
     Plugins(Vec<ConfigIssue>),
     /// The routing table could not be built.
     #[error("cannot build the routing table: {0}")]
@@ -57,14 +57,6 @@ impl GatewayError {
             }],
         }
     }
-}
-
-fn render(issues: &[ConfigIssue]) -> String {
-    issues
-        .iter()
-        .map(|i| format!("  - {i}"))
-        .collect::<Vec<_>>()
-        .join("\n")
 }
 
 /// What a successful reload did.

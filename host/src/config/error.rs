@@ -52,7 +52,8 @@ pub enum ConfigError {
     },
 }
 
-fn render(issues: &[ConfigIssue]) -> String {
+/// Issues as an indented list, one per line.
+pub(crate) fn render(issues: &[ConfigIssue]) -> String {
     issues
         .iter()
         .map(|i| format!("  - {i}"))

@@ -6,6 +6,7 @@ pub mod model;
 mod raw;
 mod validate;
 
+pub(crate) use error::render as render_issues;
 pub use error::{ConfigError, ConfigIssue};
 pub use model::*;
 pub use validate::{DEFAULT_PLUGIN_DIR, load, parse};
