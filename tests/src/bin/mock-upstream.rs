@@ -1,5 +1,6 @@
 //! A small, fast upstream for the quick start and the benchmark: answers every request with a
-//! short JSON echo of the method, path and the headers a gateway adds.
+//! short JSON echo of the method, path and the `x-*` headers it received (what the gateway and
+//! its plugins added).
 //!
 //! `mock-upstream [ADDR]` (default `127.0.0.1:8081`).
 
@@ -49,19 +50,20 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
         .await
         .map(|b| b.to_bytes().len())
         .unwrap_or(0);
-    let header = |name: &str| {
-        parts
-            .headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned)
-    };
+    let headers: serde_json::Map<String, serde_json::Value> = parts
+        .headers
+        .iter()
+        .filter(|(name, _)| name.as_str().starts_with("x-"))
+        .map(|(name, value)| {
+            let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+            (name.as_str().to_owned(), value.into())
+        })
+        .collect();
     let echo = serde_json::json!({
         "method": parts.method.as_str(),
         "path": parts.uri.path(),
         "query": parts.uri.query(),
-        "x-forwarded-for": header("x-forwarded-for"),
-        "x-request-id": header("x-request-id"),
+        "headers": headers,
         "body_bytes": received,
     });
     let mut response = Response::new(Full::new(Bytes::from(echo.to_string())));
