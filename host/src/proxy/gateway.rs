@@ -42,13 +42,14 @@ impl Proxy {
         self.table.load_full()
     }
 
-    /// Serve one request from `client_ip`.
-    pub async fn handle<B>(&self, client_ip: IpAddr, req: Request<B>) -> Response<ProxyBody>
+    /// Serve one request from the TCP peer `peer` (the client address is worked out from it and
+    /// the trusted proxies, see [`super::client`]).
+    pub async fn handle<B>(&self, peer: IpAddr, req: Request<B>) -> Response<ProxyBody>
     where
         B: Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<BoxError>,
     {
         // Pin one table for the whole exchange: a swap must not change route or chain under it.
-        handler::handle(self.table(), &self.clients, client_ip, req).await
+        handler::handle(self.table(), &self.clients, peer, req).await
     }
 }

@@ -20,6 +20,7 @@
 //! response in one place ([`ProxyError::into_response`]).
 
 pub mod body;
+pub mod client;
 pub mod error;
 mod gateway;
 pub mod handler;

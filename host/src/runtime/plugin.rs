@@ -54,6 +54,10 @@ impl PluginFingerprint {
         h.update(spec.timeout.as_nanos().to_le_bytes());
         h.update((spec.memory_limit as u64).to_le_bytes());
         h.update((spec.pool_size as u64).to_le_bytes());
+        for upstream in &spec.fetch {
+            h.update((upstream.len() as u64).to_le_bytes());
+            h.update(upstream.as_bytes());
+        }
         Self(h.finalize().into())
     }
 }
