@@ -10,6 +10,8 @@ use http::{Request, Response};
 use http_body::Body;
 
 use super::body::ProxyBody;
+use super::fetch::ProxyFetcher;
+use crate::chain::Fetcher;
 use super::error::BoxError;
 use super::handler;
 use super::routing::RoutingTable;
@@ -40,6 +42,17 @@ impl Proxy {
     /// The current routing table.
     pub fn table(&self) -> Arc<RoutingTable> {
         self.table.load_full()
+    }
+
+    /// The pooled upstream clients.
+    pub(crate) fn clients(&self) -> &Clients {
+        &self.clients
+    }
+
+    /// A [`Fetcher`] for plugins' `http-client` calls through this proxy's current upstreams.
+    /// It holds the proxy weakly, so handing it to the runtime makes no reference cycle.
+    pub fn fetcher(self: &Arc<Self>) -> Arc<dyn Fetcher> {
+        Arc::new(ProxyFetcher::new(self))
     }
 
     /// Serve one request from the TCP peer `peer` (the client address is worked out from it and

@@ -22,6 +22,7 @@
 pub mod body;
 pub mod client;
 pub mod error;
+pub mod fetch;
 mod gateway;
 pub mod handler;
 pub mod headers;
@@ -33,6 +34,7 @@ pub mod upstream;
 
 pub use crate::path::{PathError, normalize_path};
 pub use error::ProxyError;
+pub use fetch::ProxyFetcher;
 pub use gateway::Proxy;
 pub use routing::{RouteEntry, RoutingTable, TableError};
 pub use server::{ServeOptions, serve, serve_with};
