@@ -119,7 +119,11 @@ impl ClientPolicy {
         }
         let doomed: Vec<_> = headers
             .keys()
-            .filter(|name| self.identity_headers.iter().any(|p| p.matches(name.as_str())))
+            .filter(|name| {
+                self.identity_headers
+                    .iter()
+                    .any(|p| p.matches(name.as_str()))
+            })
             .cloned()
             .collect();
         for name in doomed {
@@ -180,7 +184,10 @@ mod tests {
     #[test]
     fn a_malformed_entry_stops_the_walk_at_the_last_good_hop() {
         let p = policy(&["10.0.0.0/8", "127.0.0.1/32"]);
-        assert_eq!(client(&p, "127.0.0.1", &["1.2.3.4, junk, 10.0.0.1"]), "10.0.0.1");
+        assert_eq!(
+            client(&p, "127.0.0.1", &["1.2.3.4, junk, 10.0.0.1"]),
+            "10.0.0.1"
+        );
         assert_eq!(client(&p, "127.0.0.1", &["1.2.3.4:80"]), "127.0.0.1");
     }
 

@@ -112,10 +112,7 @@ async fn send(
 
 /// The request on the wire: path by the gateway's rule, hop-by-hop headers gone, framing set by
 /// the gateway.
-fn build(
-    target: &str,
-    req: FetchRequest,
-) -> Result<Request<super::body::ProxyBody>, String> {
+fn build(target: &str, req: FetchRequest) -> Result<Request<super::body::ProxyBody>, String> {
     let (path, query) = match req.path_and_query.split_once('?') {
         Some((path, query)) => (path, Some(query)),
         None => (req.path_and_query.as_str(), None),
@@ -134,8 +131,8 @@ fn build(
     headers::strip_hop_by_hop(&mut headers);
     headers.remove(CONTENT_LENGTH);
     headers.remove(TRANSFER_ENCODING);
-    let sends_body = !req.body.is_empty()
-        || matches!(req.method, Method::POST | Method::PUT | Method::PATCH);
+    let sends_body =
+        !req.body.is_empty() || matches!(req.method, Method::POST | Method::PUT | Method::PATCH);
     if sends_body {
         headers.insert(CONTENT_LENGTH, HeaderValue::from(req.body.len()));
     }

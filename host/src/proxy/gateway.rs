@@ -10,12 +10,12 @@ use http::{Request, Response};
 use http_body::Body;
 
 use super::body::ProxyBody;
-use super::fetch::ProxyFetcher;
-use crate::chain::Fetcher;
 use super::error::BoxError;
+use super::fetch::ProxyFetcher;
 use super::handler;
 use super::routing::RoutingTable;
 use super::upstream::Clients;
+use crate::chain::Fetcher;
 
 /// The proxy: what `serve` runs requests against.
 #[derive(Debug)]

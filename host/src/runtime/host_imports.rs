@@ -180,22 +180,22 @@ impl http_client::Host for HostState {
         }
         let started = Instant::now();
         let calls = requests.into_iter().enumerate().map(|(i, r)| {
-            let call: BoxFuture<'static, Result<FetchResponse, String>> =
-                if i >= MAX_FETCH_PER_CALL {
-                    let message = format!("at most {MAX_FETCH_PER_CALL} requests per fetch call");
-                    Box::pin(async move { Err(message) })
-                } else if !self.fetch_allowed.iter().any(|u| *u == r.upstream) {
-                    let message = format!(
-                        "upstream `{}` is not in this plugin's `fetch` list",
-                        r.upstream
-                    );
-                    Box::pin(async move { Err(message) })
-                } else {
-                    match fetch_request(&r) {
-                        Ok(req) => self.fetcher.fetch(&r.upstream, req),
-                        Err(message) => Box::pin(async move { Err(message) }),
-                    }
-                };
+            let call: BoxFuture<'static, Result<FetchResponse, String>> = if i >= MAX_FETCH_PER_CALL
+            {
+                let message = format!("at most {MAX_FETCH_PER_CALL} requests per fetch call");
+                Box::pin(async move { Err(message) })
+            } else if !self.fetch_allowed.iter().any(|u| *u == r.upstream) {
+                let message = format!(
+                    "upstream `{}` is not in this plugin's `fetch` list",
+                    r.upstream
+                );
+                Box::pin(async move { Err(message) })
+            } else {
+                match fetch_request(&r) {
+                    Ok(req) => self.fetcher.fetch(&r.upstream, req),
+                    Err(message) => Box::pin(async move { Err(message) }),
+                }
+            };
             async move { call.await.map(incoming_response) }
         });
         let answers = futures_util::future::join_all(calls).await;
@@ -210,10 +210,7 @@ fn fetch_request(r: &http_client::OutgoingRequest) -> Result<FetchRequest, Strin
     let method = Method::from_bytes(r.method.as_bytes())
         .map_err(|_| format!("`{}` is not an HTTP method", r.method))?;
     if !r.path_and_query.starts_with('/') {
-        return Err(format!(
-            "path `{}` must start with `/`",
-            r.path_and_query
-        ));
+        return Err(format!("path `{}` must start with `/`", r.path_and_query));
     }
     let mut headers = HeaderMap::new();
     for (name, value) in &r.headers {
