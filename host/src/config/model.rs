@@ -93,7 +93,10 @@ impl HeaderPattern {
             Some(stem) => (stem, true),
             None => (lower.as_str(), false),
         };
-        if stem.is_empty() || http::HeaderName::from_bytes(stem.as_bytes()).is_err() {
+        if stem.is_empty()
+            || stem.contains('*')
+            || http::HeaderName::from_bytes(stem.as_bytes()).is_err()
+        {
             return Err(format!(
                 "`{pattern}` is not a header name or a `prefix*` pattern"
             ));

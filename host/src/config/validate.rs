@@ -382,6 +382,15 @@ impl Validator<'_> {
             let Some(raw) = self.de::<RawPlugin>(&path, value) else {
                 continue;
             };
+            let fetch = raw.fetch.unwrap_or_default();
+            for (j, upstream) in fetch.iter().enumerate() {
+                if !upstreams.contains_key(upstream) {
+                    self.issues.push(
+                        format!("{path}.fetch[{j}]"),
+                        format!("unknown upstream `{upstream}`{}", known(upstreams.keys())),
+                    );
+                }
+            }
             let module = match self.module_path(&raw.module, plugin_dir) {
                 Ok(m) => m,
                 Err(why) => {
@@ -430,15 +439,6 @@ impl Validator<'_> {
                 Some(n) => n,
                 None => DEFAULT_POOL_SIZE,
             };
-            let fetch = raw.fetch.unwrap_or_default();
-            for (j, upstream) in fetch.iter().enumerate() {
-                if !upstreams.contains_key(upstream) {
-                    self.issues.push(
-                        format!("{path}.fetch[{j}]"),
-                        format!("unknown upstream `{upstream}`{}", known(upstreams.keys())),
-                    );
-                }
-            }
             out.insert(
                 name.clone(),
                 PluginSpec {
