@@ -184,7 +184,7 @@ impl http_client::Host for HostState {
             {
                 let message = format!("at most {MAX_FETCH_PER_CALL} requests per fetch call");
                 Box::pin(async move { Err(message) })
-            } else if !self.fetch_allowed.iter().any(|u| *u == r.upstream) {
+            } else if !self.fetch_allowed.contains(&r.upstream) {
                 let message = format!(
                     "upstream `{}` is not in this plugin's `fetch` list",
                     r.upstream
