@@ -9,41 +9,6 @@ use auth_support::*;
 use jsonwebtoken::Algorithm;
 use tollgate_tests::{Gateway, Upstream, get};
 
-/// Every algorithm, one issuer, typed keys without `kid` (the plugin picks keys by family).
-pub fn jwt_plugin() -> String {
-    format!(
-        r#"timeout_ms = 250
-
-[plugins.auth.config]
-realm = "orders"
-
-[[plugins.auth.config.jwt.issuers]]
-issuer = "{ISSUER}"
-audiences = ["{AUDIENCE}"]
-algorithms = ["HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "PS256", "ES256", "ES384", "EdDSA"]
-
-[[plugins.auth.config.jwt.issuers.keys]]
-secret = "{SECRET}"
-
-[[plugins.auth.config.jwt.issuers.keys]]
-pem = {rsa}
-
-[[plugins.auth.config.jwt.issuers.keys]]
-pem = {p256}
-
-[[plugins.auth.config.jwt.issuers.keys]]
-pem = {p384}
-
-[[plugins.auth.config.jwt.issuers.keys]]
-pem = {ed}
-"#,
-        rsa = literal(&key_file("rsa.pub")),
-        p256 = literal(&key_file("p256.pub")),
-        p384 = literal(&key_file("p384.pub")),
-        ed = literal(&key_file("ed25519.pub")),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_valid_token_of_every_algorithm_is_accepted() {
     let upstream = Upstream::echo("echo").await;

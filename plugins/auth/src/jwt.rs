@@ -10,7 +10,7 @@ use crate::config::{Identity, Issuer, JwtKey};
 use crate::keys::Alg;
 
 /// Longest token accepted, in bytes.
-const MAX_TOKEN_BYTES: usize = 16 * 1024;
+const MAX_TOKEN_BYTES: usize = 8 * 1024;
 /// At most this many candidate keys are tried for one token (bounds the CPU an attacker can
 /// make one request cost when a key set has many keys without `kid`).
 pub const MAX_CANDIDATES: usize = 4;
