@@ -190,3 +190,58 @@ pub trait Chain: Send + Sync + 'static {
     /// Run the log phase for every plugin that asked for it. Called after the response is sent.
     fn on_log(&self, req: RequestState, entry: LogEntry) -> BoxFuture<'static, ()>;
 }
+
+/// One HTTP request a plugin asks the gateway to send to a named upstream (`http-client.fetch`).
+#[derive(Debug, Clone)]
+pub struct FetchRequest {
+    /// Method.
+    pub method: Method,
+    /// Path and optional query, starting with `/`; the fetcher normalises the path by the
+    /// gateway's one path rule.
+    pub path_and_query: String,
+    /// Request headers; hop-by-hop headers are dropped by the fetcher.
+    pub headers: HeaderMap,
+    /// Body (may be empty).
+    pub body: Bytes,
+    /// Deadline for the whole exchange; `None` means the upstream's request timeout.
+    pub timeout: Option<std::time::Duration>,
+}
+
+/// An upstream's answer to a [`FetchRequest`], read whole.
+#[derive(Debug, Clone)]
+pub struct FetchResponse {
+    /// Status code.
+    pub status: StatusCode,
+    /// Response headers (hop-by-hop headers removed).
+    pub headers: HeaderMap,
+    /// Body, at most `limits.max_response_body_bytes`.
+    pub body: Bytes,
+}
+
+/// Sends plugins' outgoing requests to configured upstreams. The proxy implements it with its
+/// upstream pools and clients; the runtime calls it from the `http-client` import after checking
+/// the plugin's `fetch` allow-list. Only upstreams of the current config can be reached, by name:
+/// a plugin never chooses an address.
+pub trait Fetcher: Send + Sync + 'static {
+    /// Send `req` to the upstream named `upstream`; the error is a message for the plugin.
+    fn fetch(
+        &self,
+        upstream: &str,
+        req: FetchRequest,
+    ) -> BoxFuture<'static, Result<FetchResponse, String>>;
+}
+
+/// A [`Fetcher`] that refuses everything (a runtime without a proxy, e.g. `tollgate check`).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoFetcher;
+
+impl Fetcher for NoFetcher {
+    fn fetch(
+        &self,
+        upstream: &str,
+        _req: FetchRequest,
+    ) -> BoxFuture<'static, Result<FetchResponse, String>> {
+        let message = format!("upstream `{upstream}` cannot be reached: no proxy is running");
+        Box::pin(async move { Err(message) })
+    }
+}

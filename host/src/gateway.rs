@@ -12,7 +12,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, watch};
 
-use crate::chain::Chain;
+use crate::chain::{Chain, Fetcher, NoFetcher};
 use crate::config::{self, Config, ConfigError, ConfigIssue};
 use crate::proxy::{Proxy, RoutingTable};
 use crate::runtime::{
@@ -100,12 +100,16 @@ impl Gateway {
     /// Load the config and every plugin it names, and build the first routing table.
     pub async fn load(config_path: &Path) -> Result<Arc<Self>, GatewayError> {
         let config = config::load(config_path)?;
-        let runtime = new_runtime(&config)?;
+        // The proxy exists first (serving nothing) so that plugins can fetch through it; its
+        // first table is swapped in before any listener is bound.
+        let proxy = Arc::new(Proxy::new(RoutingTable::empty()));
+        let runtime = new_runtime(&config, proxy.fetcher())?;
         let (table, plugins, _) = build(&runtime, &config, &HashMap::new()).await?;
+        proxy.swap(table);
         Ok(Arc::new(Self {
             config_path: config_path.to_owned(),
             runtime,
-            proxy: Arc::new(Proxy::new(table)),
+            proxy,
             active: Mutex::new(Active {
                 config: Arc::new(config),
                 plugins,
@@ -186,12 +190,12 @@ fn listener_addrs(config: &Config) -> Vec<SocketAddr> {
     config.listeners.iter().map(|l| l.addr).collect()
 }
 
-fn new_runtime(config: &Config) -> Result<Runtime, GatewayError> {
+fn new_runtime(config: &Config, fetcher: Arc<dyn Fetcher>) -> Result<Runtime, GatewayError> {
     let opts = RuntimeOptions {
         cache_dir: Some(config.gateway.cache_dir.clone()),
         ..RuntimeOptions::default()
     };
-    Runtime::new(opts, Arc::new(MemoryState::new()))
+    Runtime::with_fetcher(opts, Arc::new(MemoryState::new()), fetcher)
         .map_err(|e| GatewayError::Runtime(e.to_string()))
 }
 
@@ -264,7 +268,7 @@ fn plugin_issue(name: &str, message: &str) -> ConfigIssue {
 /// serving. Returns a one-line summary.
 pub async fn check(path: &Path) -> Result<String, GatewayError> {
     let config = config::load(path)?;
-    let runtime = new_runtime(&config)?;
+    let runtime = new_runtime(&config, Arc::new(NoFetcher))?;
     build(&runtime, &config, &HashMap::new()).await?;
     Ok(format!(
         "{} listener(s), {} upstream(s), {} plugin(s), {} route(s)",

@@ -85,3 +85,37 @@ async fn a_request_id_is_generated_when_missing() {
     assert!(sent.bytes().all(|b| b.is_ascii_hexdigit()));
     assert_eq!(answer.headers["x-request-id"], sent.as_str());
 }
+
+#[tokio::test]
+async fn connection_cannot_remove_the_gateways_headers() {
+    let up = mock_upstream("up").await;
+    let config = config(vec![upstream("up", &[up])], vec![prefix("r", "/", "up")]);
+    let gateway = Gateway::start(table(&config, HashMap::new())).await;
+
+    let answer = send(
+        &client(),
+        request(
+            Method::GET,
+            &gateway.url("/x"),
+            &[
+                (
+                    "connection",
+                    "x-forwarded-for, x-request-id, x-forwarded-proto",
+                ),
+                ("x-forwarded-for", "6.6.6.6"),
+                ("x-request-id", "req-7"),
+            ],
+        ),
+    )
+    .await;
+    assert_eq!(answer.status, StatusCode::OK);
+    let headers = &answer.json()["headers"];
+    assert_eq!(headers["x-forwarded-for"], "127.0.0.1", "{headers}");
+    assert_eq!(headers["x-forwarded-proto"], "http", "{headers}");
+    let id = headers["x-request-id"].as_str().unwrap_or_default();
+    assert!(
+        !id.is_empty(),
+        "the gateway's request id was removed: {headers}"
+    );
+    assert_eq!(answer.headers["x-request-id"], id);
+}

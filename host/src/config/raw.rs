@@ -10,6 +10,9 @@ pub struct RawGateway {
     pub plugin_dir: Option<String>,
     pub cache_dir: Option<String>,
     pub watch: Option<bool>,
+    pub trusted_proxies: Option<Vec<String>>,
+    pub strip_identity_headers: Option<Vec<String>>,
+    pub reject_underscore_headers: Option<bool>,
 }
 
 /// `[[listeners]]`
@@ -55,6 +58,7 @@ pub struct RawPlugin {
     pub timeout_ms: Option<u64>,
     pub memory_limit_mb: Option<u64>,
     pub pool_size: Option<usize>,
+    pub fetch: Option<Vec<String>>,
     pub config: Option<toml::Table>,
 }
 

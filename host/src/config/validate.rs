@@ -2,12 +2,13 @@
 //! TOML path before failing.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::Method;
+use ipnet::IpNet;
 use serde::de::DeserializeOwned;
 
 use super::error::{ConfigError, Issues};
@@ -112,6 +113,12 @@ impl Validator<'_> {
             Some(v) => self.de::<RawGateway>("gateway", v).unwrap_or_default(),
             None => RawGateway::default(),
         };
+        let defaults = GatewaySettings::default();
+        let trusted_proxies = self.trusted_proxies(gateway.trusted_proxies.unwrap_or_default());
+        let strip_identity_headers = match gateway.strip_identity_headers {
+            Some(patterns) => self.header_patterns(patterns),
+            None => defaults.strip_identity_headers,
+        };
         let gateway = GatewaySettings {
             plugin_dir: self
                 .base
@@ -120,13 +127,18 @@ impl Validator<'_> {
                 .base
                 .join(gateway.cache_dir.as_deref().unwrap_or(DEFAULT_CACHE_DIR)),
             watch: gateway.watch.unwrap_or(true),
+            trusted_proxies,
+            strip_identity_headers,
+            reject_underscore_headers: gateway
+                .reject_underscore_headers
+                .unwrap_or(defaults.reject_underscore_headers),
         };
 
         let listeners = self.listeners(doc.remove("listeners"));
         let admin = self.admin(doc.remove("admin"));
         let limits = self.limits(doc.remove("limits"));
         let upstreams = self.upstreams(doc.remove("upstreams"));
-        let plugins = self.plugins(doc.remove("plugins"), &gateway.plugin_dir);
+        let plugins = self.plugins(doc.remove("plugins"), &gateway.plugin_dir, &upstreams);
         let routes = self.routes(doc.remove("routes"), &upstreams, &plugins);
 
         Some(Config {
@@ -139,6 +151,40 @@ impl Validator<'_> {
             plugins,
             routes,
         })
+    }
+
+    /// `trusted_proxies = ["10.0.0.0/8", "::1/128", "192.0.2.7"]`: CIDRs, or single addresses.
+    fn trusted_proxies(&mut self, raw: Vec<String>) -> Vec<IpNet> {
+        let mut out = Vec::new();
+        for (i, cidr) in raw.iter().enumerate() {
+            let parsed = cidr
+                .parse::<IpNet>()
+                .or_else(|_| cidr.parse::<IpAddr>().map(IpNet::from));
+            match parsed {
+                // `10.1.2.3/8` means `10.0.0.0/8`; store it in that form.
+                Ok(net) => out.push(net.trunc()),
+                Err(_) => self.issues.push(
+                    format!("gateway.trusted_proxies[{i}]"),
+                    format!(
+                        "`{cidr}` is not an IP network (e.g. \"10.0.0.0/8\", \"::1/128\") or address"
+                    ),
+                ),
+            }
+        }
+        out
+    }
+
+    fn header_patterns(&mut self, raw: Vec<String>) -> Vec<HeaderPattern> {
+        let mut out = Vec::new();
+        for (i, pattern) in raw.iter().enumerate() {
+            match HeaderPattern::parse(pattern) {
+                Ok(p) => out.push(p),
+                Err(why) => self
+                    .issues
+                    .push(format!("gateway.strip_identity_headers[{i}]"), why),
+            }
+        }
+        out
     }
 
     fn listeners(&mut self, value: Option<toml::Value>) -> Vec<Listener> {
@@ -327,6 +373,7 @@ impl Validator<'_> {
         &mut self,
         value: Option<toml::Value>,
         plugin_dir: &Path,
+        upstreams: &BTreeMap<String, Upstream>,
     ) -> BTreeMap<String, PluginSpec> {
         let mut out = BTreeMap::new();
         for (name, value) in self.entries("plugins", value) {
@@ -335,6 +382,15 @@ impl Validator<'_> {
             let Some(raw) = self.de::<RawPlugin>(&path, value) else {
                 continue;
             };
+            let fetch = raw.fetch.unwrap_or_default();
+            for (j, upstream) in fetch.iter().enumerate() {
+                if !upstreams.contains_key(upstream) {
+                    self.issues.push(
+                        format!("{path}.fetch[{j}]"),
+                        format!("unknown upstream `{upstream}`{}", known(upstreams.keys())),
+                    );
+                }
+            }
             let module = match self.module_path(&raw.module, plugin_dir) {
                 Ok(m) => m,
                 Err(why) => {
@@ -396,6 +452,7 @@ impl Validator<'_> {
                     timeout,
                     memory_limit: (memory_mb as usize) * 1024 * 1024,
                     pool_size,
+                    fetch,
                 },
             );
         }

@@ -37,6 +37,13 @@ pub enum ProxyError {
         /// The configured limit.
         limit: usize,
     },
+    /// A header name the gateway refuses (`_` in it: `X_Consumer` and `X-Consumer` look alike to
+    /// CGI-style upstreams).
+    #[error("header `{name}` has an underscore in its name; use `-`")]
+    InvalidHeader {
+        /// The header name.
+        name: String,
+    },
     /// The request body is, or declares to be, larger than `limits.max_body_bytes`.
     #[error("request body larger than {limit} bytes")]
     BodyTooLarge {
@@ -111,7 +118,9 @@ impl ProxyError {
     /// The status this error is answered with.
     pub fn status(&self) -> StatusCode {
         match self {
-            ProxyError::BadPath(_) | ProxyError::ClientBody(_) => StatusCode::BAD_REQUEST,
+            ProxyError::BadPath(_)
+            | ProxyError::ClientBody(_)
+            | ProxyError::InvalidHeader { .. } => StatusCode::BAD_REQUEST,
             ProxyError::TooManyHeaders { .. } | ProxyError::HeadersTooLarge { .. } => {
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
             }
@@ -138,6 +147,7 @@ impl ProxyError {
             ProxyError::BadPath(_) => "bad_path",
             ProxyError::TooManyHeaders { .. } => "too_many_headers",
             ProxyError::HeadersTooLarge { .. } => "headers_too_large",
+            ProxyError::InvalidHeader { .. } => "invalid_header",
             ProxyError::BodyTooLarge { .. } => "body_too_large",
             ProxyError::ClientBody(_) => "bad_request_body",
             ProxyError::NoRoute => "no_route",
@@ -180,6 +190,9 @@ impl ProxyError {
             }
             ProxyError::MethodNotAllowed { allow, .. } => {
                 body.insert("allow".into(), json!(method_names(allow)));
+            }
+            ProxyError::InvalidHeader { name } => {
+                body.insert("header".into(), json!(name));
             }
             _ => {}
         }

@@ -11,9 +11,11 @@ use http_body::Body;
 
 use super::body::ProxyBody;
 use super::error::BoxError;
+use super::fetch::ProxyFetcher;
 use super::handler;
 use super::routing::RoutingTable;
 use super::upstream::Clients;
+use crate::chain::Fetcher;
 
 /// The proxy: what `serve` runs requests against.
 #[derive(Debug)]
@@ -42,13 +44,25 @@ impl Proxy {
         self.table.load_full()
     }
 
-    /// Serve one request from `client_ip`.
-    pub async fn handle<B>(&self, client_ip: IpAddr, req: Request<B>) -> Response<ProxyBody>
+    /// The pooled upstream clients.
+    pub(crate) fn clients(&self) -> &Clients {
+        &self.clients
+    }
+
+    /// A [`Fetcher`] for plugins' `http-client` calls through this proxy's current upstreams.
+    /// It holds the proxy weakly, so handing it to the runtime makes no reference cycle.
+    pub fn fetcher(self: &Arc<Self>) -> Arc<dyn Fetcher> {
+        Arc::new(ProxyFetcher::new(self))
+    }
+
+    /// Serve one request from the TCP peer `peer` (the client address is worked out from it and
+    /// the trusted proxies, see [`super::client`]).
+    pub async fn handle<B>(&self, peer: IpAddr, req: Request<B>) -> Response<ProxyBody>
     where
         B: Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<BoxError>,
     {
         // Pin one table for the whole exchange: a swap must not change route or chain under it.
-        handler::handle(self.table(), &self.clients, client_ip, req).await
+        handler::handle(self.table(), &self.clients, peer, req).await
     }
 }

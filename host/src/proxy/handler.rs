@@ -13,6 +13,7 @@ use http_body::Body;
 use http_body_util::{BodyExt, Limited};
 
 use super::body::{BodyMeter, CappedBody, Completion, ProxyBody, full};
+use super::client::Origin;
 use super::error::{BoxError, ProxyError};
 use super::headers::{self, X_REQUEST_ID};
 use super::metrics;
@@ -32,11 +33,12 @@ struct Trace {
     upstream_time: Option<Duration>,
 }
 
-/// Serve one request against `table`, turning every failure into its response.
+/// Serve one request from the TCP peer `peer` against `table`, turning every failure into its
+/// response.
 pub async fn handle<B>(
     table: Arc<RoutingTable>,
     clients: &Clients,
-    client_ip: IpAddr,
+    peer: IpAddr,
     req: Request<B>,
 ) -> Response<ProxyBody>
 where
@@ -47,7 +49,7 @@ where
     let method = req.method().clone();
     let request_id = headers::request_id(req.headers());
     let mut trace = Trace::default();
-    let response = match run(&table, clients, client_ip, req, &request_id, &mut trace).await {
+    let response = match run(&table, clients, peer, req, &request_id, &mut trace).await {
         Ok(response) => response,
         Err(error) => {
             tracing::debug!(%error, request_id, "request answered by the gateway");
@@ -61,7 +63,7 @@ where
 async fn run<B>(
     table: &RoutingTable,
     clients: &Clients,
-    client_ip: IpAddr,
+    peer: IpAddr,
     req: Request<B>,
     request_id: &str,
     trace: &mut Trace,
@@ -75,6 +77,9 @@ where
     let path = normalize_path(req.uri().path())?;
     // 2. Header limits before anything else reads headers, so oversized requests cost little.
     headers::check_limits(req.headers(), limits)?;
+    //    `X_Consumer` next to `X-Consumer` smuggles identity past CGI-style upstreams: refuse.
+    let policy = table.client_policy();
+    policy.check_header_names(req.headers())?;
     // 3. A declared body over the limit is refused before routing and plugins spend work on it.
     check_content_length(req.headers(), limits.max_body_bytes)?;
     // 4. Route on the normalised path (404/405 here, before any plugin runs).
@@ -85,21 +90,26 @@ where
         .unwrap_or_default();
     let route = table.route(&host, &path, req.method())?;
     trace.route = Some(route.name.clone());
-    // 5. The plugins' view of the request: hop-by-hop and client forwarding headers removed.
+    // 5. The client address (trusted proxies and X-Forwarded-For), read before the forwarding
+    //    headers go; then the plugins' view of the request: hop-by-hop, client forwarding and
+    //    identity headers removed, so only plugins can set identity.
+    let origin = policy.origin(peer, req.headers());
     let (parts, body) = req.into_parts();
     let framing = Framing::of(&parts.headers);
     let mut state = request_state(
         parts,
         path,
         authority.as_deref(),
-        client_ip,
+        origin.client_ip,
         route,
         request_id,
     );
+    policy.strip_identity_headers(&mut state.headers);
     // 6.–9. Body, chain, upstream, response: the rest of the flow, with the state kept for the log.
     let result = routed(
         route,
         clients,
+        &origin,
         &framing,
         body,
         &mut state,
@@ -118,6 +128,7 @@ where
 async fn routed<B>(
     route: &RouteEntry,
     clients: &Clients,
+    origin: &Origin,
     framing: &Framing,
     body: B,
     state: &mut RequestState,
@@ -164,7 +175,8 @@ where
         ),
         Flow::Continue => {
             let target = route.upstream.pick().to_owned();
-            let upstream_req = upstream_request(state, framing, &target, authority, streamed)?;
+            let upstream_req =
+                upstream_request(state, origin, framing, &target, authority, streamed)?;
             let client = clients.get(route.upstream.connect_timeout());
             let sent_at = Instant::now();
             trace.upstream = Some(target.clone());
@@ -253,6 +265,7 @@ fn request_state(
 /// last, and framing decided by the gateway, never by a plugin.
 fn upstream_request(
     state: &mut RequestState,
+    origin: &Origin,
     framing: &Framing,
     target: &str,
     authority: Option<&str>,
@@ -273,7 +286,12 @@ fn upstream_request(
 
     let mut headers = state.headers.clone();
     headers::strip_hop_by_hop(&mut headers);
-    headers::set_forwarding(&mut headers, state.client_ip, authority);
+    headers::set_forwarding(
+        &mut headers,
+        origin.peer,
+        origin.forwarded_chain.as_deref(),
+        authority,
+    );
     if let Ok(value) = HeaderValue::from_str(&state.request_id) {
         headers.insert(X_REQUEST_ID.clone(), value);
     }

@@ -36,8 +36,9 @@ const HOP_BY_HOP: [&str; 9] = [
     "proxy-authenticate",
 ];
 
-/// Forwarding headers a client could forge. The gateway trusts no peer yet, so it drops them and
-/// sets its own: plugins and the upstream only see what the gateway itself observed.
+/// Forwarding headers a client could forge. The gateway drops them before the chain and sets its
+/// own: plugins see the client address only through `client_ip` (worked out by
+/// [`super::client`]), and the upstream gets the gateway's `X-Forwarded-*`.
 const CLIENT_FORWARDING: [&str; 5] = [
     "x-forwarded-for",
     "x-forwarded-proto",
@@ -97,9 +98,25 @@ pub fn strip_client_forwarding(headers: &mut HeaderMap) {
 
 /// Set the gateway's forwarding headers. Called after the chain and after hop-by-hop removal, so
 /// neither a client nor a `Connection` header can replace or remove them.
-pub fn set_forwarding(headers: &mut HeaderMap, client_ip: IpAddr, host: Option<&str>) {
-    if let Ok(value) = HeaderValue::from_str(&client_ip.to_string()) {
-        headers.insert(X_FORWARDED_FOR.clone(), value);
+///
+/// `X-Forwarded-For` is `chain, peer` when a trusted peer sent a chain, else just the peer.
+pub fn set_forwarding(
+    headers: &mut HeaderMap,
+    peer: IpAddr,
+    trusted_chain: Option<&str>,
+    host: Option<&str>,
+) {
+    let xff = match trusted_chain {
+        Some(chain) => format!("{chain}, {peer}"),
+        None => peer.to_string(),
+    };
+    match HeaderValue::from_str(&xff) {
+        Ok(value) => {
+            headers.insert(X_FORWARDED_FOR.clone(), value);
+        }
+        Err(_) => {
+            headers.remove(&X_FORWARDED_FOR);
+        }
     }
     headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("http"));
     headers.remove(&X_FORWARDED_HOST);
@@ -191,12 +208,21 @@ mod tests {
         set_forwarding(
             &mut headers,
             IpAddr::from([10, 0, 0, 1]),
+            None,
             Some("example.com"),
         );
         assert_eq!(headers["x-forwarded-for"], "10.0.0.1");
         assert_eq!(headers["x-forwarded-proto"], "http");
         assert_eq!(headers["x-forwarded-host"], "example.com");
         assert!(headers.get("forwarded").is_none());
+        // From a trusted peer, its chain is kept and the peer appended.
+        set_forwarding(
+            &mut headers,
+            IpAddr::from([10, 0, 0, 1]),
+            Some("1.2.3.4, 10.0.0.9"),
+            None,
+        );
+        assert_eq!(headers["x-forwarded-for"], "1.2.3.4, 10.0.0.9, 10.0.0.1");
     }
 
     #[test]

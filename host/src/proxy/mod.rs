@@ -20,7 +20,9 @@
 //! response in one place ([`ProxyError::into_response`]).
 
 pub mod body;
+pub mod client;
 pub mod error;
+pub mod fetch;
 mod gateway;
 pub mod handler;
 pub mod headers;
@@ -32,6 +34,7 @@ pub mod upstream;
 
 pub use crate::path::{PathError, normalize_path};
 pub use error::ProxyError;
+pub use fetch::ProxyFetcher;
 pub use gateway::Proxy;
 pub use routing::{RouteEntry, RoutingTable, TableError};
 pub use server::{ServeOptions, serve, serve_with};

@@ -16,6 +16,7 @@ use http::Method;
 use http::uri::Authority;
 use thiserror::Error;
 
+use super::client::ClientPolicy;
 use super::error::ProxyError;
 use super::upstream::UpstreamPool;
 use crate::chain::{
@@ -142,7 +143,9 @@ impl RouteEntry {
 #[derive(Debug)]
 pub struct RoutingTable {
     routes: Vec<RouteEntry>,
+    upstreams: HashMap<String, Arc<UpstreamPool>>,
     limits: Limits,
+    client: ClientPolicy,
 }
 
 impl RoutingTable {
@@ -225,13 +228,35 @@ impl RoutingTable {
         }
         Ok(RoutingTable {
             routes,
+            upstreams: pools,
             limits: config.limits.clone(),
+            client: ClientPolicy::new(&config.gateway),
         })
+    }
+
+    /// A table with no routes (every request gets 404) and default settings.
+    pub fn empty() -> RoutingTable {
+        RoutingTable {
+            routes: Vec::new(),
+            upstreams: HashMap::new(),
+            limits: Limits::default(),
+            client: ClientPolicy::default(),
+        }
     }
 
     /// Request limits.
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    /// Trusted proxies, identity headers and header-name rules.
+    pub fn client_policy(&self) -> &ClientPolicy {
+        &self.client
+    }
+
+    /// Every upstream of the config by name, routed to or not (plugins may `fetch` from any).
+    pub fn upstream(&self, name: &str) -> Option<&Arc<UpstreamPool>> {
+        self.upstreams.get(name)
     }
 
     /// Routes in config order.
@@ -364,6 +389,7 @@ mod tests {
                 plugin_dir: PathBuf::new(),
                 cache_dir: PathBuf::new(),
                 watch: false,
+                ..GatewaySettings::default()
             },
             listeners: Vec::new(),
             admin: None,

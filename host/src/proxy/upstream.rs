@@ -58,6 +58,11 @@ impl UpstreamPool {
     pub fn connect_timeout(&self) -> Duration {
         self.connect_timeout
     }
+
+    /// Time allowed for the response head.
+    pub fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
 }
 
 /// Pooled clients, one per connect timeout (the only per-upstream client setting). Owned by

@@ -1,13 +1,18 @@
 //! The plugin's imports besides the request and response: per-request context, shared state,
-//! log, metrics and clock.
+//! log, metrics, clock and the allow-listed `http-client`.
 
 use std::sync::OnceLock;
+
+use bytes::Bytes;
+use futures_util::future::BoxFuture;
+use http::{HeaderMap, HeaderName, HeaderValue, Method};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::bindings::tollgate::plugin::{
     clock, context, http_client, log, metrics as wit_metrics, state,
 };
 use super::host_state::HostState;
+use crate::chain::{FetchRequest, FetchResponse};
 
 /// Most labels a plugin may attach to one metric (beyond them, labels are dropped).
 const MAX_LABELS: usize = 8;
@@ -159,20 +164,84 @@ impl clock::Host for HostState {
     }
 }
 
+/// Most requests one `fetch` call may send; the rest are answered with an error.
+const MAX_FETCH_PER_CALL: usize = 32;
+
 impl http_client::Host for HostState {
     async fn fetch(
         &mut self,
         requests: Vec<http_client::OutgoingRequest>,
     ) -> Vec<Result<http_client::IncomingResponse, String>> {
-        // No upstream is callable until the plugin's `fetch` allow-list is wired to a client.
-        requests
-            .iter()
-            .map(|r| {
-                Err(format!(
+        if self.scope.request.is_none() {
+            return requests
+                .iter()
+                .map(|_| Err("fetch is only available while handling a request".to_owned()))
+                .collect();
+        }
+        let started = Instant::now();
+        let calls = requests.into_iter().enumerate().map(|(i, r)| {
+            let call: BoxFuture<'static, Result<FetchResponse, String>> = if i >= MAX_FETCH_PER_CALL
+            {
+                let message = format!("at most {MAX_FETCH_PER_CALL} requests per fetch call");
+                Box::pin(async move { Err(message) })
+            } else if !self.fetch_allowed.contains(&r.upstream) {
+                let message = format!(
                     "upstream `{}` is not in this plugin's `fetch` list",
                     r.upstream
-                ))
+                );
+                Box::pin(async move { Err(message) })
+            } else {
+                match fetch_request(&r) {
+                    Ok(req) => self.fetcher.fetch(&r.upstream, req),
+                    Err(message) => Box::pin(async move { Err(message) }),
+                }
+            };
+            async move { call.await.map(incoming_response) }
+        });
+        let answers = futures_util::future::join_all(calls).await;
+        // Waiting is not running: the epoch deadline callback credits this time back.
+        self.host_wait += started.elapsed();
+        answers
+    }
+}
+
+/// The guest's request as host types; a bad method or header fails only this request.
+fn fetch_request(r: &http_client::OutgoingRequest) -> Result<FetchRequest, String> {
+    let method = Method::from_bytes(r.method.as_bytes())
+        .map_err(|_| format!("`{}` is not an HTTP method", r.method))?;
+    if !r.path_and_query.starts_with('/') {
+        return Err(format!("path `{}` must start with `/`", r.path_and_query));
+    }
+    let mut headers = HeaderMap::new();
+    for (name, value) in &r.headers {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| format!("`{name}` is not a header name"))?;
+        let value = HeaderValue::from_str(value)
+            .map_err(|_| format!("the value of header `{name}` is not valid"))?;
+        headers.append(name, value);
+    }
+    Ok(FetchRequest {
+        method,
+        path_and_query: r.path_and_query.clone(),
+        headers,
+        body: Bytes::copy_from_slice(&r.body),
+        timeout: (r.timeout_ms > 0).then(|| Duration::from_millis(u64::from(r.timeout_ms))),
+    })
+}
+
+fn incoming_response(r: FetchResponse) -> http_client::IncomingResponse {
+    http_client::IncomingResponse {
+        status: r.status.as_u16(),
+        headers: r
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
             })
-            .collect()
+            .collect(),
+        body: r.body.to_vec(),
     }
 }

@@ -8,13 +8,14 @@
 //! name lookup denied. Clocks and random work (harmless). Plugins log through the `log` import.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 use super::limiter::MemoryLimiter;
 use super::state::StateBackend;
-use crate::chain::{RequestState, ResponseState};
+use crate::chain::{Fetcher, RequestState, ResponseState};
 
 /// What the plugin declared in `init`: the host-side subset it enforces.
 #[derive(Debug, Clone, Copy, Default)]
@@ -45,10 +46,23 @@ pub(crate) struct HostState {
     pub(crate) body: BodyAccess,
     pub(crate) scope: CallScope,
     pub(crate) state: Arc<dyn StateBackend>,
+    /// Sends `http-client` requests.
+    pub(crate) fetcher: Arc<dyn Fetcher>,
+    /// Upstreams this plugin may fetch from (its `fetch` setting).
+    pub(crate) fetch_allowed: Arc<[String]>,
+    /// Time the current call spent waiting on host I/O (fetch). Not CPU: the epoch deadline
+    /// callback credits it back, so a call's deadline measures the guest's own running time.
+    pub(crate) host_wait: Duration,
 }
 
 impl HostState {
-    pub(crate) fn new(plugin: Arc<str>, memory_limit: usize, state: Arc<dyn StateBackend>) -> Self {
+    pub(crate) fn new(
+        plugin: Arc<str>,
+        memory_limit: usize,
+        state: Arc<dyn StateBackend>,
+        fetcher: Arc<dyn Fetcher>,
+        fetch_allowed: Arc<[String]>,
+    ) -> Self {
         let wasi = WasiCtxBuilder::new()
             .allow_tcp(false)
             .allow_udp(false)
@@ -62,6 +76,9 @@ impl HostState {
             body: BodyAccess::default(),
             scope: CallScope::default(),
             state,
+            fetcher,
+            fetch_allowed,
+            host_wait: Duration::ZERO,
         }
     }
 

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use wasmtime::component::Resource;
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::{Action, LogEntry as WitLogEntry, Phases, Plugin, PluginPre};
 use super::cache::{CompileSource, hex};
@@ -54,6 +54,10 @@ impl PluginFingerprint {
         h.update(spec.timeout.as_nanos().to_le_bytes());
         h.update((spec.memory_limit as u64).to_le_bytes());
         h.update((spec.pool_size as u64).to_le_bytes());
+        for upstream in &spec.fetch {
+            h.update((upstream.len() as u64).to_le_bytes());
+            h.update(upstream.as_bytes());
+        }
         Self(h.finalize().into())
     }
 }
@@ -136,9 +140,23 @@ pub(crate) async fn new_instance(
         Arc::clone(&spec.name),
         spec.memory_limit,
         Arc::clone(&rt.state),
+        Arc::clone(&rt.fetcher),
+        Arc::from(spec.fetch.as_slice()),
     );
     let mut store = Store::new(&rt.engine, data);
     store.limiter(|s| &mut s.limiter);
+    // At the deadline, give back the ticks the call spent waiting on host I/O (a `fetch`), once;
+    // with nothing to give back, the call is interrupted (a timeout).
+    let tick = rt.opts.epoch_tick.as_nanos().max(1);
+    store.epoch_deadline_callback(move |mut ctx| {
+        let waited = std::mem::take(&mut ctx.data_mut().host_wait);
+        let credit = u64::try_from(waited.as_nanos() / tick).unwrap_or(u64::MAX / 2);
+        Ok(if credit > 0 {
+            UpdateDeadline::Continue(credit)
+        } else {
+            UpdateDeadline::Interrupt
+        })
+    });
     store.set_epoch_deadline(init_ticks(spec.timeout, rt.opts.epoch_tick));
     let bindings = pre
         .instantiate_async(&mut store)
@@ -330,6 +348,7 @@ impl LoadedPlugin {
             request_writable: phase == Phase::Request,
             request_id: Some(request_id),
         };
+        data.host_wait = Duration::ZERO;
         w.store.set_epoch_deadline(self.deadline_ticks);
 
         let req_borrow = Resource::new_borrow(req_res.rep());

@@ -14,6 +14,7 @@ use super::host_state::HostState;
 use super::options::RuntimeOptions;
 use super::plugin::{LoadedPlugin, NewInstanceError, PluginFingerprint, new_instance};
 use super::state::StateBackend;
+use crate::chain::{Fetcher, NoFetcher};
 use crate::config::PluginSpec;
 
 /// Shared by the runtime and every plugin it loaded, so plugins outlive a dropped `Runtime`.
@@ -23,6 +24,7 @@ pub(crate) struct RuntimeInner {
     cache: Arc<CompileCache>,
     pub(crate) opts: RuntimeOptions,
     pub(crate) state: Arc<dyn StateBackend>,
+    pub(crate) fetcher: Arc<dyn Fetcher>,
     _ticker: EpochTicker,
 }
 
@@ -42,8 +44,19 @@ impl std::fmt::Debug for Runtime {
 
 impl Runtime {
     /// Build the engine (pooling allocator sized by `opts`), start the epoch ticker and link the
-    /// host imports. `state` is shared by every plugin and survives reloads.
+    /// host imports. `state` is shared by every plugin and survives reloads. Plugins' `fetch`
+    /// calls are refused (see [`Runtime::with_fetcher`]).
     pub fn new(opts: RuntimeOptions, state: Arc<dyn StateBackend>) -> Result<Self, RuntimeError> {
+        Self::with_fetcher(opts, state, Arc::new(NoFetcher))
+    }
+
+    /// Like [`Runtime::new`], with `fetcher` sending plugins' `http-client` requests (each plugin
+    /// only to the upstreams in its `fetch` list).
+    pub fn with_fetcher(
+        opts: RuntimeOptions,
+        state: Arc<dyn StateBackend>,
+        fetcher: Arc<dyn Fetcher>,
+    ) -> Result<Self, RuntimeError> {
         let engine = build_engine(&opts)?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(RuntimeError::Engine)?;
@@ -58,6 +71,7 @@ impl Runtime {
                 cache,
                 opts,
                 state,
+                fetcher,
                 _ticker: ticker,
             }),
         })

@@ -131,6 +131,7 @@ pub fn config(upstreams: Vec<Upstream>, routes: Vec<Route>) -> Config {
             plugin_dir: PathBuf::new(),
             cache_dir: PathBuf::new(),
             watch: false,
+            ..GatewaySettings::default()
         },
         listeners: Vec::new(),
         admin: None,
