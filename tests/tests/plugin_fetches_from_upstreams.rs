@@ -38,6 +38,7 @@ connect_timeout_ms = 500
 
 [plugins.fetcher]
 module = "{{fixtures}}/fetcher.wasm"
+timeout_ms = 20
 fetch = [{allowed}]
 config = {{ {fixture_config} }}
 

@@ -16,7 +16,9 @@ use super::model::*;
 use super::raw::*;
 
 /// Defaults for plugin entries.
-const DEFAULT_PLUGIN_TIMEOUT_MS: u64 = 20;
+/// Wall-clock deadline per plugin call. A warm call takes microseconds; the margin covers a
+/// worker thread being descheduled on a busy machine, which the epoch clock also counts.
+const DEFAULT_PLUGIN_TIMEOUT_MS: u64 = 100;
 const DEFAULT_PLUGIN_MEMORY_MB: u64 = 32;
 const DEFAULT_POOL_SIZE: usize = 2;
 const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 2_000;
