@@ -16,7 +16,7 @@ use crate::chain::{Chain, Fetcher, NoFetcher};
 use crate::config::{self, Config, ConfigError, ConfigIssue};
 use crate::proxy::{Proxy, RoutingTable};
 use crate::runtime::{
-    LoadedPlugin, MemoryState, PluginFingerprint, Runtime, RuntimeOptions, WasmChain,
+    LoadedPlugin, MemoryState, PluginFingerprint, Runtime, RuntimeOptions, StateBackend, WasmChain,
 };
 
 /// Why a config could not be loaded or applied.
@@ -112,6 +112,12 @@ impl Gateway {
     /// The proxy serving traffic.
     pub fn proxy(&self) -> Arc<Proxy> {
         self.proxy.clone()
+    }
+
+    /// The shared state backend that every plugin's `state` import uses (the admin usage API
+    /// reads the meters' counters from it).
+    pub fn state(&self) -> Arc<dyn StateBackend> {
+        self.runtime.state().clone()
     }
 
     /// The config currently served.
