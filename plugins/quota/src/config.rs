@@ -16,7 +16,6 @@ pub struct RawConfig {
     default_plan: Option<String>,
     unknown_plan: Option<String>,
     anonymous: Option<String>,
-    on_state_error: Option<String>,
 }
 
 /// One `plans.NAME` entry. Both keys are required; `Option`s so a missing one is reported with
@@ -60,8 +59,6 @@ pub struct Quotas {
     pub unknown_plan: UnknownPlan,
     /// Let requests without a `consumer` through uncounted (`true`) or refuse them (`false`).
     pub allow_anonymous: bool,
-    /// Let requests through when the state backend fails (`true`) or answer 503 (`false`).
-    pub allow_on_state_error: bool,
 }
 
 /// Plan names appear in JSON bodies and headers: keep them to printable, spaceless ASCII.
@@ -161,13 +158,6 @@ pub fn validate(raw: RawConfig) -> Result<Quotas, String> {
         false,
         &mut errors,
     );
-    let allow_on_state_error = choice(
-        "on_state_error",
-        raw.on_state_error.as_deref(),
-        ["allow", "deny"],
-        true,
-        &mut errors,
-    );
     if !errors.is_empty() {
         return Err(errors.join("; "));
     }
@@ -176,7 +166,6 @@ pub fn validate(raw: RawConfig) -> Result<Quotas, String> {
         default_plan: raw.default_plan,
         unknown_plan,
         allow_anonymous,
-        allow_on_state_error,
     })
 }
 
@@ -227,10 +216,9 @@ mod tests {
             "default_plan": "free",
             "unknown_plan": "default",
             "anonymous": "allow",
-            "on_state_error": "deny",
         }))
         .expect("valid");
-        assert!(q.allow_anonymous && !q.allow_on_state_error);
+        assert!(q.allow_anonymous);
         let pro = &q.plans["pro"];
         assert_eq!((pro.requests, pro.period), (100_000, Period::Month));
         assert_eq!(q.choose(Some("pro")), PlanChoice::Plan(pro));
@@ -244,7 +232,7 @@ mod tests {
             "plans": { "free": { "requests": 5, "period": "minute" } },
         }))
         .expect("valid");
-        assert!(!q.allow_anonymous && q.allow_on_state_error);
+        assert!(!q.allow_anonymous);
         assert_eq!(q.unknown_plan, UnknownPlan::Deny);
         assert_eq!(q.choose(Some("gold")), PlanChoice::Unknown("gold".into()));
         assert_eq!(q.choose(None), PlanChoice::Missing);
@@ -259,7 +247,6 @@ mod tests {
             },
             "unknown_plan": "default",
             "anonymous": "maybe",
-            "on_state_error": "fail",
         }))
         .expect_err("must fail");
         for needle in [
@@ -269,7 +256,6 @@ mod tests {
             "plans.with space.period: missing",
             "unknown_plan: \"default\" needs `default_plan`",
             "anonymous: \"maybe\" is not \"allow\" or \"deny\"",
-            "on_state_error: \"fail\" is not \"allow\" or \"deny\"",
         ] {
             assert!(err.contains(needle), "{needle:?} not in {err}");
         }

@@ -80,20 +80,15 @@ impl Quota {
         Action::Continue
     }
 
+    /// The state backend failed: admit the request uncounted. The host's `on_state_error`
+    /// policy for this plugin entry decides whether that stands (`fail-open`) or the request
+    /// gets 503 `state_unavailable` (`fail-closed`, the default).
     fn state_failed(&self, error: &str) -> Action {
-        log::warn(&format!("quota: state backend failed: {error}"));
+        log::warn(&format!(
+            "quota: state backend failed, request not counted: {error}"
+        ));
         metrics::counter_add("quota_state_errors", &[], 1);
-        if self.0.allow_on_state_error {
-            Action::Continue
-        } else {
-            refuse(
-                503,
-                serde_json::json!({
-                    "error": "quota_unavailable",
-                    "message": "quota state is unavailable",
-                }),
-            )
-        }
+        Action::Continue
     }
 }
 
