@@ -1,4 +1,5 @@
-//! The admin API, on its own loopback listener: health, reload and Prometheus metrics.
+//! The admin API, on its own loopback listener: health, reload, per-consumer usage (from the
+//! meter plugins' counters, see [`crate::usage`]) and Prometheus metrics.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -15,6 +16,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 
 use crate::gateway::Gateway;
+use crate::usage::UsageQuery;
 
 static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
@@ -81,6 +83,7 @@ async fn handle(
                 }),
             ),
         },
+        (&Method::GET, "/admin/usage") => usage(&gateway, req.uri().query()).await,
         (&Method::GET, "/metrics") => match PROMETHEUS.get().and_then(Option::as_ref) {
             Some(handle) => Response::builder()
                 .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
@@ -91,7 +94,7 @@ async fn handle(
                 &json!({"error": "metrics_disabled", "message": "no metrics recorder in this process"}),
             ),
         },
-        (_, "/admin/health" | "/admin/reload" | "/metrics") => json_response(
+        (_, "/admin/health" | "/admin/reload" | "/admin/usage" | "/metrics") => json_response(
             StatusCode::METHOD_NOT_ALLOWED,
             &json!({"error": "method_not_allowed", "message": format!("{} is not allowed here", req.method())}),
         ),
@@ -101,6 +104,23 @@ async fn handle(
         ),
     };
     Ok(response)
+}
+
+/// `GET /admin/usage?consumer=C[&route=R][&from=T][&to=T]`: 200 with the usage, 400 naming the
+/// bad parameter, 503 when the state backend fails.
+async fn usage(gateway: &Gateway, query: Option<&str>) -> Response<Full<Bytes>> {
+    let query = match UsageQuery::parse(query, time::OffsetDateTime::now_utc()) {
+        Ok(q) => q,
+        Err(e) => return json_response(StatusCode::BAD_REQUEST, &e.to_json()),
+    };
+    let meters = crate::usage::meter_instances(&*gateway.config().await);
+    match crate::usage::usage(&*gateway.state(), &meters, &query).await {
+        Ok(body) => json_response(StatusCode::OK, &body),
+        Err(e) => json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"error": "state_unavailable", "message": e.to_string()}),
+        ),
+    }
 }
 
 fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {

@@ -12,4 +12,5 @@ pub mod path;
 pub mod proxy;
 pub mod runtime;
 pub mod telemetry;
+pub mod usage;
 mod watch;

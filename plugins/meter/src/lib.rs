@@ -1,0 +1,92 @@
+//! Tollgate built-in plugin `meter`: usage per consumer and route, counted in the log phase
+//! (after the client has the response, off the latency path) into hourly buckets of shared state
+//! counters, which the gateway's admin API reads back (`GET /admin/usage?consumer=...`).
+//!
+//! ```toml
+//! [plugins.meter]
+//! module = "meter"
+//! config = { retention_days = 35 }
+//! ```
+//!
+//! Per request it adds to `requests`, the status class (`status_2xx`, ...), `request_bytes`,
+//! `response_bytes` and, when an upstream answered, `upstream_us` and `upstream_count`, under
+//! `usage:<consumer>:<route>:<YYYYMMDDHH>:<field>` (see [`keys`]). The consumer is the
+//! `consumer` context value set by an auth plugin, `anonymous` when there is none.
+
+mod config;
+mod hour;
+mod keys;
+
+use config::{RawConfig, Settings};
+use tollgate_sdk::{Capabilities, LogEntry, Plugin, clock, context, log, metrics, state};
+
+/// The consumer name used for requests that no auth plugin identified.
+const ANONYMOUS: &str = "anonymous";
+
+struct Meter(Settings);
+
+impl Meter {
+    fn record(&self, consumer: &str, entry: &LogEntry) {
+        let now = clock::now_millis();
+        // Bucket by the request's arrival, so a long download counts in the hour it started.
+        let arrived = now.saturating_sub(entry.duration_micros / 1000);
+        let bucket = keys::bucket(consumer, &entry.route, &hour::label(arrived));
+        // Keep the bucket `retention` past the end of its hour, whenever it is created.
+        let ttl = (hour::end_of_hour(arrived) + self.0.retention_ms)
+            .saturating_sub(now)
+            .max(1);
+        let add = |field: &str, value: u64| {
+            if value == 0 {
+                return;
+            }
+            let delta = i64::try_from(value).unwrap_or(i64::MAX);
+            if let Err(e) = state::incr(&format!("{bucket}{field}"), delta, ttl) {
+                log::warn(&format!("meter: counting {field}: {e}"));
+            }
+        };
+        add(keys::REQUESTS, 1);
+        add(keys::status_field(entry.status), 1);
+        add(keys::REQUEST_BYTES, entry.request_bytes);
+        add(keys::RESPONSE_BYTES, entry.response_bytes);
+        if let Some(us) = entry.upstream_micros {
+            add(keys::UPSTREAM_US, us);
+            add(keys::UPSTREAM_COUNT, 1);
+        }
+    }
+
+    fn export(&self, consumer: &str, entry: &LogEntry) {
+        let mut labels = vec![("route", entry.route.as_str())];
+        if self.0.consumer_label {
+            labels.push(("consumer", consumer));
+        }
+        let mut with_status = labels.clone();
+        with_status.push(("status_class", keys::status_class(entry.status)));
+        metrics::counter_add("usage_requests", &with_status, 1);
+        metrics::counter_add("usage_request_bytes", &labels, entry.request_bytes);
+        metrics::counter_add("usage_response_bytes", &labels, entry.response_bytes);
+    }
+}
+
+impl Plugin for Meter {
+    type Config = RawConfig;
+
+    fn init(config: RawConfig) -> Result<Self, String> {
+        config::validate(config).map(Meter)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::none().log()
+    }
+
+    fn on_log(&self, entry: &LogEntry) {
+        let consumer = context::get("consumer")
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| ANONYMOUS.to_owned());
+        self.record(&consumer, entry);
+        if self.0.metrics {
+            self.export(&consumer, entry);
+        }
+    }
+}
+
+tollgate_sdk::export_plugin!(Meter);

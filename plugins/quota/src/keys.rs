@@ -1,0 +1,42 @@
+//! State key layout. The host prefixes every key with the plugin's name (`<plugin>:`), so the
+//! full key is `<plugin>:<consumer>:<period>:<period start label>`, e.g.
+//! `quota:alice:day:20261126`.
+
+/// Escape a name for use as one key segment: `%`, `:` and control characters become `%XX`, so
+/// a consumer called `a:day:1` cannot collide with another consumer's counter.
+pub fn segment(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c == '%' || c == ':' || c.is_control() {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// The counter of `consumer` for one period.
+pub fn counter(consumer: &str, period: &str, label: &str) -> String {
+    format!("{}:{period}:{label}", segment(consumer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_cannot_forge_keys() {
+        assert_eq!(counter("alice", "day", "20261126"), "alice:day:20261126");
+        assert_eq!(segment("a:day:1"), "a%3Aday%3A1");
+        assert_eq!(segment("50%"), "50%25");
+        assert_eq!(segment("x\ny"), "x%0Ay");
+        assert_ne!(
+            counter("a:day:1", "day", "2"),
+            counter("a", "day", "1:day:2")
+        );
+    }
+}
