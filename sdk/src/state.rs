@@ -1,4 +1,4 @@
-//! Shared state: counters and a key-value store with expiry, shared by every instance of the
+//! Shared state: counters, a key-value store with expiry and token buckets, shared by every instance of the
 //! plugin and, with the Redis backend, by every gateway. Keys are namespaced by the plugin's name
 //! in the gateway config. Errors are backend failures (for example Redis unreachable).
 //!
@@ -31,4 +31,54 @@ pub fn set(key: &str, value: &str, ttl_ms: u64) -> Result<(), String> {
 /// Remove a key (counter or value).
 pub fn delete(key: &str) -> Result<(), String> {
     raw::delete(key)
+}
+
+/// The outcome of [`take`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TakeResult {
+    /// True when the tokens were granted, now or (with `wait_ms` > 0) reserved for later.
+    pub granted: bool,
+    /// When granted: milliseconds to wait before proceeding (0 = go now; a plugin usually
+    /// answers [`crate::Action::Defer`] with it). When refused: milliseconds until `cost` tokens
+    /// will be available (a Retry-After hint).
+    pub wait_ms: u64,
+    /// Whole tokens left in the bucket after this call (0 when it is in debt).
+    pub remaining: u64,
+    /// Milliseconds until the bucket is full again.
+    pub reset_ms: u64,
+}
+
+/// Atomically take `cost` tokens from the token bucket `key` (created full), which holds at most
+/// `capacity` tokens and refills at `refill_per_second`. When fewer than `cost` tokens are there
+/// and they would be within `max_wait_ms`, they are reserved (the bucket goes into debt) and the
+/// result is granted with that `wait_ms`: callers that wait before proceeding are served in
+/// arrival order. Otherwise nothing is taken and the result is not granted.
+///
+/// Exact under concurrency, across instances and (with Redis) across gateways; the key expires
+/// once the bucket is full. Fails when `capacity` is 0, when `refill_per_second` is not between
+/// 0.000001 and 1e9, when `key` holds a counter or value, or when the backend fails.
+///
+/// ```no_run
+/// use tollgate_sdk::state;
+///
+/// // 10 requests per second, bursts of 20, no waiting.
+/// match state::take("client:203.0.113.7", 20, 10.0, 1, 0) {
+///     Ok(t) if t.granted => { /* proceed */ }
+///     Ok(t) => { /* 429, Retry-After: t.wait_ms.div_ceil(1000) */ }
+///     Err(e) => { /* backend failure */ }
+/// }
+/// ```
+pub fn take(
+    key: &str,
+    capacity: u32,
+    refill_per_second: f64,
+    cost: u32,
+    max_wait_ms: u64,
+) -> Result<TakeResult, String> {
+    raw::take(key, capacity, refill_per_second, cost, max_wait_ms).map(|t| TakeResult {
+        granted: t.granted,
+        wait_ms: t.wait_ms,
+        remaining: t.remaining,
+        reset_ms: t.reset_ms,
+    })
 }

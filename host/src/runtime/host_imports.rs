@@ -12,6 +12,7 @@ use super::bindings::tollgate::plugin::{
     clock, context, http_client, log, metrics as wit_metrics, state,
 };
 use super::host_state::HostState;
+use super::state::TokenBucket;
 use crate::chain::{FetchRequest, FetchResponse};
 
 /// Most labels a plugin may attach to one metric (beyond them, labels are dropped).
@@ -76,6 +77,29 @@ impl state::Host for HostState {
     async fn delete(&mut self, key: String) -> Result<(), String> {
         let key = format!("{}:{key}", self.plugin);
         self.state.delete(&key).await.map_err(|e| e.to_string())
+    }
+
+    async fn take(
+        &mut self,
+        key: String,
+        capacity: u32,
+        refill_per_second: f64,
+        cost: u32,
+        max_wait_ms: u64,
+    ) -> Result<state::TakeResult, String> {
+        let key = format!("{}:{key}", self.plugin);
+        let bucket = TokenBucket::new(capacity, refill_per_second).map_err(|e| e.to_string())?;
+        let out = self
+            .state
+            .take(&key, bucket, cost, Duration::from_millis(max_wait_ms))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(state::TakeResult {
+            granted: out.granted,
+            wait_ms: out.wait_ms,
+            remaining: out.remaining,
+            reset_ms: out.reset_ms,
+        })
     }
 }
 

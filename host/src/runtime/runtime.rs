@@ -77,6 +77,11 @@ impl Runtime {
         })
     }
 
+    /// The state backend shared by every plugin (the admin API reads usage counters from it).
+    pub fn state(&self) -> &Arc<dyn StateBackend> {
+        &self.inner.state
+    }
+
     /// The options the runtime was built with.
     pub fn options(&self) -> &RuntimeOptions {
         &self.inner.opts

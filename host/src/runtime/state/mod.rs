@@ -1,0 +1,76 @@
+//! Shared plugin state: counters, a key-value store with expiry and token buckets, behind an
+//! object-safe trait so the Redis backend can replace the in-process one. Keys arrive already
+//! namespaced (`<plugin>:<key>`) by the host imports.
+
+mod gcra;
+mod memory;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+pub use gcra::{TakeOutcome, TokenBucket};
+pub use memory::MemoryState;
+
+/// A state backend failure, shown to the plugin as the `state` import's error string.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StateError {
+    /// The key holds a value of another kind (counter, string or token bucket).
+    #[error("key `{key}` does not hold a {expected}")]
+    WrongKind {
+        /// The full key.
+        key: String,
+        /// What the operation expected (`counter`, `token bucket`).
+        expected: &'static str,
+    },
+    /// The arguments make no sense (for example a bucket with no capacity).
+    #[error("{0}")]
+    Invalid(String),
+    /// The backend is unreachable or failed.
+    #[error("state backend: {0}")]
+    Backend(String),
+}
+
+impl StateError {
+    /// True for failures of the backend itself (unreachable, timed out), as opposed to a
+    /// mistake in the call: these are what a plugin's `on_state_error` policy is about.
+    pub fn is_backend(&self) -> bool {
+        matches!(self, Self::Backend(_))
+    }
+}
+
+/// A boxed future returned by [`StateBackend`] methods (keeps the trait object-safe).
+pub type StateFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StateError>> + Send + 'a>>;
+
+/// Where counters and values live. Shared (`Arc`) by every plugin and across hot swaps.
+pub trait StateBackend: Send + Sync + 'static {
+    /// Add `delta` to a counter (created at 0 when absent, with `ttl` as its expiry when given)
+    /// and return the new value.
+    fn incr<'a>(&'a self, key: &'a str, delta: i64, ttl: Option<Duration>) -> StateFuture<'a, i64>;
+    /// The counter's value, 0 when absent.
+    fn get_counter<'a>(&'a self, key: &'a str) -> StateFuture<'a, i64>;
+    /// The value under `key` (a counter reads as its decimal text), if present and not expired.
+    fn get<'a>(&'a self, key: &'a str) -> StateFuture<'a, Option<String>>;
+    /// Store a value, replacing whatever was there; `ttl` `None` means no expiry.
+    fn set<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a str,
+        ttl: Option<Duration>,
+    ) -> StateFuture<'a, ()>;
+    /// Remove a key of either kind.
+    fn delete<'a>(&'a self, key: &'a str) -> StateFuture<'a, ()>;
+    /// Atomically take `cost` tokens from the token bucket `key` (created full), reserving them
+    /// when they would be there within `max_wait` (see [`TokenBucket::take`]). The key expires
+    /// once the bucket is full again.
+    fn take<'a>(
+        &'a self,
+        key: &'a str,
+        bucket: TokenBucket,
+        cost: u32,
+        max_wait: Duration,
+    ) -> StateFuture<'a, TakeOutcome>;
+    /// Every live counter whose full key (plugin namespace included) starts with `prefix`, in
+    /// no particular order. For the admin API: it walks the whole key space of the backend.
+    fn scan_counters<'a>(&'a self, prefix: &'a str) -> StateFuture<'a, Vec<(String, i64)>>;
+}
