@@ -24,6 +24,7 @@ pub struct RawConfig {
     max_wait_ms: Option<u64>,
     max_queue: Option<u64>,
     headers: Option<bool>,
+    on_state_error: Option<String>,
 }
 
 /// How requests are counted.
@@ -71,6 +72,8 @@ pub struct Settings {
     pub on_limit: OnLimit,
     /// Send `RateLimit-*` headers on successful responses too.
     pub headers: bool,
+    /// When shared state fails (Redis down): let requests through (`true`) or answer 503.
+    pub fail_open: bool,
 }
 
 /// The token bucket's refill bounds, as the host's `take` accepts them.
@@ -127,7 +130,7 @@ pub fn validate(raw: RawConfig) -> Result<Settings, String> {
         }
     };
 
-    let key = match raw.key {
+    let key = match &raw.key {
         None => vec![KeyPart::Ip],
         Some(parts) if parts.is_empty() => {
             errors.push(
@@ -180,6 +183,17 @@ pub fn validate(raw: RawConfig) -> Result<Settings, String> {
         }
     };
 
+    let fail_open = match raw.on_state_error.as_deref() {
+        None | Some("allow") => true,
+        Some("deny") => false,
+        Some(other) => {
+            errors.push(format!(
+                "on_state_error: {other:?} is not \"allow\" or \"deny\""
+            ));
+            true
+        }
+    };
+
     if !errors.is_empty() {
         return Err(errors.join("; "));
     }
@@ -192,6 +206,7 @@ pub fn validate(raw: RawConfig) -> Result<Settings, String> {
             missing,
             on_limit,
             headers: raw.headers.unwrap_or(true),
+            fail_open,
         }),
         // Every `None` above pushed an error.
         _ => Err("invalid config".into()),
@@ -234,7 +249,11 @@ fn token_bucket(
     })
 }
 
-fn queue(raw: &RawConfig, algorithm: Option<Algorithm>, errors: &mut Vec<String>) -> Option<OnLimit> {
+fn queue(
+    raw: &RawConfig,
+    algorithm: Option<Algorithm>,
+    errors: &mut Vec<String>,
+) -> Option<OnLimit> {
     if algorithm == Some(Algorithm::SlidingWindow) {
         errors.push(
             "on_limit: \"queue\" needs algorithm = \"token-bucket\" (only a token bucket can \
@@ -252,9 +271,7 @@ fn queue(raw: &RawConfig, algorithm: Option<Algorithm>, errors: &mut Vec<String>
         return None;
     }
     if raw.max_queue == Some(0) {
-        errors.push(
-            "max_queue: 0 queues nothing; use on_limit = \"reject\" or at least 1".into(),
-        );
+        errors.push("max_queue: 0 queues nothing; use on_limit = \"reject\" or at least 1".into());
         return None;
     }
     Some(OnLimit::Queue {
@@ -337,7 +354,17 @@ mod tests {
         assert_eq!(parse_period("1h"), Ok(3_600_000));
         assert_eq!(parse_period("1d"), Ok(86_400_000));
         assert_eq!(parse_period("minute"), Ok(60_000));
-        for bad in ["", "1", "m", "1.5s", "-1s", "0s", "1 min", "400d", "99999999999999999999s"] {
+        for bad in [
+            "",
+            "1",
+            "m",
+            "1.5s",
+            "-1s",
+            "0s",
+            "1 min",
+            "400d",
+            "99999999999999999999s",
+        ] {
             assert!(parse_period(bad).is_err(), "{bad:?}");
         }
     }
@@ -361,13 +388,16 @@ mod tests {
         assert_eq!(s.missing, Missing::Deny);
         assert_eq!(s.on_limit, OnLimit::Reject);
         assert!(s.headers);
+        assert!(s.fail_open);
     }
 
     #[test]
     fn queue_mode() {
-        let s = ok(r#"{"limit": 5, "period": "1s", "burst": 1, "on_limit": "queue",
+        let s = ok(
+            r#"{"limit": 5, "period": "1s", "burst": 1, "on_limit": "queue",
                        "max_queue": 3, "key": ["consumer", {"header": "X-Api-Key"}, "route"],
-                       "missing": "use-ip"}"#);
+                       "missing": "use-ip"}"#,
+        );
         assert_eq!(
             s.on_limit,
             OnLimit::Queue {
@@ -388,8 +418,10 @@ mod tests {
 
     #[test]
     fn every_error_is_reported_with_its_path() {
-        let e = err(r#"{"limit": 0, "period": "soon", "key": ["who", {"header": ""}],
-                        "missing": "maybe", "on_limit": "drop"}"#);
+        let e = err(
+            r#"{"limit": 0, "period": "soon", "key": ["who", {"header": ""}],
+                        "missing": "maybe", "on_limit": "drop"}"#,
+        );
         for part in [
             "limit: must be at least 1",
             "period: \"soon\"",

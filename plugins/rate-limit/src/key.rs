@@ -141,17 +141,16 @@ pub fn build(parts: &[KeyPart], missing: Missing, source: &impl Source) -> Built
 }
 
 fn escape(value: &str) -> String {
-    value.replace('%', "%25").replace('|', "%7C").replace('=', "%3D")
+    value
+        .replace('%', "%25")
+        .replace('|', "%7C")
+        .replace('=', "%3D")
 }
 
 /// 128 bits of SHA-256, hex: unguessable, and the same on every gateway.
 fn hash(value: &str) -> String {
     let digest = Sha256::digest(value.as_bytes());
-    digest
-        .iter()
-        .take(16)
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -210,7 +209,11 @@ mod tests {
 
     #[test]
     fn joins_parts_unambiguously() {
-        let src = fake(&[("consumer", "a|route=b"), ("route", "api"), ("ip", "10.0.0.1")]);
+        let src = fake(&[
+            ("consumer", "a|route=b"),
+            ("route", "api"),
+            ("ip", "10.0.0.1"),
+        ]);
         assert_eq!(
             build(&[KeyPart::Consumer, KeyPart::Route], Missing::Deny, &src),
             Built::Key("consumer=a%7Croute%3Db|route=api".into())

@@ -177,23 +177,15 @@ fn sliding_window(
     // Refused requests do not count: take this one back. Admitted requests never give their
     // count back, so however many race here, at most `capacity` are admitted in this window.
     // If the undo fails the window counts one request too many, which errs on the safe side.
-    let current = store
-        .incr(&current_key, -1, ttl)
-        .map_or(counted, to_count);
+    let current = store.incr(&current_key, -1, ttl).map_or(counted, to_count);
     Ok(Decision::Limited {
         quota: Quota {
             limit: settings.limit,
             remaining: 0,
             reset_ms: sliding::reset_ms(previous, current, elapsed, period),
         },
-        retry_after_ms: sliding::retry_after_ms(
-            settings.limit,
-            previous,
-            current,
-            elapsed,
-            period,
-        )
-        .max(1),
+        retry_after_ms: sliding::retry_after_ms(settings.limit, previous, current, elapsed, period)
+            .max(1),
     })
 }
 
@@ -323,21 +315,26 @@ mod tests {
         let store = Fake::default();
         let s = settings(r#"{"limit": 3, "period": "1s", "algorithm": "sliding-window"}"#);
         // Window 5 (5000..6000 ms), nothing before.
-        let outcomes: Vec<_> = (0..5)
-            .map(|_| decide(&s, &store, "ip=a", 5_000))
-            .collect();
+        let outcomes: Vec<_> = (0..5).map(|_| decide(&s, &store, "ip=a", 5_000)).collect();
         assert!(matches!(
             outcomes[0],
             Ok(Decision::Allow(Quota { remaining: 2, .. }))
         ));
-        assert!(matches!(outcomes[2], Ok(Decision::Allow(Quota { remaining: 0, .. }))));
+        assert!(matches!(
+            outcomes[2],
+            Ok(Decision::Allow(Quota { remaining: 0, .. }))
+        ));
         for o in &outcomes[3..] {
             assert!(
                 matches!(o, Ok(Decision::Limited { retry_after_ms, .. }) if *retry_after_ms == 1_000 + 334),
                 "{o:?}"
             );
         }
-        assert_eq!(store.get_counter("sw:5:ip=a"), Ok(3), "refusals are not counted");
+        assert_eq!(
+            store.get_counter("sw:5:ip=a"),
+            Ok(3),
+            "refusals are not counted"
+        );
         // Half way through the next window, 1.5 of the 3 carry over: 1 more fits.
         assert!(matches!(
             decide(&s, &store, "ip=a", 6_500),

@@ -15,7 +15,7 @@ pub fn seconds(ms: u64) -> u64 {
 /// `RateLimit-Policy`, e.g. `100;w=60` or `5;w=1;burst=1`; `None` when the period is not a
 /// whole number of seconds (`w` is in seconds).
 pub fn policy(settings: &Settings) -> Option<String> {
-    if settings.period_ms % 1000 != 0 {
+    if !settings.period_ms.is_multiple_of(1000) {
         return None;
     }
     let mut p = format!("{};w={}", settings.limit, settings.period_ms / 1000);
@@ -71,10 +71,10 @@ pub fn refuse(
 pub fn describe(settings: &Settings) -> String {
     let p = settings.period_ms;
     let period = match p {
-        _ if p % 86_400_000 == 0 => format!("{}d", p / 86_400_000),
-        _ if p % 3_600_000 == 0 => format!("{}h", p / 3_600_000),
-        _ if p % 60_000 == 0 => format!("{}m", p / 60_000),
-        _ if p % 1000 == 0 => format!("{}s", p / 1000),
+        _ if p.is_multiple_of(86_400_000) => format!("{}d", p / 86_400_000),
+        _ if p.is_multiple_of(3_600_000) => format!("{}h", p / 3_600_000),
+        _ if p.is_multiple_of(60_000) => format!("{}m", p / 60_000),
+        _ if p.is_multiple_of(1000) => format!("{}s", p / 1000),
         _ => format!("{p}ms"),
     };
     format!("{} requests per {period}", settings.limit)
@@ -137,7 +137,10 @@ mod tests {
             policy(&settings(r#"{"limit": 5, "period": "1s", "burst": 1}"#)).as_deref(),
             Some("5;w=1;burst=1")
         );
-        assert_eq!(policy(&settings(r#"{"limit": 5, "period": "500ms"}"#)), None);
+        assert_eq!(
+            policy(&settings(r#"{"limit": 5, "period": "500ms"}"#)),
+            None
+        );
         assert_eq!(
             describe(&settings(r#"{"limit": 100, "period": "hour"}"#)),
             "100 requests per 1h"
@@ -161,7 +164,12 @@ mod tests {
             panic!("a response")
         };
         assert_eq!(status, 429);
-        let find = |n: &str| headers.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+        let find = |n: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.as_str())
+        };
         assert_eq!(find("retry-after"), Some("36"));
         assert_eq!(find("ratelimit-limit"), Some("100"));
         assert_eq!(find("ratelimit-remaining"), Some("0"));
@@ -181,10 +189,7 @@ mod tests {
         };
         assert_eq!(
             unstash(&stash(&q, 1000), 2000),
-            Some(Quota {
-                reset_ms: 500,
-                ..q
-            })
+            Some(Quota { reset_ms: 500, ..q })
         );
         assert_eq!(unstash(&stash(&q, 1000), 9000).map(|q| q.reset_ms), Some(0));
         assert_eq!(unstash("1 2", 0), None);
