@@ -130,3 +130,66 @@ async fn each_api_key_has_its_own_limit_and_no_key_can_skip() {
     assert_eq!(statuses(&gateway, "/anon/x", &[], 5).await, [200; 5]);
     gateway.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stacked_limits_report_the_most_restrictive() {
+    let upstream = Upstream::echo("echo").await;
+    let stacked = |chain: &str| {
+        format!(
+            r#"
+[gateway]
+cache_dir = "{{cache}}"
+watch = false
+
+[[listeners]]
+addr = "127.0.0.1:0"
+
+[upstreams.echo]
+targets = ["{upstream}"]
+
+[plugins.as-alice]
+module = "{{fixtures}}/recorder.wasm"
+config = {{ name = "as-alice", set_context = {{ consumer = "alice" }} }}
+
+[plugins.wide]
+module = "{{plugins}}/rate_limit.wasm"
+config = {{ limit = 100, period = "1m", key = ["ip"] }}
+
+[plugins.narrow]
+module = "{{plugins}}/rate_limit.wasm"
+config = {{ limit = 3, period = "1h", key = ["consumer"] }}
+
+[[routes]]
+name = "api"
+path_prefix = "/"
+upstream = "echo"
+chain = {chain}
+"#,
+            upstream = upstream.target()
+        )
+    };
+    for chain in [
+        r#"["as-alice", "wide", "narrow"]"#,
+        r#"["as-alice", "narrow", "wide"]"#,
+    ] {
+        let gateway = Gateway::start(&stacked(chain)).await;
+        for expected in ["2", "1", "0"] {
+            let reply = get(&gateway.url("/x"), &[]).await;
+            assert_eq!(reply.status, 200, "{chain}");
+            assert_eq!(
+                reply.header("ratelimit-remaining"),
+                Some(expected),
+                "{chain}"
+            );
+            assert_eq!(reply.header("ratelimit-limit"), Some("3"), "{chain}");
+            assert_eq!(
+                reply.header("ratelimit-policy"),
+                Some("3;w=3600"),
+                "{chain}"
+            );
+        }
+        let refused = get(&gateway.url("/x"), &[]).await;
+        assert_eq!(refused.status, 429, "{chain}");
+        gateway.shutdown().await;
+    }
+}
