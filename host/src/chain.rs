@@ -105,6 +105,9 @@ pub enum FailureKind {
     BadAction,
     /// The host could not get an instance (instantiation or init failed at run time).
     Unavailable,
+    /// The shared state backend (Redis) failed during the call and the plugin's
+    /// `on_state_error` is `fail-closed`. Not subject to `on_error`.
+    StateUnavailable,
 }
 
 impl FailureKind {
@@ -116,6 +119,7 @@ impl FailureKind {
             FailureKind::MemoryLimit => "memory_limit",
             FailureKind::BadAction => "bad_action",
             FailureKind::Unavailable => "unavailable",
+            FailureKind::StateUnavailable => "state_unavailable",
         }
     }
 }

@@ -13,10 +13,11 @@ use tokio::net::TcpListener;
 use tokio::sync::{Mutex, watch};
 
 use crate::chain::{Chain, Fetcher, NoFetcher};
-use crate::config::{self, Config, ConfigError, ConfigIssue};
+use crate::config::{self, Config, ConfigError, ConfigIssue, StateSettings};
 use crate::proxy::{Proxy, RoutingTable};
 use crate::runtime::{
-    LoadedPlugin, MemoryState, PluginFingerprint, Runtime, RuntimeOptions, WasmChain,
+    LoadedPlugin, MemoryState, PluginFingerprint, RedisOptions, RedisState, Runtime,
+    RuntimeOptions, StateBackend, WasmChain,
 };
 
 /// Why a config could not be loaded or applied.
@@ -31,6 +32,9 @@ pub enum GatewayError {
     /// The routing table could not be built.
     #[error("cannot build the routing table: {0}")]
     Routing(String),
+    /// The state backend could not be set up.
+    #[error("cannot set up the state backend: {0}")]
+    State(String),
     /// The Wasm runtime could not start.
     #[error("cannot start the plugin runtime: {0}")]
     Runtime(String),
@@ -114,6 +118,11 @@ impl Gateway {
         self.proxy.clone()
     }
 
+    /// The state backend shared by every plugin (the admin API reads usage counters from it).
+    pub fn state(&self) -> Arc<dyn StateBackend> {
+        Arc::clone(self.runtime.state())
+    }
+
     /// The config currently served.
     pub async fn config(&self) -> Arc<Config> {
         self.active.lock().await.config.clone()
@@ -145,6 +154,12 @@ impl Gateway {
         }
         if old.admin.as_ref().map(|a| a.addr) != config.admin.as_ref().map(|a| a.addr) {
             warnings.push("admin listener changes take effect after a restart".to_owned());
+        }
+        if old.state != config.state {
+            warnings.push("[state] changes take effect after a restart".to_owned());
+        }
+        for w in &warnings {
+            tracing::warn!("{w}");
         }
         self.proxy.swap(table);
         let report = ReloadReport {
@@ -187,8 +202,41 @@ fn new_runtime(config: &Config, fetcher: Arc<dyn Fetcher>) -> Result<Runtime, Ga
         cache_dir: Some(config.gateway.cache_dir.clone()),
         ..RuntimeOptions::default()
     };
-    Runtime::with_fetcher(opts, Arc::new(MemoryState::new()), fetcher)
+    Runtime::with_fetcher(opts, new_state(&config.state)?, fetcher)
         .map_err(|e| GatewayError::Runtime(e.to_string()))
+}
+
+/// The state backend for `[state]`. Redis connects lazily, so the gateway starts while Redis is
+/// down (each plugin's `on_state_error` decides meanwhile); a background ping logs whether it
+/// answers.
+fn new_state(settings: &StateSettings) -> Result<Arc<dyn StateBackend>, GatewayError> {
+    match settings {
+        StateSettings::Memory => Ok(Arc::new(MemoryState::new())),
+        StateSettings::Redis {
+            url,
+            timeout,
+            key_prefix,
+        } => {
+            let state = Arc::new(
+                RedisState::new(RedisOptions {
+                    url: url.clone(),
+                    timeout: *timeout,
+                    key_prefix: key_prefix.clone(),
+                })
+                .map_err(|e| GatewayError::State(e.to_string()))?,
+            );
+            let probe = Arc::clone(&state);
+            tokio::spawn(async move {
+                match probe.ping().await {
+                    Ok(()) => tracing::info!("state backend: redis answers"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "state backend: redis does not answer yet")
+                    }
+                }
+            });
+            Ok(state)
+        }
+    }
 }
 
 /// Load every plugin (reusing unchanged ones from `previous`), then build one chain per route.

@@ -23,6 +23,8 @@ pub struct Config {
     pub admin: Option<Admin>,
     /// Request limits.
     pub limits: Limits,
+    /// Where plugins' shared state lives.
+    pub state: StateSettings,
     /// Upstreams by name.
     pub upstreams: BTreeMap<String, Upstream>,
     /// Plugin instances by name.
@@ -157,6 +159,33 @@ impl Default for Limits {
     }
 }
 
+/// `[state]`: the backend of the plugins' shared state (counters, values, token buckets).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum StateSettings {
+    /// In this process: exact, fast, lost on restart, not shared between gateways (default).
+    #[default]
+    Memory,
+    /// In Redis, shared by every gateway with the same URL and key prefix.
+    Redis {
+        /// `redis://[user:password@]host:port[/db]` (validated by the client's URL parser).
+        url: String,
+        /// Bound on every state call.
+        timeout: Duration,
+        /// Prepended to every key.
+        key_prefix: String,
+    },
+}
+
+impl StateSettings {
+    /// `memory` or `redis`, for logs and metric labels.
+    pub fn backend_name(&self) -> &'static str {
+        match self {
+            StateSettings::Memory => "memory",
+            StateSettings::Redis { .. } => "redis",
+        }
+    }
+}
+
 /// An upstream: a set of targets balanced round-robin.
 #[derive(Debug, Clone)]
 pub struct Upstream {
@@ -170,12 +199,14 @@ pub struct Upstream {
     pub request_timeout: Duration,
 }
 
-/// What the gateway does when a plugin traps, times out or returns garbage.
+/// What the gateway does when a plugin traps, times out or returns garbage (`on_error`), or
+/// when the state backend fails during a plugin's call (`on_state_error`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OnError {
     /// Fail the request with a 5xx naming the plugin (default).
     FailClosed,
-    /// Skip the plugin and go on with the chain.
+    /// `on_error`: skip the plugin and go on with the chain. `on_state_error`: keep the
+    /// plugin's action (the plugin saw the error and decided).
     FailOpen,
 }
 
@@ -190,6 +221,8 @@ pub struct PluginSpec {
     pub config_json: String,
     /// Failure policy.
     pub on_error: OnError,
+    /// Policy when the state backend fails during a call (503 `state_unavailable` or not).
+    pub on_state_error: OnError,
     /// CPU deadline per call.
     pub timeout: Duration,
     /// Linear memory cap per instance in bytes.

@@ -55,6 +55,7 @@ pub struct RawUpstream {
 pub struct RawPlugin {
     pub module: String,
     pub on_error: Option<RawOnError>,
+    pub on_state_error: Option<RawOnError>,
     pub timeout_ms: Option<u64>,
     pub memory_limit_mb: Option<u64>,
     pub pool_size: Option<usize>,
@@ -62,7 +63,25 @@ pub struct RawPlugin {
     pub config: Option<toml::Table>,
 }
 
-/// `on_error = "fail-closed" | "fail-open"`
+/// `[state]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawState {
+    pub backend: Option<RawStateBackend>,
+    pub url: Option<String>,
+    pub timeout_ms: Option<u64>,
+    pub key_prefix: Option<String>,
+}
+
+/// `backend = "memory" | "redis"`
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawStateBackend {
+    Memory,
+    Redis,
+}
+
+/// `on_error` / `on_state_error` = `"fail-closed" | "fail-open"`
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RawOnError {
@@ -91,6 +110,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "listeners",
     "admin",
     "limits",
+    "state",
     "upstreams",
     "plugins",
     "routes",

@@ -24,6 +24,10 @@ const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 30_000;
 /// Where `module = "NAME"` finds built-in plugins, relative to the config file.
 pub const DEFAULT_PLUGIN_DIR: &str = "plugins/target/wasm32-wasip2/release";
 const DEFAULT_CACHE_DIR: &str = ".tollgate-cache";
+const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
+const DEFAULT_STATE_TIMEOUT_MS: u64 = 50;
+const MAX_STATE_TIMEOUT_MS: u64 = 10_000;
+const DEFAULT_REDIS_KEY_PREFIX: &str = "tollgate:";
 
 /// Read, parse and validate a config file.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -137,6 +141,7 @@ impl Validator<'_> {
         let listeners = self.listeners(doc.remove("listeners"));
         let admin = self.admin(doc.remove("admin"));
         let limits = self.limits(doc.remove("limits"));
+        let state = self.state(doc.remove("state"));
         let upstreams = self.upstreams(doc.remove("upstreams"));
         let plugins = self.plugins(doc.remove("plugins"), &gateway.plugin_dir, &upstreams);
         let routes = self.routes(doc.remove("routes"), &upstreams, &plugins);
@@ -147,6 +152,7 @@ impl Validator<'_> {
             listeners,
             admin,
             limits,
+            state,
             upstreams,
             plugins,
             routes,
@@ -294,6 +300,59 @@ impl Validator<'_> {
                 raw.max_response_body_bytes,
                 defaults.max_response_body_bytes,
             ),
+        }
+    }
+
+    fn state(&mut self, value: Option<toml::Value>) -> StateSettings {
+        let Some(value) = value else {
+            return StateSettings::Memory;
+        };
+        let Some(raw) = self.de::<RawState>("state", value) else {
+            return StateSettings::Memory;
+        };
+        match raw.backend.unwrap_or(RawStateBackend::Memory) {
+            RawStateBackend::Memory => {
+                for (field, set) in [
+                    ("url", raw.url.is_some()),
+                    ("timeout_ms", raw.timeout_ms.is_some()),
+                    ("key_prefix", raw.key_prefix.is_some()),
+                ] {
+                    if set {
+                        self.issues.push(
+                            format!("state.{field}"),
+                            "is only used with backend = \"redis\"",
+                        );
+                    }
+                }
+                StateSettings::Memory
+            }
+            RawStateBackend::Redis => {
+                let url = raw.url.unwrap_or_else(|| DEFAULT_REDIS_URL.to_owned());
+                if let Err(e) = redis::Client::open(url.as_str()) {
+                    self.issues.push(
+                        "state.url",
+                        format!("`{url}` is not a usable Redis URL (redis://host:port[/db]): {e}"),
+                    );
+                }
+                let timeout = match raw.timeout_ms {
+                    Some(ms) if !(1..=MAX_STATE_TIMEOUT_MS).contains(&ms) => {
+                        self.issues.push(
+                            "state.timeout_ms",
+                            format!("must be between 1 and {MAX_STATE_TIMEOUT_MS}"),
+                        );
+                        DEFAULT_STATE_TIMEOUT_MS
+                    }
+                    Some(ms) => ms,
+                    None => DEFAULT_STATE_TIMEOUT_MS,
+                };
+                StateSettings::Redis {
+                    url,
+                    timeout: Duration::from_millis(timeout),
+                    key_prefix: raw
+                        .key_prefix
+                        .unwrap_or_else(|| DEFAULT_REDIS_KEY_PREFIX.to_owned()),
+                }
+            }
         }
     }
 
@@ -446,6 +505,10 @@ impl Validator<'_> {
                     module,
                     config_json,
                     on_error: match raw.on_error {
+                        Some(RawOnError::FailOpen) => OnError::FailOpen,
+                        Some(RawOnError::FailClosed) | None => OnError::FailClosed,
+                    },
+                    on_state_error: match raw.on_state_error {
                         Some(RawOnError::FailOpen) => OnError::FailOpen,
                         Some(RawOnError::FailClosed) | None => OnError::FailClosed,
                     },

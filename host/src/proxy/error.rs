@@ -129,9 +129,10 @@ impl ProxyError {
             ProxyError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::Plugin(f) => match f.kind {
                 FailureKind::Trap | FailureKind::BadAction => StatusCode::INTERNAL_SERVER_ERROR,
-                FailureKind::Timeout | FailureKind::MemoryLimit | FailureKind::Unavailable => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
+                FailureKind::Timeout
+                | FailureKind::MemoryLimit
+                | FailureKind::Unavailable
+                | FailureKind::StateUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             },
             ProxyError::InvalidRewrite(_) => StatusCode::INTERNAL_SERVER_ERROR,
             ProxyError::UpstreamConnect { .. }
@@ -152,6 +153,7 @@ impl ProxyError {
             ProxyError::ClientBody(_) => "bad_request_body",
             ProxyError::NoRoute => "no_route",
             ProxyError::MethodNotAllowed { .. } => "method_not_allowed",
+            ProxyError::Plugin(f) if f.kind == FailureKind::StateUnavailable => "state_unavailable",
             ProxyError::Plugin(_) => "plugin_failed",
             ProxyError::InvalidRewrite(_) => "invalid_rewrite",
             ProxyError::UpstreamConnect { .. } => "upstream_unavailable",
@@ -229,6 +231,18 @@ mod tests {
         };
         let response = ProxyError::Plugin(failure).into_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn state_failures_are_503_state_unavailable() {
+        let failure = PluginFailure {
+            plugin: Arc::from("quota"),
+            kind: FailureKind::StateUnavailable,
+            message: "state backend: redis: connection refused".into(),
+        };
+        let error = ProxyError::Plugin(failure);
+        assert_eq!(error.code(), "state_unavailable");
+        assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use super::bindings::tollgate::plugin::{
     clock, context, http_client, log, metrics as wit_metrics, state,
 };
 use super::host_state::HostState;
-use super::state::TokenBucket;
+use super::state::{StateError, TokenBucket};
 use crate::chain::{FetchRequest, FetchResponse};
 
 /// Most labels a plugin may attach to one metric (beyond them, labels are dropped).
@@ -44,39 +44,64 @@ fn ttl(ms: u64) -> Option<Duration> {
     (ms > 0).then(|| Duration::from_millis(ms))
 }
 
+impl HostState {
+    /// Finish a state call: its wait is host I/O, not guest CPU (credited back to the deadline),
+    /// and a backend failure is remembered for the plugin's `on_state_error` policy.
+    fn state_done<T>(
+        &mut self,
+        started: Instant,
+        result: Result<T, StateError>,
+    ) -> Result<T, String> {
+        self.host_wait += started.elapsed();
+        result.map_err(|e| {
+            let message = e.to_string();
+            if e.is_backend() && self.state_error.is_none() {
+                self.state_error = Some(message.clone());
+            }
+            message
+        })
+    }
+
+    fn state_key(&self, key: &str) -> String {
+        format!("{}:{key}", self.plugin)
+    }
+}
+
 impl state::Host for HostState {
     async fn incr(&mut self, key: String, delta: i64, ttl_ms: u64) -> Result<i64, String> {
-        let key = format!("{}:{key}", self.plugin);
-        self.state
-            .incr(&key, delta, ttl(ttl_ms))
-            .await
-            .map_err(|e| e.to_string())
+        let started = Instant::now();
+        let result = self
+            .state
+            .incr(&self.state_key(&key), delta, ttl(ttl_ms))
+            .await;
+        self.state_done(started, result)
     }
 
     async fn get_counter(&mut self, key: String) -> Result<i64, String> {
-        let key = format!("{}:{key}", self.plugin);
-        self.state
-            .get_counter(&key)
-            .await
-            .map_err(|e| e.to_string())
+        let started = Instant::now();
+        let result = self.state.get_counter(&self.state_key(&key)).await;
+        self.state_done(started, result)
     }
 
     async fn get(&mut self, key: String) -> Result<Option<String>, String> {
-        let key = format!("{}:{key}", self.plugin);
-        self.state.get(&key).await.map_err(|e| e.to_string())
+        let started = Instant::now();
+        let result = self.state.get(&self.state_key(&key)).await;
+        self.state_done(started, result)
     }
 
     async fn set(&mut self, key: String, value: String, ttl_ms: u64) -> Result<(), String> {
-        let key = format!("{}:{key}", self.plugin);
-        self.state
-            .set(&key, &value, ttl(ttl_ms))
-            .await
-            .map_err(|e| e.to_string())
+        let started = Instant::now();
+        let result = self
+            .state
+            .set(&self.state_key(&key), &value, ttl(ttl_ms))
+            .await;
+        self.state_done(started, result)
     }
 
     async fn delete(&mut self, key: String) -> Result<(), String> {
-        let key = format!("{}:{key}", self.plugin);
-        self.state.delete(&key).await.map_err(|e| e.to_string())
+        let started = Instant::now();
+        let result = self.state.delete(&self.state_key(&key)).await;
+        self.state_done(started, result)
     }
 
     async fn take(
@@ -87,13 +112,18 @@ impl state::Host for HostState {
         cost: u32,
         max_wait_ms: u64,
     ) -> Result<state::TakeResult, String> {
-        let key = format!("{}:{key}", self.plugin);
         let bucket = TokenBucket::new(capacity, refill_per_second).map_err(|e| e.to_string())?;
-        let out = self
+        let started = Instant::now();
+        let result = self
             .state
-            .take(&key, bucket, cost, Duration::from_millis(max_wait_ms))
-            .await
-            .map_err(|e| e.to_string())?;
+            .take(
+                &self.state_key(&key),
+                bucket,
+                cost,
+                Duration::from_millis(max_wait_ms),
+            )
+            .await;
+        let out = self.state_done(started, result)?;
         Ok(state::TakeResult {
             granted: out.granted,
             wait_ms: out.wait_ms,

@@ -53,6 +53,9 @@ pub(crate) struct HostState {
     /// Time the current call spent waiting on host I/O (fetch). Not CPU: the epoch deadline
     /// callback credits it back, so a call's deadline measures the guest's own running time.
     pub(crate) host_wait: Duration,
+    /// The first state backend failure of the current call (the plugin's `on_state_error`
+    /// decides what it means for the request).
+    pub(crate) state_error: Option<String>,
 }
 
 impl HostState {
@@ -79,6 +82,7 @@ impl HostState {
             fetcher,
             fetch_allowed,
             host_wait: Duration::ZERO,
+            state_error: None,
         }
     }
 

@@ -33,6 +33,9 @@ pub use error::RuntimeError;
 pub use options::RuntimeOptions;
 pub use plugin::{LoadedPlugin, PluginCapabilities, PluginFingerprint};
 pub use runtime::Runtime;
-pub use state::{MemoryState, StateBackend, StateError, StateFuture, TakeOutcome, TokenBucket};
+pub use state::{
+    MemoryState, RedisOptions, RedisState, StateBackend, StateError, StateFuture, TakeOutcome,
+    TokenBucket,
+};
 pub use stats::PluginStats;
 pub use wasm_chain::WasmChain;

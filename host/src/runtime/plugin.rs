@@ -51,6 +51,7 @@ impl PluginFingerprint {
         h.update((spec.config_json.len() as u64).to_le_bytes());
         h.update(spec.config_json.as_bytes());
         h.update([matches!(spec.on_error, OnError::FailOpen) as u8]);
+        h.update([matches!(spec.on_state_error, OnError::FailOpen) as u8]);
         h.update(spec.timeout.as_nanos().to_le_bytes());
         h.update((spec.memory_limit as u64).to_le_bytes());
         h.update((spec.pool_size as u64).to_le_bytes());
@@ -349,6 +350,7 @@ impl LoadedPlugin {
             request_id: Some(request_id),
         };
         data.host_wait = Duration::ZERO;
+        data.state_error = None;
         w.store.set_epoch_deadline(self.deadline_ticks);
 
         let req_borrow = Resource::new_borrow(req_res.rep());
@@ -372,6 +374,7 @@ impl LoadedPlugin {
 
         let data = w.store.data_mut();
         data.scope = CallScope::default();
+        let state_error = data.state_error.take();
         if let Ok(r) = data.table.delete(req_res) {
             *req = r;
         }
@@ -381,7 +384,22 @@ impl LoadedPlugin {
             *slot = r;
         }
         self.stats.call(phase, started.elapsed());
+        if let Some(message) = &state_error {
+            let closed = self.spec.on_state_error == OnError::FailClosed;
+            self.stats.state_error(closed);
+            tracing::warn!(plugin = %self.spec.name, phase = phase.as_str(), fail_closed = closed, "state backend failed during the call: {message}");
+        }
         match result {
+            // The log phase has no request left to fail; the error is counted above.
+            Ok(action) if phase != Phase::Log => {
+                self.checkin(w);
+                match state_error {
+                    Some(message) if self.spec.on_state_error == OnError::FailClosed => {
+                        Err(self.failure(FailureKind::StateUnavailable, message))
+                    }
+                    _ => Ok(action),
+                }
+            }
             Ok(action) => {
                 self.checkin(w);
                 Ok(action)

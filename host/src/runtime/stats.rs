@@ -33,12 +33,13 @@ impl Phase {
     }
 }
 
-const KINDS: [FailureKind; 5] = [
+const KINDS: [FailureKind; 6] = [
     FailureKind::Trap,
     FailureKind::Timeout,
     FailureKind::MemoryLimit,
     FailureKind::BadAction,
     FailureKind::Unavailable,
+    FailureKind::StateUnavailable,
 ];
 
 fn kind_index(kind: FailureKind) -> usize {
@@ -48,6 +49,7 @@ fn kind_index(kind: FailureKind) -> usize {
         FailureKind::MemoryLimit => 2,
         FailureKind::BadAction => 3,
         FailureKind::Unavailable => 4,
+        FailureKind::StateUnavailable => 5,
     }
 }
 
@@ -66,6 +68,10 @@ pub struct PluginStats {
     pub bad_actions: u64,
     /// Calls that could not get an instance.
     pub unavailable: u64,
+    /// Calls during which the state backend failed (whatever the `on_state_error` policy).
+    pub state_errors: u64,
+    /// Requests failed (503) because of such a failure under `on_state_error = "fail-closed"`.
+    pub state_unavailable: u64,
     /// Sum of call durations.
     pub total_call_time: Duration,
     /// Duration of the most recent call.
@@ -79,12 +85,14 @@ pub struct PluginStats {
 /// Live counters of one plugin.
 pub(crate) struct Stats {
     calls: AtomicU64,
-    failures: [AtomicU64; 5],
+    failures: [AtomicU64; 6],
+    state_errors: AtomicU64,
     total_nanos: AtomicU64,
     last_nanos: AtomicU64,
     pub(crate) instances_created: AtomicU64,
     m_calls: Counter,
-    m_failures: [Counter; 5],
+    m_failures: [Counter; 6],
+    m_state_errors: [Counter; 2],
     m_seconds: [Histogram; 3],
 }
 
@@ -99,6 +107,10 @@ impl Stats {
             total_nanos: AtomicU64::new(0),
             last_nanos: AtomicU64::new(0),
             instances_created: AtomicU64::new(0),
+            state_errors: AtomicU64::new(0),
+            m_state_errors: ["fail-closed", "fail-open"].map(|policy| {
+                metrics::counter!("tollgate_plugin_state_errors_total", "plugin" => name.clone(), "policy" => policy)
+            }),
             m_calls: metrics::counter!("tollgate_plugin_calls_total", "plugin" => name.clone()),
             m_failures: KINDS.map(|k| {
                 metrics::counter!("tollgate_plugin_failures_total", "plugin" => name.clone(), "kind" => k.as_str())
@@ -121,6 +133,12 @@ impl Stats {
         self.m_failures[kind_index(kind)].increment(1);
     }
 
+    /// A call saw a state backend failure; `closed` when the plugin's policy fails the request.
+    pub(crate) fn state_error(&self, closed: bool) {
+        self.state_errors.fetch_add(1, Ordering::Relaxed);
+        self.m_state_errors[usize::from(!closed)].increment(1);
+    }
+
     pub(crate) fn snapshot(&self, idle_instances: usize) -> PluginStats {
         let f = |k| self.failures[kind_index(k)].load(Ordering::Relaxed);
         PluginStats {
@@ -130,6 +148,8 @@ impl Stats {
             memory_limits: f(FailureKind::MemoryLimit),
             bad_actions: f(FailureKind::BadAction),
             unavailable: f(FailureKind::Unavailable),
+            state_errors: self.state_errors.load(Ordering::Relaxed),
+            state_unavailable: f(FailureKind::StateUnavailable),
             total_call_time: Duration::from_nanos(self.total_nanos.load(Ordering::Relaxed)),
             last_call_time: Duration::from_nanos(self.last_nanos.load(Ordering::Relaxed)),
             instances_created: self.instances_created.load(Ordering::Relaxed),

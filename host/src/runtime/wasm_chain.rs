@@ -87,7 +87,11 @@ fn deferred_too_long(plugin: &str) -> Reply {
 }
 
 /// Apply a plugin's failure policy: fail-closed ends the request, fail-open logs and goes on.
+/// A state failure was already judged by `on_state_error` and always ends the request.
 fn policy(plugin: &LoadedPlugin, failure: PluginFailure) -> Result<(), PluginFailure> {
+    if failure.kind == FailureKind::StateUnavailable {
+        return Err(failure);
+    }
     match plugin.on_error() {
         OnError::FailClosed => Err(failure),
         OnError::FailOpen => {

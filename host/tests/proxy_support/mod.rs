@@ -136,6 +136,7 @@ pub fn config(upstreams: Vec<Upstream>, routes: Vec<Route>) -> Config {
         listeners: Vec::new(),
         admin: None,
         limits: Limits::default(),
+        state: Default::default(),
         upstreams: upstreams
             .into_iter()
             .map(|u| (u.name.clone(), u))

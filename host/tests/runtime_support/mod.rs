@@ -49,6 +49,7 @@ pub fn spec(name: &str, file: &str, config: serde_json::Value) -> PluginSpec {
         module: fixtures().join(format!("{file}.wasm")),
         config_json: config.to_string(),
         on_error: OnError::FailClosed,
+        on_state_error: OnError::FailClosed,
         // Generous: debug builds on a loaded 2-core machine; the deadline test sets its own.
         timeout: Duration::from_secs(1),
         memory_limit: 16 << 20,

@@ -4,11 +4,13 @@
 
 mod gcra;
 mod memory;
+mod redis;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
+pub use self::redis::{RedisOptions, RedisState};
 pub use gcra::{TakeOutcome, TokenBucket};
 pub use memory::MemoryState;
 
