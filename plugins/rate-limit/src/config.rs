@@ -24,7 +24,6 @@ pub struct RawConfig {
     max_wait_ms: Option<u64>,
     max_queue: Option<u64>,
     headers: Option<bool>,
-    on_state_error: Option<String>,
 }
 
 /// How requests are counted.
@@ -72,8 +71,6 @@ pub struct Settings {
     pub on_limit: OnLimit,
     /// Send `RateLimit-*` headers on successful responses too.
     pub headers: bool,
-    /// When shared state fails (Redis down): let requests through (`true`) or answer 503.
-    pub fail_open: bool,
 }
 
 /// The token bucket's refill bounds, as the host's `take` accepts them.
@@ -183,17 +180,6 @@ pub fn validate(raw: RawConfig) -> Result<Settings, String> {
         }
     };
 
-    let fail_open = match raw.on_state_error.as_deref() {
-        None | Some("allow") => true,
-        Some("deny") => false,
-        Some(other) => {
-            errors.push(format!(
-                "on_state_error: {other:?} is not \"allow\" or \"deny\""
-            ));
-            true
-        }
-    };
-
     if !errors.is_empty() {
         return Err(errors.join("; "));
     }
@@ -206,7 +192,6 @@ pub fn validate(raw: RawConfig) -> Result<Settings, String> {
             missing,
             on_limit,
             headers: raw.headers.unwrap_or(true),
-            fail_open,
         }),
         // Every `None` above pushed an error.
         _ => Err("invalid config".into()),
@@ -388,7 +373,6 @@ mod tests {
         assert_eq!(s.missing, Missing::Deny);
         assert_eq!(s.on_limit, OnLimit::Reject);
         assert!(s.headers);
-        assert!(s.fail_open);
     }
 
     #[test]

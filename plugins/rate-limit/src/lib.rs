@@ -174,19 +174,12 @@ impl Plugin for RateLimit {
         {
             Ok(decision) => decision,
             Err(e) => {
+                // Let the request through: the gateway's `on_state_error` for this entry then
+                // decides (`fail-closed`, the default, answers 503 `state_unavailable`;
+                // `fail-open` keeps serving without limits while the backend is down).
                 count("state_error");
                 log::error(&format!("rate-limit: shared state failed for {key}: {e}"));
-                return if self.settings.fail_open {
-                    Action::Continue
-                } else {
-                    Action::json(
-                        503,
-                        &serde_json::json!({
-                            "error": "rate_limit_unavailable",
-                            "message": "the rate limit cannot be checked right now",
-                        }),
-                    )
-                };
+                return Action::Continue;
             }
         };
 
