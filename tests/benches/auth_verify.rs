@@ -1,7 +1,7 @@
-//! Benchmark (ignored by default): what a signature check costs inside the `auth` plugin.
+//! Benchmark: what a signature check costs inside the `auth` plugin.
 //!
 //! ```sh
-//! cargo test --release -p tollgate-tests --test auth_verify_bench -- --ignored --nocapture
+//! cargo bench -p tollgate-tests --bench auth_verify        # AUTH_BENCH_N=2000 requests per case
 //! ```
 //!
 //! One gateway, one route with `auth`; N sequential keep-alive requests per credential kind. The
@@ -11,6 +11,7 @@
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "../tests/auth_support/mod.rs"]
 mod auth_support;
 
 use std::time::{Duration, Instant};
@@ -79,8 +80,14 @@ async fn measure(gateway: &Gateway, headers: &[(&str, &str)], n: usize) -> (Dura
     (mean, times[n / 2])
 }
 
-#[tokio::test(flavor = "multi_thread")]
-#[ignore = "benchmark: run with --release -- --ignored --nocapture"]
+fn main() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(verify_cost_per_algorithm());
+}
+
 async fn verify_cost_per_algorithm() {
     let n: usize = std::env::var("AUTH_BENCH_N")
         .ok()
