@@ -123,8 +123,9 @@ fn decode(text: &str) -> String {
         .into_owned()
 }
 
-/// Escape one key segment exactly as the meter plugin does: `%`, `:` and control characters as
-/// `%XX`.
+/// Escape one key segment exactly as the meter plugin does (`tollgate_sdk::state::key_segment`,
+/// which the host cannot link: it is guest code): `%`, `:` and control characters as `%XX`. A
+/// unit test holds the two to the same rule.
 fn segment(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for c in name.chars() {
@@ -280,6 +281,13 @@ pub async fn usage(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn key_segments_match_the_sdk() {
+        for name in ["alice", "a:b", "50%", "x\ny", "ünï:cødé", ""] {
+            assert_eq!(super::segment(name), tollgate_sdk::state::key_segment(name));
+        }
+    }
+
     use super::*;
     use crate::runtime::MemoryState;
 

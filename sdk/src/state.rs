@@ -82,3 +82,21 @@ pub fn take(
         reset_ms: t.reset_ms,
     })
 }
+
+/// Escape a name (a consumer, a route) for use as one segment of a `:`-separated state key:
+/// `%`, `:` and control characters become `%XX`, so a consumer called `a:b` cannot write into
+/// the keys of consumer `a`. The gateway's usage API reads meter keys with the same rule.
+pub fn key_segment(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c == '%' || c == ':' || c.is_control() {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

@@ -37,22 +37,7 @@ pub fn status_class(status: u16) -> &'static str {
     status_field(status).trim_start_matches("status_")
 }
 
-/// Escape a name for use as one key segment: `%`, `:` and control characters become `%XX`, so a
-/// consumer called `a:b` cannot write into consumer `a`'s route `b`.
-pub fn segment(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        if c == '%' || c == ':' || c.is_control() {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+pub use tollgate_sdk::state::key_segment as segment;
 
 /// `usage:<consumer>:<route>:<hour>:` — the bucket's prefix; append a field.
 pub fn bucket(consumer: &str, route: &str, hour: &str) -> String {

@@ -2,22 +2,7 @@
 //! full key is `<plugin>:<consumer>:<period>:<period start label>`, e.g.
 //! `quota:alice:day:20261126`.
 
-/// Escape a name for use as one key segment: `%`, `:` and control characters become `%XX`, so
-/// a consumer called `a:day:1` cannot collide with another consumer's counter.
-pub fn segment(name: &str) -> String {
-    let mut out = String::with_capacity(name.len());
-    for c in name.chars() {
-        if c == '%' || c == ':' || c.is_control() {
-            let mut buf = [0u8; 4];
-            for b in c.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("%{b:02X}"));
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+pub use tollgate_sdk::state::key_segment as segment;
 
 /// The counter of `consumer` for one period.
 pub fn counter(consumer: &str, period: &str, label: &str) -> String {
