@@ -720,23 +720,21 @@ fn check_target(target: &str) -> Result<(), String> {
 }
 
 /// A route path must already be in normal form, since request paths are normalised before
-/// matching: starts with `/`, no empty, `.` or `..` segments, no `%`, `?`, `#` or `\`.
+/// matching: a route written any other way could never match.
 fn check_route_path(issues: &mut Issues, path: &str, p: &str) -> bool {
-    let segments_ok =
-        p.split('/').skip(1).enumerate().all(|(i, s)| {
-            s != "." && s != ".." && (!s.is_empty() || i == p.split('/').count() - 2)
-        });
-    let ok = p.starts_with('/')
-        && p.bytes()
-            .all(|b| b > b' ' && b < 0x7f && !matches!(b, b'%' | b'?' | b'#' | b'\\'))
-        && segments_ok;
-    if !ok {
-        issues.push(
-            path,
-            format!("`{p}` is not a normalised path (must start with `/`, no `//`, `.`/`..` segments, `%`, `?`, `#` or `\\`)"),
-        );
+    // The same rule as request paths (`crate::path`): a route path must already be its result.
+    let problem = match crate::path::normalize_path(p) {
+        _ if p.contains('?') => Some("a route path has no query".to_owned()),
+        Ok(normal) if normal == p => None,
+        Ok(normal) => Some(format!(
+            "requests are normalised first, so write `{normal}`"
+        )),
+        Err(e) => Some(e.to_string()),
+    };
+    if let Some(why) = &problem {
+        issues.push(path, format!("`{p}` is not a normalised path: {why}"));
     }
-    ok
+    problem.is_none()
 }
 
 /// `/api/` and `/api` are the same prefix (matching is at `/` boundaries).
