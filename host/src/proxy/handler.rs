@@ -328,34 +328,44 @@ fn client_response(
 ) -> Response<ProxyBody> {
     // Plugins may have added connection-level headers; they never reach the client.
     headers::strip_hop_by_hop(&mut response.headers);
+    let status = response.status;
+    // No body bytes go out for these, whatever the upstream or a plugin put there (HTTP/2 would
+    // otherwise send DATA frames after a HEAD or 204).
     let no_body = *method == Method::HEAD
-        || response.status.is_informational()
-        || response.status == StatusCode::NO_CONTENT
-        || response.status == StatusCode::NOT_MODIFIED;
-    let body = match (upstream_body, response.body) {
-        (Some(incoming), _) => {
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    // 1xx and 204 never carry Content-Length (RFC 9110 §8.6).
+    let no_length = status.is_informational() || status == StatusCode::NO_CONTENT;
+    let body = match upstream_body {
+        Some(incoming) => {
             restore_length(&mut response.headers, upstream_length);
-            incoming.map_err(BoxError::from).boxed_unsync()
+            if no_length {
+                response.headers.remove(CONTENT_LENGTH);
+            }
+            if no_body {
+                full(Bytes::new())
+            } else {
+                incoming.map_err(BoxError::from).boxed_unsync()
+            }
         }
-        (None, Some(bytes)) => {
-            if !no_body {
+        None => {
+            // Buffered, replaced by a plugin, or a plugin's reply: the length is the bytes'.
+            let bytes = response.body.take().unwrap_or_default();
+            if no_length || status == StatusCode::NOT_MODIFIED {
+                response.headers.remove(CONTENT_LENGTH);
+            } else if *method == Method::HEAD && bytes.is_empty() {
+                // The upstream's HEAD answer declares the length a GET would get; keep it.
+            } else {
                 response
                     .headers
                     .insert(CONTENT_LENGTH, HeaderValue::from(bytes.len()));
             }
-            full(bytes)
-        }
-        (None, None) => {
-            if !no_body {
-                response
-                    .headers
-                    .insert(CONTENT_LENGTH, HeaderValue::from(0));
-            }
-            full(Bytes::new())
+            full(if no_body { Bytes::new() } else { bytes })
         }
     };
     let mut out = Response::new(body);
-    *out.status_mut() = response.status;
+    *out.status_mut() = status;
     *out.headers_mut() = response.headers;
     out
 }
