@@ -7,8 +7,6 @@
 
 mod aggregate_support;
 
-use std::time::{Duration, Instant};
-
 use aggregate_support::{Fixed, config, gateway, text};
 use serde_json::json;
 use tollgate_tests::{Gateway, dead_port, get};
@@ -45,8 +43,9 @@ async fn the_admin_listener_is_refused_even_by_host_name() {
     assert_eq!(body["health"], json!(null));
     let error = body["_errors"]["health"]["error"].as_str().unwrap();
     assert!(
-        error.starts_with(&format!("upstream `control`: target `localhost:{admin_port}`"))
-            && error.contains("is the gateway's admin listener"),
+        error.starts_with(&format!(
+            "upstream `control`: target `localhost:{admin_port}`"
+        )) && error.contains("is the gateway's admin listener"),
         "{error}"
     );
 }
@@ -82,33 +81,19 @@ async fn a_literal_admin_or_link_local_target_is_a_config_error() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn allow_link_local_lets_the_fetch_through() {
+async fn allow_link_local_is_the_explicit_opt_in() {
+    // The same upstream that is a config error above loads once its upstream opts in. (No
+    // request goes to it: a real metadata service may answer on this address.)
     let users = Fixed::json(json!({ "id": 7 })).await;
     let gw = gateway(
         &[("users", users.target())],
         &["users", "metadata"],
-        r#"timeout_ms = 600
-backends = [
-  { name = "user", upstream = "users", path = "/users/7" },
-  { name = "meta", upstream = "metadata", path = "/latest/meta-data/", required = false },
-]"#,
+        r#"backends = [{ name = "user", upstream = "users", path = "/users/7" }]"#,
         ("", &[]),
-        "[upstreams.metadata]\ntargets = [\"169.254.169.254:80\"]\nconnect_timeout_ms = 300\nallow_link_local = true\n",
+        "[upstreams.metadata]\ntargets = [\"169.254.169.254:80\"]\nallow_link_local = true\n",
     )
     .await;
-    let started = Instant::now();
     let reply = get(&gw.url("/x"), &[]).await;
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
     assert_eq!(reply.status, 200, "{}", text(&reply));
-    let body = reply.json();
-    assert_eq!(body["user"], json!({ "id": 7 }));
-    // No metadata service here: the gateway tried to connect (unreachable or timed out), which
-    // is the point; without the opt-in it would have refused before connecting.
-    if let Some(error) = body["_errors"]["meta"]["error"].as_str() {
-        assert!(!error.contains("link-local"), "{error}");
-        assert!(
-            error.contains("unreachable") || error.contains("did not answer"),
-            "{error}"
-        );
-    }
+    assert_eq!(reply.json(), json!({ "user": { "id": 7 } }));
 }

@@ -13,7 +13,13 @@ use tollgate_tests::{dead_port, get};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_required_backend_answering_500_gives_502_naming_it() {
-    let users = Fixed::start(500, "application/json", r#"{"oops":1}"#.into(), Duration::ZERO).await;
+    let users = Fixed::start(
+        500,
+        "application/json",
+        r#"{"oops":1}"#.into(),
+        Duration::ZERO,
+    )
+    .await;
     let orders = Fixed::json(json!([1, 2])).await;
     let gw = gateway(
         &[("users", users.target()), ("orders", orders.target())],
@@ -62,7 +68,11 @@ async fn a_required_backend_that_is_down_gives_502_quickly() {
 
     let started = Instant::now();
     let reply = get(&gw.url("/profile"), &[]).await;
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(reply.status, 502, "{}", text(&reply));
     let body = reply.json();
     assert_eq!(body["backend"], "user");

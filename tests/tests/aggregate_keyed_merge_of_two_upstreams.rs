@@ -60,7 +60,10 @@ async fn each_backend_gets_its_own_path_host_and_the_request_id() {
     let body = reply.json();
     let user = &body["user"];
     assert_eq!(user["upstream"], "users");
-    assert_eq!((user["method"].as_str(), user["path"].as_str()), (Some("GET"), Some("/users/7")));
+    assert_eq!(
+        (user["method"].as_str(), user["path"].as_str()),
+        (Some("GET"), Some("/users/7"))
+    );
     assert_eq!(user["headers"]["host"][0], users.target().as_str());
     assert_eq!(user["headers"]["x-request-id"][0], "req-42");
     assert_eq!(user["headers"]["accept"][0], "application/json");

@@ -84,7 +84,10 @@ async fn values_cannot_change_the_shape_of_the_backend_request() {
     assert_eq!(reply.status, 200, "{}", text(&reply));
     let body = reply.json();
     assert_eq!(body["user"]["path"], "/users/a%20b");
-    assert_eq!(body["user"]["query"], "by=alice&fields=x%26admin%3Dtrue%23frag");
+    assert_eq!(
+        body["user"]["query"],
+        "by=alice&fields=x%26admin%3Dtrue%23frag"
+    );
     assert_eq!(body["orders"]["query"], "owner=a%20b&page=..%2F..%2Fadmin");
     assert_eq!(body["orders"]["path"], "/customers/alice/orders");
 }

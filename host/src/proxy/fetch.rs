@@ -327,10 +327,18 @@ mod tests {
             "[::ffff:169.254.169.254]:80",
         ] {
             let a = addr(ip);
-            assert!(refusal(a, false, None).unwrap().contains("link-local"), "{ip}");
+            assert!(
+                refusal(a, false, None).unwrap().contains("link-local"),
+                "{ip}"
+            );
             assert_eq!(refusal(a, true, None), None, "{ip}");
         }
-        for ip in ["10.0.0.1:80", "127.0.0.1:80", "[fec0::1]:80", "169.253.255.255:80"] {
+        for ip in [
+            "10.0.0.1:80",
+            "127.0.0.1:80",
+            "[fec0::1]:80",
+            "169.253.255.255:80",
+        ] {
             assert_eq!(refusal(addr(ip), false, None), None, "{ip}");
         }
     }
@@ -360,7 +368,9 @@ mod tests {
         );
         let ok = resolve("meta", "169.254.169.254:80", true, None).await;
         assert_eq!(ok, Ok(addr("169.254.169.254:80")));
-        let ok = resolve("local", "localhost:8080", false, None).await.unwrap();
+        let ok = resolve("local", "localhost:8080", false, None)
+            .await
+            .unwrap();
         assert!(ok.ip().is_loopback() && ok.port() == 8080, "{ok}");
     }
 }

@@ -111,15 +111,18 @@ const RESERVED_HEADERS: &[&str] = &[
 /// Validate a parsed config, collecting every problem (with its config path) before failing.
 pub fn validate(raw: RawConfig) -> Result<Settings, String> {
     let mut errors = Vec::new();
-    let path = raw
-        .path
-        .as_deref()
-        .and_then(|p| PathPattern::parse(p).map_err(|e| errors.push(format!("path: {e}"))).ok());
+    let path = raw.path.as_deref().and_then(|p| {
+        PathPattern::parse(p)
+            .map_err(|e| errors.push(format!("path: {e}")))
+            .ok()
+    });
     let timeout_ms = match raw.timeout_ms {
         None => DEFAULT_TIMEOUT_MS,
         Some(ms) if (1..=MAX_TIMEOUT_MS).contains(&ms) => ms,
         Some(ms) => {
-            errors.push(format!("timeout_ms: {ms} is not between 1 and {MAX_TIMEOUT_MS}"));
+            errors.push(format!(
+                "timeout_ms: {ms} is not between 1 and {MAX_TIMEOUT_MS}"
+            ));
             DEFAULT_TIMEOUT_MS
         }
     };
@@ -225,7 +228,9 @@ fn validate_backend(
             ));
         }
         if let Some(t) = parse_template(&field, &value, errors) {
-            if t.literals().any(|l| l.chars().any(|c| c.is_control() && c != '\t')) {
+            if t.literals()
+                .any(|l| l.chars().any(|c| c.is_control() && c != '\t'))
+            {
                 errors.push(format!("{field}: control characters in the value"));
             }
             templates.push((field, t.clone()));
@@ -365,7 +370,10 @@ mod tests {
         assert_eq!(user.headers[0].0, "x-consumer");
         assert_eq!(
             user.select,
-            Some(vec![vec!["id".to_owned()], vec!["address".to_owned(), "city".to_owned()]])
+            Some(vec![
+                vec!["id".to_owned()],
+                vec!["address".to_owned(), "city".to_owned()]
+            ])
         );
         let orders = &s.backends[1];
         assert!(!orders.required);
@@ -376,7 +384,10 @@ mod tests {
     fn defaults() {
         let s = parse(json!({ "backends": [{ "name": "a", "upstream": "u", "path": "/" }] }))
             .expect("valid");
-        assert_eq!((s.backends[0].timeout_ms, s.merge), (1000, MergeMode::Keyed));
+        assert_eq!(
+            (s.backends[0].timeout_ms, s.merge),
+            (1000, MergeMode::Keyed)
+        );
         assert_eq!(s.errors_key, "_errors");
         assert!(s.path.is_none());
     }
@@ -432,7 +443,10 @@ mod tests {
         }))
         .expect_err("must fail");
         assert!(err.contains("backends[1].name: `a` is used twice"), "{err}");
-        assert!(err.contains("backends[2].name: `_errors` is the errors_key"), "{err}");
+        assert!(
+            err.contains("backends[2].name: `_errors` is the errors_key"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -153,7 +153,9 @@ pub fn merge(settings: &Settings, outcomes: Vec<Result<Value, Failure>>) -> Merg
     for (backend, outcome) in settings.backends.iter().zip(outcomes) {
         match outcome {
             Ok(value) => match settings.merge {
-                MergeMode::Keyed => insert_at(&mut body, std::slice::from_ref(&backend.name), value),
+                MergeMode::Keyed => {
+                    insert_at(&mut body, std::slice::from_ref(&backend.name), value)
+                }
                 MergeMode::Deep => deep_merge(&mut body, value),
             },
             Err(failure) if backend.required => required_failures.push((backend, failure)),
@@ -234,11 +236,18 @@ mod tests {
     fn failures_are_classified() {
         let s = two("keyed");
         let b = &s.backends[0];
-        let f = classify(b, MergeMode::Keyed, Err("upstream `users` is unreachable".into()))
-            .expect_err("transport error");
+        let f = classify(
+            b,
+            MergeMode::Keyed,
+            Err("upstream `users` is unreachable".into()),
+        )
+        .expect_err("transport error");
         assert_eq!(f.status, None);
         let f = classify(b, MergeMode::Keyed, Ok((503, b"{}".to_vec()))).expect_err("503");
-        assert_eq!((f.message.as_str(), f.status), ("upstream `users` answered 503", Some(503)));
+        assert_eq!(
+            (f.message.as_str(), f.status),
+            ("upstream `users` answered 503", Some(503))
+        );
         let f = classify(b, MergeMode::Keyed, Ok((200, b"<html>".to_vec()))).expect_err("html");
         assert!(f.message.contains("not JSON"), "{}", f.message);
         let f = classify(b, MergeMode::Deep, ok(json!([1]))).expect_err("array in deep mode");
@@ -257,7 +266,10 @@ mod tests {
             vec!["missing".to_owned(), "x".to_owned()],
         ];
         let v = json!({ "id": 1, "secret": "s", "profile": { "city": "Oslo", "zip": "0150" } });
-        assert_eq!(select(&v, &paths), json!({ "id": 1, "profile": { "city": "Oslo" } }));
+        assert_eq!(
+            select(&v, &paths),
+            json!({ "id": 1, "profile": { "city": "Oslo" } })
+        );
         let arr = json!([{ "id": 1, "x": 2 }, { "id": 2 }, 7]);
         assert_eq!(select(&arr, &paths), json!([{ "id": 1 }, { "id": 2 }, 7]));
     }
@@ -266,7 +278,10 @@ mod tests {
     fn deep_merge_merges_objects_and_replaces_the_rest() {
         let mut a = json!({ "a": { "x": 1, "y": [1] }, "b": 1 });
         deep_merge(&mut a, json!({ "a": { "y": [2], "z": 3 }, "c": null }));
-        assert_eq!(a, json!({ "a": { "x": 1, "y": [2], "z": 3 }, "b": 1, "c": null }));
+        assert_eq!(
+            a,
+            json!({ "a": { "x": 1, "y": [2], "z": 3 }, "b": 1, "c": null })
+        );
     }
 
     #[test]
@@ -290,7 +305,11 @@ mod tests {
         let s = two("keyed");
         let outcomes = vec![
             classify(&s.backends[0], s.merge, ok(json!({ "id": 7 }))),
-            classify(&s.backends[1], s.merge, Err("upstream `orders` did not answer".into())),
+            classify(
+                &s.backends[1],
+                s.merge,
+                Err("upstream `orders` did not answer".into()),
+            ),
         ];
         assert_eq!(
             merge(&s, outcomes),
@@ -343,7 +362,10 @@ mod tests {
         else {
             panic!("expected a required failure");
         };
-        assert_eq!((backend.as_str(), failed.clone()), ("b", vec!["b".to_owned()]));
+        assert_eq!(
+            (backend.as_str(), failed.clone()),
+            ("b", vec!["b".to_owned()])
+        );
         assert_eq!(
             required_failure_body(&backend, &failed, &failure),
             json!({

@@ -113,7 +113,10 @@ mod tests {
                 ("order".to_owned(), "a b".to_owned())
             ])
         );
-        assert_eq!(params("/users/{id}", "/users/42"), Some(vec![("id".into(), "42".into())]));
+        assert_eq!(
+            params("/users/{id}", "/users/42"),
+            Some(vec![("id".into(), "42".into())])
+        );
         assert_eq!(params("/", "/"), Some(vec![]));
         assert_eq!(params("/a/", "/a/"), Some(vec![]));
     }
@@ -129,7 +132,14 @@ mod tests {
 
     #[test]
     fn bad_patterns_are_refused() {
-        for bad in ["users/{id}", "/u//x", "/u/{id}/{id}", "/u/x{id}", "/u/{i-d}", "/u/{}"] {
+        for bad in [
+            "users/{id}",
+            "/u//x",
+            "/u/{id}/{id}",
+            "/u/x{id}",
+            "/u/{i-d}",
+            "/u/{}",
+        ] {
             assert!(PathPattern::parse(bad).is_err(), "{bad} was accepted");
         }
         let p = PathPattern::parse("/u/{id}").expect("valid");

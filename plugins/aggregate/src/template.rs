@@ -30,7 +30,10 @@ impl fmt::Display for Source {
             Source::Query(n) => write!(f, "query parameter `{n}`"),
             Source::Header(n) => write!(f, "header `{n}`"),
             Source::Context(k) if k == "consumer" => {
-                write!(f, "consumer (no plugin before this one identified the caller)")
+                write!(
+                    f,
+                    "consumer (no plugin before this one identified the caller)"
+                )
             }
             Source::Context(k) => write!(f, "context value `{k}`"),
         }
@@ -394,7 +397,10 @@ mod tests {
             "/l/5"
         );
         let err = render("/c/{consumer}", &[], Place::Path).expect_err("missing");
-        assert_eq!(err, RenderError::Missing(Source::Context("consumer".into())));
+        assert_eq!(
+            err,
+            RenderError::Missing(Source::Context("consumer".into()))
+        );
         assert!(err.to_string().starts_with("missing consumer"));
         assert_eq!(
             render("{query.f|}", &[], Place::Query).expect("empty default"),
