@@ -382,6 +382,7 @@ pub async fn start(config_path: &Path) -> Result<Running, GatewayError> {
             source,
         })?;
         admin = Some(local);
+        gateway.proxy().set_admin_addr(local);
         tracing::info!(addr = %local, "admin API listening");
         tasks.push(tokio::spawn(crate::admin::serve(
             listener,

@@ -197,6 +197,9 @@ pub struct Upstream {
     pub connect_timeout: Duration,
     /// Time allowed for the upstream's response head (504 beyond).
     pub request_timeout: Duration,
+    /// Plugins may `fetch` from this upstream even when a target is link-local (169.254.0.0/16,
+    /// fe80::/10: cloud metadata services live there). Off by default.
+    pub allow_link_local: bool,
 }
 
 /// What the gateway does when a plugin traps, times out or returns garbage (`on_error`), or

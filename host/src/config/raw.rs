@@ -47,6 +47,8 @@ pub struct RawUpstream {
     pub targets: Vec<String>,
     pub connect_timeout_ms: Option<u64>,
     pub request_timeout_ms: Option<u64>,
+    /// Let plugins `fetch` from link-local targets (169.254.0.0/16, fe80::/10).
+    pub allow_link_local: Option<bool>,
 }
 
 /// `[plugins.NAME]`

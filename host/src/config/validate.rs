@@ -147,6 +147,7 @@ impl Validator<'_> {
         let upstreams = self.upstreams(doc.remove("upstreams"));
         let plugins = self.plugins(doc.remove("plugins"), &gateway.plugin_dir, &upstreams);
         let routes = self.routes(doc.remove("routes"), &upstreams, &plugins);
+        self.fetch_targets(&plugins, &upstreams, admin.as_ref());
 
         Some(Config {
             source: source.to_owned(),
@@ -412,6 +413,7 @@ impl Validator<'_> {
                     targets: raw.targets,
                     connect_timeout: connect,
                     request_timeout: request,
+                    allow_link_local: raw.allow_link_local.unwrap_or(false),
                 },
             );
         }
@@ -522,6 +524,54 @@ impl Validator<'_> {
             );
         }
         out
+    }
+
+    /// Plugins may never fetch from the admin listener, nor from a link-local target unless its
+    /// upstream sets `allow_link_local`. Literal addresses are refused here; every fetch checks
+    /// the resolved address again (`proxy::fetch`), which also covers host names.
+    fn fetch_targets(
+        &mut self,
+        plugins: &BTreeMap<String, PluginSpec>,
+        upstreams: &BTreeMap<String, Upstream>,
+        admin: Option<&Admin>,
+    ) {
+        for (name, spec) in plugins {
+            for (j, upstream) in spec.fetch.iter().enumerate() {
+                let Some(u) = upstreams.get(upstream) else {
+                    continue;
+                };
+                for target in &u.targets {
+                    let Ok(addr) = target.parse::<SocketAddr>() else {
+                        continue;
+                    };
+                    let ip = addr.ip().to_canonical();
+                    let is_admin = admin.is_some_and(|a| {
+                        a.addr.port() != 0
+                            && a.addr.port() == addr.port()
+                            && (ip == a.addr.ip().to_canonical() || ip.is_unspecified())
+                    });
+                    let link_local = match ip {
+                        IpAddr::V4(v4) => v4.is_link_local(),
+                        IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+                    };
+                    let why = if is_admin {
+                        format!(
+                            "upstream `{upstream}` targets the admin listener ({target}); plugins \
+                             may not fetch from it"
+                        )
+                    } else if link_local && !u.allow_link_local {
+                        format!(
+                            "upstream `{upstream}` targets the link-local address {target}; set \
+                             `allow_link_local = true` on upstreams.{upstream} to let plugins \
+                             fetch from it"
+                        )
+                    } else {
+                        continue;
+                    };
+                    self.issues.push(format!("plugins.{name}.fetch[{j}]"), why);
+                }
+            }
+        }
     }
 
     /// `module` is a built-in name (`headers`, `ip-filter`) found in the plugin directory, or a

@@ -1,8 +1,8 @@
 //! [`Proxy`]: the live routing table, swapped atomically on reload, and the upstream clients that
 //! outlive every table.
 
-use std::net::IpAddr;
-use std::sync::Arc;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -22,6 +22,8 @@ use crate::chain::Fetcher;
 pub struct Proxy {
     table: ArcSwap<RoutingTable>,
     clients: Clients,
+    /// The admin listener's bound address, which plugins may never `fetch` from.
+    admin: OnceLock<SocketAddr>,
 }
 
 impl Proxy {
@@ -30,7 +32,19 @@ impl Proxy {
         Self {
             table: ArcSwap::from_pointee(table),
             clients: Clients::default(),
+            admin: OnceLock::new(),
         }
+    }
+
+    /// Record the admin listener's bound address (once, after binding), so that plugins'
+    /// fetches to it are refused whatever upstream names it.
+    pub fn set_admin_addr(&self, addr: SocketAddr) {
+        let _ = self.admin.set(addr);
+    }
+
+    /// The admin listener's bound address, when there is one.
+    pub(crate) fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin.get().copied()
     }
 
     /// Replace the routing table atomically and return the old one. Requests in flight keep the

@@ -27,6 +27,7 @@ pub struct UpstreamPool {
     next: AtomicUsize,
     connect_timeout: Duration,
     request_timeout: Duration,
+    allow_link_local: bool,
 }
 
 impl UpstreamPool {
@@ -38,6 +39,7 @@ impl UpstreamPool {
             next: AtomicUsize::new(0),
             connect_timeout: upstream.connect_timeout,
             request_timeout: upstream.request_timeout,
+            allow_link_local: upstream.allow_link_local,
         }
     }
 
@@ -62,6 +64,11 @@ impl UpstreamPool {
     /// Time allowed for the response head.
     pub fn request_timeout(&self) -> Duration {
         self.request_timeout
+    }
+
+    /// Whether plugins may `fetch` from link-local targets of this upstream.
+    pub fn allow_link_local(&self) -> bool {
+        self.allow_link_local
     }
 }
 
@@ -139,6 +146,7 @@ mod tests {
             targets: vec!["a:1".into(), "b:2".into()],
             connect_timeout: Duration::from_secs(1),
             request_timeout: Duration::from_secs(1),
+            allow_link_local: false,
         });
         let picks: Vec<&str> = (0..4).map(|_| pool.pick()).collect();
         assert_eq!(picks, ["a:1", "b:2", "a:1", "b:2"]);

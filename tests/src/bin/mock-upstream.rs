@@ -2,6 +2,12 @@
 //! short JSON echo of the method, path and the `x-*` headers it received (what the gateway and
 //! its plugins added).
 //!
+//! A few demo resources for the `aggregate` plugin's example route (everything else is echoed):
+//!
+//! - `GET /mock/users/{id}`: a user `{"id", "name", "email", "password_hash", "address"}`;
+//! - `GET /mock/orders?user={id}`: that user's orders, a JSON array;
+//! - `GET /mock/slow?ms=N`: waits N ms (at most 10 s), then `{"waited_ms": N}`.
+//!
 //! `mock-upstream [ADDR]` (default `127.0.0.1:8081`).
 
 use std::convert::Infallible;
@@ -44,6 +50,9 @@ async fn main() -> std::io::Result<()> {
 }
 
 async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    if let Some(demo) = demo(req.uri().path(), req.uri().query()).await {
+        return Ok(json(demo));
+    }
     let (parts, body) = req.into_parts();
     let received = body
         .collect()
@@ -66,10 +75,54 @@ async fn handle(req: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infalli
         "headers": headers,
         "body_bytes": received,
     });
-    let mut response = Response::new(Full::new(Bytes::from(echo.to_string())));
+    Ok(json(echo))
+}
+
+fn json(value: serde_json::Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(value.to_string())));
     response.headers_mut().insert(
         http::header::CONTENT_TYPE,
         http::HeaderValue::from_static("application/json"),
     );
-    Ok(response)
+    response
+}
+
+/// The demo resources for the aggregation example, or `None` to echo.
+async fn demo(path: &str, query: Option<&str>) -> Option<serde_json::Value> {
+    let param = |name: &str| {
+        query?
+            .split('&')
+            .find_map(|pair| pair.strip_prefix(name)?.strip_prefix('='))
+            .map(str::to_owned)
+    };
+    if let Some(id) = path.strip_prefix("/mock/users/")
+        && !id.is_empty()
+        && !id.contains('/')
+    {
+        return Some(serde_json::json!({
+            "id": id,
+            "name": format!("User {id}"),
+            "email": format!("user{id}@example.com"),
+            "password_hash": "$argon2id$v=19$not-for-clients",
+            "address": { "city": "London", "street": "12 Crane Court" },
+        }));
+    }
+    match path {
+        "/mock/orders" => {
+            let user = param("user").unwrap_or_default();
+            Some(serde_json::json!([
+                { "id": format!("{user}-1"), "user": user, "total": 30, "currency": "EUR" },
+                { "id": format!("{user}-2"), "user": user, "total": 12, "currency": "EUR" },
+            ]))
+        }
+        "/mock/slow" => {
+            let ms = param("ms")
+                .and_then(|ms| ms.parse::<u64>().ok())
+                .unwrap_or(1000)
+                .min(10_000);
+            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            Some(serde_json::json!({ "waited_ms": ms }))
+        }
+        _ => None,
+    }
 }
