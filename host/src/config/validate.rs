@@ -15,6 +15,8 @@ use super::error::{ConfigError, Issues};
 use super::model::*;
 use super::raw::*;
 
+mod resilience;
+
 /// Defaults for plugin entries.
 /// Wall-clock deadline per plugin call. A warm call takes microseconds; the margin covers a
 /// worker thread being descheduled on a busy machine, which the epoch clock also counts.
@@ -405,6 +407,7 @@ impl Validator<'_> {
                 raw.request_timeout_ms,
                 DEFAULT_REQUEST_TIMEOUT_MS,
             );
+            let resilience = self.resilience(&path, &raw);
             out.insert(
                 name.clone(),
                 Upstream {
@@ -412,6 +415,7 @@ impl Validator<'_> {
                     targets: raw.targets,
                     connect_timeout: connect,
                     request_timeout: request,
+                    ..resilience
                 },
             );
         }
