@@ -157,9 +157,8 @@ where
                 tried.push(pick.index());
                 drop(pick);
                 let attempts_left = tried.len() <= policy.retries as usize;
-                if !(may_retry && never_sent && attempts_left)
-                    || !balance::has_candidate(pool, &tried)
-                {
+                let retry = may_retry && never_sent && attempts_left;
+                if !(retry && balance::has_candidate(pool, &tried)) {
                     return Err(error);
                 }
                 if !state
