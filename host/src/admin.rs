@@ -84,6 +84,10 @@ async fn handle(
             ),
         },
         (&Method::GET, "/admin/usage") => usage(&gateway, req.uri().query()).await,
+        (&Method::GET, "/admin/upstreams") => json_response(
+            StatusCode::OK,
+            &crate::proxy::health::report(&gateway.proxy().table()),
+        ),
         (&Method::GET, "/metrics") => match PROMETHEUS.get().and_then(Option::as_ref) {
             Some(handle) => Response::builder()
                 .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")

@@ -186,8 +186,8 @@ impl StateSettings {
     }
 }
 
-/// An upstream: a set of targets balanced round-robin.
-#[derive(Debug, Clone)]
+/// An upstream: a set of targets, balanced, health-checked and retried as configured.
+#[derive(Debug, Clone, PartialEq)]
 pub struct Upstream {
     /// Name.
     pub name: String,
@@ -200,6 +200,133 @@ pub struct Upstream {
     /// Plugins may `fetch` from this upstream even when a target is link-local (169.254.0.0/16,
     /// fe80::/10: cloud metadata services live there). Off by default.
     pub allow_link_local: bool,
+    /// How requests are spread over the targets.
+    pub balance: Balance,
+    /// Active health checks, when configured.
+    pub health_check: Option<HealthCheck>,
+    /// Passive ejection of targets that fail requests.
+    pub passive: PassiveHealth,
+    /// Retries of idempotent requests that never reached a target.
+    pub retry: RetryPolicy,
+}
+
+impl Default for Upstream {
+    /// No targets, default timeouts, round-robin, passive ejection and retries at their defaults.
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            targets: Vec::new(),
+            connect_timeout: Duration::from_secs(2),
+            request_timeout: Duration::from_secs(30),
+            allow_link_local: false,
+            balance: Balance::default(),
+            health_check: None,
+            passive: PassiveHealth::default(),
+            retry: RetryPolicy::default(),
+        }
+    }
+}
+
+/// `balance`: how an upstream picks a target for each request.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Balance {
+    /// Each available target in turn (default).
+    #[default]
+    RoundRobin,
+    /// The available target with the fewest requests in flight (ties in turn).
+    LeastConnections,
+}
+
+impl Balance {
+    /// The config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Balance::RoundRobin => "round-robin",
+            Balance::LeastConnections => "least-connections",
+        }
+    }
+}
+
+/// `[upstreams.NAME.health_check]`: a GET to every target each interval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HealthCheck {
+    /// Path (and query) requested, e.g. `/health`.
+    pub path: String,
+    /// Time between checks of one target.
+    pub interval: Duration,
+    /// Time allowed for the whole check (connect, head and body).
+    pub timeout: Duration,
+    /// Consecutive passing checks that make an unhealthy target healthy.
+    pub healthy_threshold: u32,
+    /// Consecutive failing checks that make a healthy target unhealthy.
+    pub unhealthy_threshold: u32,
+    /// Statuses that pass; empty means any 2xx.
+    pub expected_statuses: Vec<u16>,
+}
+
+impl HealthCheck {
+    /// Does this status pass the check?
+    pub fn passes(&self, status: u16) -> bool {
+        if self.expected_statuses.is_empty() {
+            (200..300).contains(&status)
+        } else {
+            self.expected_statuses.contains(&status)
+        }
+    }
+}
+
+/// `[upstreams.NAME.passive]`: ejecting targets that fail real requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassiveHealth {
+    /// Consecutive failures that eject a target; 0 turns passive ejection off.
+    pub max_failures: u32,
+    /// The first ejection's length; each repeat doubles it, up to `max_ejection`.
+    pub ejection: Duration,
+    /// The longest ejection.
+    pub max_ejection: Duration,
+    /// Count 5xx responses as failures (connect errors, resets and timeouts always count).
+    pub eject_on_5xx: bool,
+}
+
+impl Default for PassiveHealth {
+    fn default() -> Self {
+        Self {
+            max_failures: 5,
+            ejection: Duration::from_secs(10),
+            max_ejection: Duration::from_secs(300),
+            eject_on_5xx: false,
+        }
+    }
+}
+
+/// Retries of requests that never reached a target (connect refused, reset or timed out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Extra attempts per request, each on a different target; 0 turns retries off.
+    pub retries: u32,
+    /// Methods that may be retried (idempotent ones by default).
+    pub methods: Vec<Method>,
+    /// Retries allowed as a share of requests over the last 10 s.
+    pub budget_percent: u32,
+    /// Retries allowed per second on top of the share, so a quiet upstream can still retry.
+    pub budget_min_per_sec: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            retries: 1,
+            methods: vec![
+                Method::GET,
+                Method::HEAD,
+                Method::OPTIONS,
+                Method::PUT,
+                Method::DELETE,
+            ],
+            budget_percent: 20,
+            budget_min_per_sec: 3,
+        }
+    }
 }
 
 /// What the gateway does when a plugin traps, times out or returns garbage (`on_error`), or

@@ -49,6 +49,44 @@ pub struct RawUpstream {
     pub request_timeout_ms: Option<u64>,
     /// Let plugins `fetch` from link-local targets (169.254.0.0/16, fe80::/10).
     pub allow_link_local: Option<bool>,
+    // Health, balancing and retries (see docs/upstreams.md).
+    pub balance: Option<RawBalance>,
+    pub health_check: Option<RawHealthCheck>,
+    pub passive: Option<RawPassive>,
+    pub retries: Option<u32>,
+    pub retry_methods: Option<Vec<String>>,
+    pub retry_budget_percent: Option<u32>,
+    pub retry_budget_min_per_sec: Option<u32>,
+}
+
+/// `balance = "round-robin" | "least-connections"`
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawBalance {
+    RoundRobin,
+    LeastConnections,
+}
+
+/// `[upstreams.NAME.health_check]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHealthCheck {
+    pub path: Option<String>,
+    pub interval_ms: Option<u64>,
+    pub timeout_ms: Option<u64>,
+    pub healthy_threshold: Option<u32>,
+    pub unhealthy_threshold: Option<u32>,
+    pub expected_statuses: Option<Vec<u16>>,
+}
+
+/// `[upstreams.NAME.passive]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawPassive {
+    pub max_failures: Option<u32>,
+    pub ejection_ms: Option<u64>,
+    pub max_ejection_ms: Option<u64>,
+    pub eject_on_5xx: Option<bool>,
 }
 
 /// `[plugins.NAME]`

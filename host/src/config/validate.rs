@@ -15,6 +15,8 @@ use super::error::{ConfigError, Issues};
 use super::model::*;
 use super::raw::*;
 
+mod resilience;
+
 /// Defaults for plugin entries.
 /// Wall-clock deadline per plugin call. A warm call takes microseconds; the margin covers a
 /// worker thread being descheduled on a busy machine, which the epoch clock also counts.
@@ -406,6 +408,7 @@ impl Validator<'_> {
                 raw.request_timeout_ms,
                 DEFAULT_REQUEST_TIMEOUT_MS,
             );
+            let resilience = self.resilience(&path, &raw);
             out.insert(
                 name.clone(),
                 Upstream {
@@ -414,6 +417,7 @@ impl Validator<'_> {
                     connect_timeout: connect,
                     request_timeout: request,
                     allow_link_local: raw.allow_link_local.unwrap_or(false),
+                    ..resilience
                 },
             );
         }

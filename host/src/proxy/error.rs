@@ -82,6 +82,12 @@ pub enum ProxyError {
         #[source]
         source: BoxError,
     },
+    /// Every target of the upstream is unhealthy or ejected: the gateway fails fast.
+    #[error("upstream `{upstream}` has no healthy target")]
+    NoHealthyUpstream {
+        /// Upstream name.
+        upstream: String,
+    },
     /// The upstream did not send a response head in time.
     #[error("upstream `{upstream}` did not answer within {timeout:?} ({target})")]
     UpstreamTimeout {
@@ -139,6 +145,7 @@ impl ProxyError {
             | ProxyError::Upstream { .. }
             | ProxyError::UpstreamBodyTooLarge { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::NoHealthyUpstream { .. } => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -158,6 +165,7 @@ impl ProxyError {
             ProxyError::InvalidRewrite(_) => "invalid_rewrite",
             ProxyError::UpstreamConnect { .. } => "upstream_unavailable",
             ProxyError::UpstreamTimeout { .. } => "upstream_timeout",
+            ProxyError::NoHealthyUpstream { .. } => "no_healthy_upstream",
             ProxyError::Upstream { .. } => "upstream_error",
             ProxyError::UpstreamBodyTooLarge { .. } => "upstream_body_too_large",
         }
@@ -187,7 +195,8 @@ impl ProxyError {
             ProxyError::UpstreamConnect { upstream, .. }
             | ProxyError::UpstreamTimeout { upstream, .. }
             | ProxyError::Upstream { upstream, .. }
-            | ProxyError::UpstreamBodyTooLarge { upstream, .. } => {
+            | ProxyError::UpstreamBodyTooLarge { upstream, .. }
+            | ProxyError::NoHealthyUpstream { upstream } => {
                 body.insert("upstream".into(), json!(upstream));
             }
             ProxyError::MethodNotAllowed { allow, .. } => {

@@ -2,7 +2,7 @@
 //! outlive every table.
 
 use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -13,6 +13,7 @@ use super::body::ProxyBody;
 use super::error::BoxError;
 use super::fetch::ProxyFetcher;
 use super::handler;
+use super::health::HealthRegistry;
 use super::routing::RoutingTable;
 use super::upstream::Clients;
 use crate::chain::Fetcher;
@@ -24,15 +25,21 @@ pub struct Proxy {
     clients: Clients,
     /// The admin listener's bound address, which plugins may never `fetch` from.
     admin: OnceLock<SocketAddr>,
+    /// Upstream health and checkers, carried across tables.
+    health: Mutex<HealthRegistry>,
 }
 
 impl Proxy {
     /// A proxy serving `table`.
     pub fn new(table: RoutingTable) -> Self {
+        let clients = Clients::default();
+        let mut health = HealthRegistry::default();
+        health.adopt(&table, &clients);
         Self {
             table: ArcSwap::from_pointee(table),
-            clients: Clients::default(),
             admin: OnceLock::new(),
+            clients,
+            health: Mutex::new(health),
         }
     }
 
@@ -48,8 +55,11 @@ impl Proxy {
     }
 
     /// Replace the routing table atomically and return the old one. Requests in flight keep the
-    /// table they started with; upstream connections are kept.
+    /// table they started with; upstream connections are kept, and so is the health of every
+    /// upstream whose config did not change (health checks of removed upstreams stop).
     pub fn swap(&self, table: RoutingTable) -> Arc<RoutingTable> {
+        let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
+        health.adopt(&table, &self.clients);
         self.table.swap(Arc::new(table))
     }
 

@@ -12,13 +12,15 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Uri, V
 use http_body::Body;
 use http_body_util::{BodyExt, Limited};
 
+use super::balance::Pick;
 use super::body::{BodyMeter, CappedBody, Completion, ProxyBody, full};
 use super::client::Origin;
 use super::error::{BoxError, ProxyError};
 use super::headers::{self, X_REQUEST_ID};
 use super::metrics;
+use super::retry;
 use super::routing::{RouteEntry, RoutingTable};
-use super::upstream::{self, Clients};
+use super::upstream::Clients;
 use crate::chain::{Chain, Flow, LogEntry, RequestState, ResponseState};
 use crate::path::normalize_path;
 
@@ -31,6 +33,8 @@ struct Trace {
     request_body: BodyMeter,
     upstream: Option<String>,
     upstream_time: Option<Duration>,
+    /// The target that answered: in flight (for least-connections) until the body is done.
+    in_flight: Option<Pick>,
 }
 
 /// Serve one request from the TCP peer `peer` against `table`, turning every failure into its
@@ -174,19 +178,35 @@ where
             None,
         ),
         Flow::Continue => {
-            let target = route.upstream.pick().to_owned();
-            let upstream_req =
-                upstream_request(state, origin, framing, &target, authority, streamed)?;
             let client = clients.get(route.upstream.connect_timeout());
             let sent_at = Instant::now();
-            trace.upstream = Some(target.clone());
-            let result = upstream::send(&client, &route.upstream, &target, upstream_req).await;
+            // A later attempt (retry) can only resend a body that was buffered, or none.
+            let replayable = streamed.is_none() || !framing.has_body;
+            let mut streamed = streamed;
+            let mut last_target = None;
+            // Retries follow the method sent upstream, after any plugin rewrote it.
+            let sent_method = state.method.clone();
+            let result = retry::forward(
+                &route.upstream,
+                &client,
+                &sent_method,
+                replayable,
+                &|| meter.over_limit(),
+                |target| {
+                    upstream_request(state, origin, framing, target, authority, streamed.take())
+                },
+                |target| last_target = Some(target.to_owned()),
+            )
+            .await;
+            trace.upstream = last_target;
             trace.upstream_time = Some(sent_at.elapsed());
-            let upstream_resp = result.map_err(|e| match meter.over_limit() {
+            let forwarded = result.map_err(|e| match meter.over_limit() {
                 true => ProxyError::BodyTooLarge { limit: body_limit },
                 false => e,
             })?;
-            let (mut head, incoming) = upstream_resp.into_parts();
+            let target = forwarded.pick.addr().to_owned();
+            trace.in_flight = Some(forwarded.pick);
+            let (mut head, incoming) = forwarded.response.into_parts();
             headers::strip_hop_by_hop(&mut head.headers);
             let mut response = ResponseState {
                 status: head.status,
@@ -452,8 +472,10 @@ fn finish(
         request_body,
         upstream,
         upstream_time,
+        in_flight,
     } = trace;
     let on_done = Box::new(move |sent: u64| {
+        drop(in_flight);
         let elapsed = started.elapsed();
         metrics::record_request(route.as_deref(), &method, status, elapsed);
         if let Some((chain, state)) = log {

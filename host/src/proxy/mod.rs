@@ -19,6 +19,7 @@
 //! The flow of one request is in [`handler`]; every refusal is a [`ProxyError`], turned into a
 //! response in one place ([`ProxyError::into_response`]).
 
+pub mod balance;
 pub mod body;
 pub mod client;
 pub mod error;
@@ -26,8 +27,10 @@ pub mod fetch;
 mod gateway;
 pub mod handler;
 pub mod headers;
+pub mod health;
 mod metrics;
 
+pub mod retry;
 pub mod routing;
 pub mod server;
 pub mod upstream;

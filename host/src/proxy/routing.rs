@@ -259,6 +259,11 @@ impl RoutingTable {
         self.upstreams.get(name)
     }
 
+    /// Every upstream of the config, in no particular order.
+    pub fn upstream_pools(&self) -> impl Iterator<Item = &Arc<UpstreamPool>> {
+        self.upstreams.values()
+    }
+
     /// Routes in config order.
     pub fn routes(&self) -> &[RouteEntry] {
         &self.routes
@@ -381,7 +386,7 @@ mod tests {
                 targets: vec!["127.0.0.1:1".into()],
                 connect_timeout: Duration::from_secs(1),
                 request_timeout: Duration::from_secs(1),
-                allow_link_local: false,
+                ..Upstream::default()
             },
         );
         Config {

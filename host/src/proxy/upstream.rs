@@ -1,9 +1,9 @@
-//! Upstreams: round-robin over targets, and pooled keep-alive HTTP clients that outlive routing
-//! table swaps.
+//! Upstreams: targets with their settings, and pooled keep-alive HTTP clients that outlive routing
+//! table swaps. Target selection is in `balance`, health in `health`, retries in `retry`.
 
 use std::collections::HashMap;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock, RwLock};
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -14,12 +14,13 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::body::ProxyBody;
 use super::error::ProxyError;
+use super::health::UpstreamState;
 use crate::config::Upstream;
 
 /// The HTTP client used for upstream calls.
 pub type HttpClient = Client<HttpConnector, ProxyBody>;
 
-/// An upstream's targets and timeouts, balanced round-robin.
+/// An upstream's targets and settings, for one routing table.
 #[derive(Debug)]
 pub struct UpstreamPool {
     name: String,
@@ -28,6 +29,11 @@ pub struct UpstreamPool {
     connect_timeout: Duration,
     request_timeout: Duration,
     allow_link_local: bool,
+    /// Balancing, health-check, ejection and retry settings.
+    spec: Upstream,
+    /// Target health, in-flight counts and the retry budget: carried from table to table by
+    /// [`super::health::HealthRegistry`] while the upstream is unchanged.
+    shared: OnceLock<Arc<UpstreamState>>,
 }
 
 impl UpstreamPool {
@@ -40,7 +46,30 @@ impl UpstreamPool {
             connect_timeout: upstream.connect_timeout,
             request_timeout: upstream.request_timeout,
             allow_link_local: upstream.allow_link_local,
+            spec: upstream.clone(),
+            shared: OnceLock::new(),
         }
+    }
+
+    /// The upstream's config.
+    pub fn spec(&self) -> &Upstream {
+        &self.spec
+    }
+
+    /// Live target state (fresh, unless a registry adopted this pool first).
+    pub fn shared(&self) -> &Arc<UpstreamState> {
+        self.shared
+            .get_or_init(|| Arc::new(UpstreamState::new(&self.spec)))
+    }
+
+    /// Use `state` (kept from an earlier table) if this pool has no state yet.
+    pub(crate) fn adopt(&self, state: Arc<UpstreamState>) {
+        let _ = self.shared.set(state);
+    }
+
+    /// The rotating counter behind round-robin.
+    pub(crate) fn rotation(&self) -> &AtomicUsize {
+        &self.next
     }
 
     /// The upstream's name.
@@ -48,8 +77,14 @@ impl UpstreamPool {
         &self.name
     }
 
-    /// The next target in round-robin order.
+    /// The next available target (see `balance`), or the next in turn when none is available.
+    /// For one-off calls that need no retries or in-flight count (plugins' fetches).
     pub fn pick(&self) -> &str {
+        if let Some(pick) = super::balance::pick(self, &[])
+            && let Some(target) = self.targets.get(pick.index())
+        {
+            return target;
+        }
         let n = self.next.fetch_add(1, Ordering::Relaxed);
         self.targets
             .get(n % self.targets.len().max(1))
@@ -146,7 +181,7 @@ mod tests {
             targets: vec!["a:1".into(), "b:2".into()],
             connect_timeout: Duration::from_secs(1),
             request_timeout: Duration::from_secs(1),
-            allow_link_local: false,
+            ..Upstream::default()
         });
         let picks: Vec<&str> = (0..4).map(|_| pool.pick()).collect();
         assert_eq!(picks, ["a:1", "b:2", "a:1", "b:2"]);

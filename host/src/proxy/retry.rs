@@ -1,0 +1,206 @@
+//! Sending a request upstream with retries: only for the upstream's retry methods (idempotent
+//! ones by default), only when the attempt never reached a target (connect refused, reset or
+//! timed out while connecting — never after the request was written), only with a body that can
+//! be sent again, each time to an available target not tried yet, and only within the retry
+//! budget, so retries cannot multiply the load on an upstream that is failing.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use http::{Method, Request, Response};
+use hyper::body::Incoming;
+
+use super::balance::{self, Pick};
+use super::body::ProxyBody;
+use super::error::ProxyError;
+use super::health::now_ms;
+use super::upstream::{self, HttpClient, UpstreamPool};
+
+/// The window the budget looks back over, in one-second buckets.
+const WINDOW_SECS: usize = 10;
+
+/// Retries allowed: `budget_min_per_sec × 10 + budget_percent % of the requests` over the last
+/// 10 seconds. Counts survive reloads with the upstream.
+#[derive(Debug, Default)]
+pub struct RetryBudget {
+    window: Mutex<[Bucket; WINDOW_SECS]>,
+    retried: AtomicU64,
+    exhausted: AtomicU64,
+}
+
+#[derive(Debug, Default, Clone, Copy)]
+struct Bucket {
+    second: u64,
+    requests: u64,
+    retries: u64,
+}
+
+impl RetryBudget {
+    fn bucket(window: &mut [Bucket; WINDOW_SECS], second: u64) -> &mut Bucket {
+        let slot = &mut window[(second % WINDOW_SECS as u64) as usize];
+        if slot.second != second {
+            *slot = Bucket {
+                second,
+                requests: 0,
+                retries: 0,
+            };
+        }
+        slot
+    }
+
+    /// Count a request (first attempts only).
+    pub fn record_request(&self) {
+        let second = now_ms() / 1000;
+        let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        Self::bucket(&mut window, second).requests += 1;
+    }
+
+    /// Take one retry from the budget, if there is one left.
+    pub fn try_retry(&self, percent: u32, min_per_sec: u32) -> bool {
+        let second = now_ms() / 1000;
+        let mut window = self.window.lock().unwrap_or_else(|p| p.into_inner());
+        let oldest = second.saturating_sub(WINDOW_SECS as u64 - 1);
+        let (requests, retries) = window
+            .iter()
+            .filter(|b| b.second >= oldest && b.second <= second)
+            .fold((0, 0), |(rq, rt), b| (rq + b.requests, rt + b.retries));
+        let allowed =
+            u64::from(min_per_sec) * WINDOW_SECS as u64 + requests * u64::from(percent) / 100;
+        if retries < allowed {
+            Self::bucket(&mut window, second).retries += 1;
+            self.retried.fetch_add(1, Ordering::Relaxed);
+            true
+        } else {
+            self.exhausted.fetch_add(1, Ordering::Relaxed);
+            false
+        }
+    }
+
+    /// Retries made since the upstream was first loaded.
+    pub fn retried(&self) -> u64 {
+        self.retried.load(Ordering::Relaxed)
+    }
+
+    /// Retries refused by the budget since the upstream was first loaded.
+    pub fn exhausted(&self) -> u64 {
+        self.exhausted.load(Ordering::Relaxed)
+    }
+}
+
+/// A response from a target, and the pick that stays in flight until the body is done.
+pub struct Forwarded {
+    /// The upstream's response head and body.
+    pub response: Response<Incoming>,
+    /// The target that answered.
+    pub pick: Pick,
+}
+
+/// What a failed request tells about a target.
+fn counts_against_target(error: &ProxyError) -> bool {
+    matches!(
+        error,
+        ProxyError::UpstreamConnect { .. }
+            | ProxyError::UpstreamTimeout { .. }
+            | ProxyError::Upstream { .. }
+    )
+}
+
+/// Send a request to `pool`, retrying as the upstream's policy allows. `build` makes the request
+/// for a target (the first attempt may consume a streamed body); `replayable`
+/// says whether a later attempt can carry the same body; `client_fault` says whether a failure
+/// was the client's (its body broke the limit), which is neither retried nor held against the
+/// target. The last error is returned when every attempt failed.
+pub async fn forward<F>(
+    pool: &UpstreamPool,
+    client: &HttpClient,
+    method: &Method,
+    replayable: bool,
+    client_fault: &(dyn Fn() -> bool + Sync),
+    mut build: F,
+    mut on_attempt: impl FnMut(&str),
+) -> Result<Forwarded, ProxyError>
+where
+    F: FnMut(&str) -> Result<Request<ProxyBody>, ProxyError>,
+{
+    let state = pool.shared();
+    let spec = pool.spec();
+    state.budget().record_request();
+    let policy = &spec.retry;
+    let may_retry = replayable && policy.retries > 0 && policy.methods.contains(method);
+    let mut tried: Vec<usize> = Vec::new();
+    loop {
+        let Some(pick) = balance::pick(pool, &tried) else {
+            return Err(ProxyError::NoHealthyUpstream {
+                upstream: pool.name().to_owned(),
+            });
+        };
+        on_attempt(pick.addr());
+        let req = build(pick.addr())?;
+        match upstream::send(client, pool, pick.addr(), req).await {
+            Ok(response) => {
+                let failed = spec.passive.eject_on_5xx && response.status().is_server_error();
+                if failed {
+                    pick.target().record_failure(pool.name(), &spec.passive);
+                } else {
+                    pick.target().record_success();
+                }
+                return Ok(Forwarded { response, pick });
+            }
+            Err(error) => {
+                if client_fault() {
+                    return Err(error);
+                }
+                if counts_against_target(&error) {
+                    pick.target().record_failure(pool.name(), &spec.passive);
+                }
+                let never_sent = matches!(error, ProxyError::UpstreamConnect { .. });
+                tried.push(pick.index());
+                drop(pick);
+                let attempts_left = tried.len() <= policy.retries as usize;
+                let retry = may_retry && never_sent && attempts_left;
+                if !(retry && balance::has_candidate(pool, &tried)) {
+                    return Err(error);
+                }
+                if !state
+                    .budget()
+                    .try_retry(policy.budget_percent, policy.budget_min_per_sec)
+                {
+                    metrics::counter!(
+                        "tollgate_upstream_retry_budget_exhausted_total",
+                        "upstream" => pool.name().to_owned(),
+                    )
+                    .increment(1);
+                    tracing::debug!(upstream = pool.name(), "retry budget exhausted");
+                    return Err(error);
+                }
+                metrics::counter!(
+                    "tollgate_upstream_retries_total",
+                    "upstream" => pool.name().to_owned(),
+                )
+                .increment(1);
+                tracing::debug!(upstream = pool.name(), %error, "retrying on another target");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_allows_the_minimum_plus_a_share_of_requests() {
+        let budget = RetryBudget::default();
+        for _ in 0..50 {
+            budget.record_request();
+        }
+        // 0 per second minimum, 20 % of 50 requests.
+        let granted = (0..50).filter(|_| budget.try_retry(20, 0)).count();
+        assert_eq!(granted, 10);
+        assert_eq!(budget.exhausted(), 40);
+
+        let quiet = RetryBudget::default();
+        let granted = (0..50).filter(|_| quiet.try_retry(20, 1)).count();
+        assert_eq!(granted, WINDOW_SECS);
+    }
+}
