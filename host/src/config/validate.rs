@@ -15,6 +15,8 @@ use super::error::{ConfigError, Issues};
 use super::model::*;
 use super::raw::*;
 
+mod tls;
+
 /// Defaults for plugin entries.
 /// Wall-clock deadline per plugin call. A warm call takes microseconds; the margin covers a
 /// worker thread being descheduled on a busy machine, which the epoch clock also counts.
@@ -222,7 +224,14 @@ impl Validator<'_> {
                             format!("address {addr} is used twice"),
                         );
                     }
-                    out.push(Listener { name, addr });
+                    let (tls, plain_http) =
+                        self.listener_security(&path, l.tls, l.plain_http, l.https_port);
+                    out.push(Listener {
+                        name,
+                        addr,
+                        tls,
+                        plain_http,
+                    });
                 }
                 Err(_) => self.issues.push(
                     format!("{path}.addr"),
@@ -388,11 +397,8 @@ impl Validator<'_> {
                 self.issues
                     .push(format!("{path}.targets"), "needs at least one target");
             }
-            for (i, t) in raw.targets.iter().enumerate() {
-                if let Err(why) = check_target(t) {
-                    self.issues.push(format!("{path}.targets[{i}]"), why);
-                }
-            }
+            // `https://` targets and `tls` (docs/tls.md); targets come back as `host:port`.
+            let (targets, tls) = self.upstream_targets(&path, raw.targets, raw.tls);
             let connect = self.millis(
                 &path,
                 "connect_timeout_ms",
@@ -409,9 +415,10 @@ impl Validator<'_> {
                 name.clone(),
                 Upstream {
                     name,
-                    targets: raw.targets,
+                    targets,
                     connect_timeout: connect,
                     request_timeout: request,
+                    tls,
                 },
             );
         }

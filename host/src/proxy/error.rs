@@ -103,6 +103,15 @@ pub enum ProxyError {
         #[source]
         source: BoxError,
     },
+    /// Plain HTTP on a listener with `plain_http = "redirect"` (docs/tls.md): 308 to HTTPS.
+    #[error("this listener serves HTTPS only: {location}")]
+    HttpsRedirect {
+        /// The HTTPS URL of the same resource.
+        location: String,
+    },
+    /// Plain HTTP on a listener with `plain_http = "refuse"` (docs/tls.md).
+    #[error("this listener serves HTTPS only; use https://")]
+    HttpsRequired,
     /// The upstream's body was larger than `limits.max_response_body_bytes` while a plugin needed
     /// it buffered.
     #[error("upstream `{upstream}` sent a response body larger than {limit} bytes")]
@@ -139,6 +148,8 @@ impl ProxyError {
             | ProxyError::Upstream { .. }
             | ProxyError::UpstreamBodyTooLarge { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::HttpsRedirect { .. } => StatusCode::PERMANENT_REDIRECT,
+            ProxyError::HttpsRequired => StatusCode::FORBIDDEN,
         }
     }
 
@@ -160,6 +171,8 @@ impl ProxyError {
             ProxyError::UpstreamTimeout { .. } => "upstream_timeout",
             ProxyError::Upstream { .. } => "upstream_error",
             ProxyError::UpstreamBodyTooLarge { .. } => "upstream_body_too_large",
+            ProxyError::HttpsRedirect { .. } => "https_redirect",
+            ProxyError::HttpsRequired => "https_required",
         }
     }
 
@@ -196,6 +209,9 @@ impl ProxyError {
             ProxyError::InvalidHeader { name } => {
                 body.insert("header".into(), json!(name));
             }
+            ProxyError::HttpsRedirect { location } => {
+                body.insert("location".into(), json!(location));
+            }
             _ => {}
         }
         let bytes = Value::Object(body).to_string();
@@ -208,6 +224,11 @@ impl ProxyError {
             && let Ok(value) = HeaderValue::from_str(&method_names(allow).join(", "))
         {
             headers.insert(ALLOW, value);
+        }
+        if let ProxyError::HttpsRedirect { location } = &self
+            && let Ok(value) = HeaderValue::from_str(location)
+        {
+            headers.insert(http::header::LOCATION, value);
         }
         response
     }

@@ -53,7 +53,7 @@ impl Fetcher for ProxyFetcher {
             return Box::pin(async move { Err(message) });
         };
         let limit = table.limits().max_response_body_bytes;
-        let client = proxy.clients().get(pool.connect_timeout());
+        let client = proxy.clients().get(&pool);
         Box::pin(send(client, pool, limit, req))
     }
 }
@@ -67,7 +67,7 @@ async fn send(
     let name = pool.name().to_owned();
     let target = pool.pick().to_owned();
     let timeout = req.timeout.unwrap_or_else(|| pool.request_timeout());
-    let request = build(&target, req)?;
+    let request = build(pool.scheme(), &target, req)?;
     let exchange = async {
         let response = client.request(request).await.map_err(|e| {
             tracing::debug!(upstream = name, target, error = %e, "fetch failed");
@@ -112,7 +112,11 @@ async fn send(
 
 /// The request on the wire: path by the gateway's rule, hop-by-hop headers gone, framing set by
 /// the gateway.
-fn build(target: &str, req: FetchRequest) -> Result<Request<super::body::ProxyBody>, String> {
+fn build(
+    scheme: &str,
+    target: &str,
+    req: FetchRequest,
+) -> Result<Request<super::body::ProxyBody>, String> {
     let (path, query) = match req.path_and_query.split_once('?') {
         Some((path, query)) => (path, Some(query)),
         None => (req.path_and_query.as_str(), None),
@@ -121,7 +125,7 @@ fn build(target: &str, req: FetchRequest) -> Result<Request<super::body::ProxyBo
         return Err("fragments (`#`) cannot be sent".to_owned());
     }
     let path = normalize_path(path).map_err(|e| format!("bad path: {e}"))?;
-    let mut uri = format!("http://{target}{path}");
+    let mut uri = format!("{scheme}://{target}{path}");
     if let Some(query) = query {
         uri.push('?');
         uri.push_str(query);

@@ -21,12 +21,14 @@
 
 pub mod body;
 pub mod client;
+pub mod connector;
 pub mod error;
 pub mod fetch;
 mod gateway;
 pub mod handler;
 pub mod headers;
 mod metrics;
+mod plain_http;
 
 pub mod routing;
 pub mod server;

@@ -381,6 +381,7 @@ mod tests {
                 targets: vec!["127.0.0.1:1".into()],
                 connect_timeout: Duration::from_secs(1),
                 request_timeout: Duration::from_secs(1),
+                tls: None,
             },
         );
         Config {
