@@ -110,6 +110,7 @@ pub fn upstream(name: &str, targets: &[SocketAddr]) -> Upstream {
         targets: targets.iter().map(ToString::to_string).collect(),
         connect_timeout: Duration::from_secs(2),
         request_timeout: Duration::from_secs(5),
+        tls: None,
     }
 }
 
