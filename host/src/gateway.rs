@@ -19,6 +19,7 @@ use crate::runtime::{
     LoadedPlugin, MemoryState, PluginFingerprint, RedisOptions, RedisState, Runtime,
     RuntimeOptions, StateBackend, WasmChain,
 };
+use crate::tls::{self, ListenerMode, TlsListener};
 
 /// Why a config could not be loaded or applied.
 #[derive(Debug, thiserror::Error)]
@@ -38,6 +39,9 @@ pub enum GatewayError {
     /// The Wasm runtime could not start.
     #[error("cannot start the plugin runtime: {0}")]
     Runtime(String),
+    /// TLS settings could not be applied.
+    #[error("cannot set up TLS: {0}")]
+    Tls(String),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -90,6 +94,8 @@ pub struct Gateway {
     runtime: Runtime,
     proxy: Arc<Proxy>,
     active: Mutex<Active>,
+    /// TLS listeners by listener name, whose certificates a reload replaces (docs/tls.md).
+    tls_listeners: std::sync::Mutex<HashMap<String, Arc<TlsListener>>>,
 }
 
 impl Gateway {
@@ -110,6 +116,7 @@ impl Gateway {
                 config: Arc::new(config),
                 plugins,
             }),
+            tls_listeners: std::sync::Mutex::new(HashMap::new()),
         }))
     }
 
@@ -136,10 +143,11 @@ impl Gateway {
         let result = async {
             let config = config::load(&self.config_path)?;
             let (table, plugins, loaded) = build(&self.runtime, &config, &active.plugins).await?;
-            Ok::<_, GatewayError>((config, table, plugins, loaded))
+            let tls = self.prepare_tls(&config)?;
+            Ok::<_, GatewayError>((config, table, plugins, loaded, tls))
         }
         .await;
-        let (config, table, plugins, loaded) = match result {
+        let (config, table, plugins, loaded, tls) = match result {
             Ok(parts) => parts,
             Err(e) => {
                 metrics::counter!("tollgate_reloads_total", "result" => "error").increment(1);
@@ -158,10 +166,20 @@ impl Gateway {
         if old.state != config.state {
             warnings.push("[state] changes take effect after a restart".to_owned());
         }
+        if listener_modes(old) != listener_modes(&config) {
+            warnings.push(
+                "turning TLS on or off and plain_http changes take effect after a restart"
+                    .to_owned(),
+            );
+        }
         for w in &warnings {
             tracing::warn!("{w}");
         }
         self.proxy.swap(table);
+        // New handshakes use the new certificates; open connections keep their session.
+        for (listener, prepared) in tls {
+            listener.apply(prepared);
+        }
         let report = ReloadReport {
             loaded,
             reused: plugins.len() - loaded,
@@ -189,8 +207,71 @@ impl Gateway {
         let active = self.active.lock().await;
         let mut files = vec![self.config_path.clone()];
         files.extend(active.config.plugins.values().map(|p| p.module.clone()));
+        files.extend(tls_files(&active.config));
         files
     }
+
+    /// Build the TLS settings of every running TLS listener from `config`, without applying them.
+    fn prepare_tls(
+        &self,
+        config: &Config,
+    ) -> Result<Vec<(Arc<TlsListener>, tls::listener::Prepared)>, GatewayError> {
+        let running = match self.tls_listeners.lock() {
+            Ok(map) => map.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        let mut out = Vec::new();
+        for l in &config.listeners {
+            if let (Some(settings), Some(listener)) = (&l.tls, running.get(&l.name)) {
+                let prepared = TlsListener::prepare(settings)
+                    .map_err(|e| GatewayError::Tls(format!("listener `{}`: {e}", l.name)))?;
+                out.push((listener.clone(), prepared));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The connection handling of listener `l`: TLS (registered for reloads) or plain HTTP.
+    fn listener_mode(&self, l: &config::Listener) -> Result<ListenerMode, GatewayError> {
+        let tls = match &l.tls {
+            Some(settings) => {
+                let listener = Arc::new(
+                    TlsListener::new(settings)
+                        .map_err(|e| GatewayError::Tls(format!("listener `{}`: {e}", l.name)))?,
+                );
+                let mut map = match self.tls_listeners.lock() {
+                    Ok(map) => map,
+                    Err(poisoned) => poisoned.into_inner(),
+                };
+                map.insert(l.name.clone(), listener.clone());
+                Some(listener)
+            }
+            None => None,
+        };
+        Ok(ListenerMode {
+            tls,
+            plain_http: l.plain_http,
+        })
+    }
+}
+
+/// Per listener: TLS or not, and the plain-HTTP policy (what a reload cannot change).
+fn listener_modes(config: &Config) -> Vec<(String, bool, config::PlainHttp)> {
+    config
+        .listeners
+        .iter()
+        .map(|l| (l.name.clone(), l.tls.is_some(), l.plain_http))
+        .collect()
+}
+
+/// Certificate, key and CA files of listeners and upstreams: a change reloads.
+fn tls_files(config: &Config) -> Vec<PathBuf> {
+    let listeners = config.listeners.iter().filter_map(|l| l.tls.as_ref());
+    let upstreams = config.upstreams.values().filter_map(|u| u.tls.as_ref());
+    listeners
+        .flat_map(|t| t.files.iter().cloned())
+        .chain(upstreams.flat_map(|t| t.files.iter().cloned()))
+        .collect()
 }
 
 fn listener_addrs(config: &Config) -> Vec<SocketAddr> {
@@ -367,7 +448,13 @@ pub async fn start(config_path: &Path) -> Result<Running, GatewayError> {
         tracing::info!(listener = %l.name, addr = %local, "listening");
         let proxy = gateway.proxy();
         let stop = wait_for(shutdown_rx.clone());
-        tasks.push(tokio::spawn(crate::proxy::serve(listener, proxy, stop)));
+        let options = crate::proxy::ServeOptions {
+            mode: gateway.listener_mode(l)?,
+            ..crate::proxy::ServeOptions::default()
+        };
+        tasks.push(tokio::spawn(crate::proxy::serve_with(
+            listener, proxy, stop, options,
+        )));
     }
     let mut admin = None;
     if let Some(a) = &config.admin {

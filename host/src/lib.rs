@@ -12,5 +12,6 @@ pub mod path;
 pub mod proxy;
 pub mod runtime;
 pub mod telemetry;
+pub mod tls;
 pub mod usage;
 mod watch;

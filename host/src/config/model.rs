@@ -126,6 +126,63 @@ pub struct Listener {
     pub name: String,
     /// Address to bind.
     pub addr: SocketAddr,
+    /// TLS termination (docs/tls.md).
+    pub tls: Option<ListenerTls>,
+    /// What plain-HTTP requests get on a listener without `tls`.
+    pub plain_http: PlainHttp,
+}
+
+/// `[listeners.tls]`: certificates by SNI, optional client certificate verification.
+#[derive(Debug, Clone)]
+pub struct ListenerTls {
+    /// Certificates, the first being the default for clients without (or with an unknown) SNI.
+    pub certs: Vec<TlsCertFiles>,
+    /// CA bundle client certificates are verified against.
+    pub client_ca: Option<crate::tls::CaBundle>,
+    /// Whether clients must, may or must not present a certificate.
+    pub client_auth: ClientAuth,
+    /// Time allowed for the TLS handshake.
+    pub handshake_timeout: Duration,
+    /// Every file read, for the file watcher.
+    pub files: Vec<PathBuf>,
+}
+
+/// One certificate chain and key, read and checked.
+#[derive(Debug, Clone)]
+pub struct TlsCertFiles {
+    /// The chain file.
+    pub cert: PathBuf,
+    /// The key file.
+    pub key: PathBuf,
+    /// What they hold.
+    pub material: crate::tls::CertKey,
+}
+
+/// `client_auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAuth {
+    /// No client certificate is asked for.
+    None,
+    /// A certificate is asked for; without one the request goes on with no identity, a bad
+    /// one fails the handshake.
+    Optional,
+    /// The handshake fails without a certificate signed by the CA.
+    Required,
+}
+
+/// `plain_http`: what a listener without TLS does with requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PlainHttp {
+    /// Serve them (default).
+    #[default]
+    Serve,
+    /// 308 to `https://HOST[:https_port]/path?query`.
+    Redirect {
+        /// The port in the `Location` (omitted when 443).
+        https_port: u16,
+    },
+    /// 403 with a JSON body.
+    Refuse,
 }
 
 /// The admin listener.
@@ -208,6 +265,8 @@ pub struct Upstream {
     pub passive: PassiveHealth,
     /// Retries of idempotent requests that never reached a target.
     pub retry: RetryPolicy,
+    /// TLS to the targets (`https://` targets); `None` for plain HTTP.
+    pub tls: Option<UpstreamTls>,
 }
 
 impl Default for Upstream {
@@ -223,6 +282,7 @@ impl Default for Upstream {
             health_check: None,
             passive: PassiveHealth::default(),
             retry: RetryPolicy::default(),
+            tls: None,
         }
     }
 }
@@ -326,6 +386,52 @@ impl Default for RetryPolicy {
             budget_percent: 20,
             budget_min_per_sec: 3,
         }
+    }
+}
+
+/// TLS to an upstream's targets (docs/tls.md).
+#[derive(Debug, Clone)]
+pub struct UpstreamTls {
+    /// Trust anchors; `None` = the Mozilla roots compiled in (webpki-roots).
+    pub ca: Option<crate::tls::CaBundle>,
+    /// Client certificate presented to the upstream.
+    pub client_cert: Option<crate::tls::CertKey>,
+    /// The name sent as SNI and verified in the upstream's certificate; `None` = the target host.
+    pub server_name: Option<String>,
+    /// Offer h2 by ALPN (otherwise HTTP/1.1 only).
+    pub http2: bool,
+    /// Every file read, for the file watcher.
+    pub files: Vec<PathBuf>,
+}
+
+/// Equal when the settings and every file's contents are: what a reload compares to keep an
+/// upstream's health state.
+impl PartialEq for UpstreamTls {
+    fn eq(&self, other: &Self) -> bool {
+        self.cache_key() == other.cache_key()
+    }
+}
+
+impl UpstreamTls {
+    /// A key that changes whenever anything here does (file contents included): one pooled
+    /// client per distinct key.
+    pub fn cache_key(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        if let Some(ca) = &self.ca {
+            h.update(b"ca");
+            h.update(ca.digest);
+        }
+        if let Some(c) = &self.client_cert {
+            h.update(b"client");
+            h.update(c.digest);
+        }
+        if let Some(n) = &self.server_name {
+            h.update(b"sni");
+            h.update(n.as_bytes());
+        }
+        h.update([u8::from(self.http2)]);
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
     }
 }
 

@@ -21,6 +21,56 @@ pub struct RawGateway {
 pub struct RawListener {
     pub name: Option<String>,
     pub addr: String,
+    pub tls: Option<RawListenerTls>,
+    pub plain_http: Option<RawPlainHttp>,
+    pub https_port: Option<u16>,
+}
+
+/// `[listeners.tls]` (docs/tls.md)
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawListenerTls {
+    pub certs: Vec<RawCertKey>,
+    pub client_ca: Option<String>,
+    pub client_auth: Option<RawClientAuth>,
+    pub handshake_timeout_ms: Option<u64>,
+}
+
+/// `{ cert = "chain.pem", key = "key.pem" }`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCertKey {
+    pub cert: String,
+    pub key: String,
+}
+
+/// `client_auth = "none" | "optional" | "required"`
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawClientAuth {
+    None,
+    Optional,
+    Required,
+}
+
+/// `plain_http = "serve" | "redirect" | "refuse"`
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawPlainHttp {
+    Serve,
+    Redirect,
+    Refuse,
+}
+
+/// `[upstreams.NAME.tls]` (docs/tls.md)
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawUpstreamTls {
+    pub ca: Option<String>,
+    pub client_cert: Option<String>,
+    pub client_key: Option<String>,
+    pub server_name: Option<String>,
+    pub http2: Option<bool>,
 }
 
 /// `[admin]`
@@ -57,6 +107,7 @@ pub struct RawUpstream {
     pub retry_methods: Option<Vec<String>>,
     pub retry_budget_percent: Option<u32>,
     pub retry_budget_min_per_sec: Option<u32>,
+    pub tls: Option<RawUpstreamTls>,
 }
 
 /// `balance = "round-robin" | "least-connections"`

@@ -16,6 +16,7 @@ use super::model::*;
 use super::raw::*;
 
 mod resilience;
+mod tls;
 
 /// Defaults for plugin entries.
 /// Wall-clock deadline per plugin call. A warm call takes microseconds; the margin covers a
@@ -225,7 +226,14 @@ impl Validator<'_> {
                             format!("address {addr} is used twice"),
                         );
                     }
-                    out.push(Listener { name, addr });
+                    let (tls, plain_http) =
+                        self.listener_security(&path, l.tls, l.plain_http, l.https_port);
+                    out.push(Listener {
+                        name,
+                        addr,
+                        tls,
+                        plain_http,
+                    });
                 }
                 Err(_) => self.issues.push(
                     format!("{path}.addr"),
@@ -391,11 +399,9 @@ impl Validator<'_> {
                 self.issues
                     .push(format!("{path}.targets"), "needs at least one target");
             }
-            for (i, t) in raw.targets.iter().enumerate() {
-                if let Err(why) = check_target(t) {
-                    self.issues.push(format!("{path}.targets[{i}]"), why);
-                }
-            }
+            let resilience = self.resilience(&path, &raw);
+            // `https://` targets and `tls` (docs/tls.md); targets come back as `host:port`.
+            let (targets, tls) = self.upstream_targets(&path, raw.targets, raw.tls);
             let connect = self.millis(
                 &path,
                 "connect_timeout_ms",
@@ -408,15 +414,15 @@ impl Validator<'_> {
                 raw.request_timeout_ms,
                 DEFAULT_REQUEST_TIMEOUT_MS,
             );
-            let resilience = self.resilience(&path, &raw);
             out.insert(
                 name.clone(),
                 Upstream {
                     name,
-                    targets: raw.targets,
+                    targets,
                     connect_timeout: connect,
                     request_timeout: request,
                     allow_link_local: raw.allow_link_local.unwrap_or(false),
+                    tls,
                     ..resilience
                 },
             );

@@ -109,6 +109,15 @@ pub enum ProxyError {
         #[source]
         source: BoxError,
     },
+    /// Plain HTTP on a listener with `plain_http = "redirect"` (docs/tls.md): 308 to HTTPS.
+    #[error("this listener serves HTTPS only: {location}")]
+    HttpsRedirect {
+        /// The HTTPS URL of the same resource.
+        location: String,
+    },
+    /// Plain HTTP on a listener with `plain_http = "refuse"` (docs/tls.md).
+    #[error("this listener serves HTTPS only; use https://")]
+    HttpsRequired,
     /// The upstream's body was larger than `limits.max_response_body_bytes` while a plugin needed
     /// it buffered.
     #[error("upstream `{upstream}` sent a response body larger than {limit} bytes")]
@@ -146,6 +155,8 @@ impl ProxyError {
             | ProxyError::UpstreamBodyTooLarge { .. } => StatusCode::BAD_GATEWAY,
             ProxyError::UpstreamTimeout { .. } => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::NoHealthyUpstream { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::HttpsRedirect { .. } => StatusCode::PERMANENT_REDIRECT,
+            ProxyError::HttpsRequired => StatusCode::FORBIDDEN,
         }
     }
 
@@ -168,6 +179,8 @@ impl ProxyError {
             ProxyError::NoHealthyUpstream { .. } => "no_healthy_upstream",
             ProxyError::Upstream { .. } => "upstream_error",
             ProxyError::UpstreamBodyTooLarge { .. } => "upstream_body_too_large",
+            ProxyError::HttpsRedirect { .. } => "https_redirect",
+            ProxyError::HttpsRequired => "https_required",
         }
     }
 
@@ -205,6 +218,9 @@ impl ProxyError {
             ProxyError::InvalidHeader { name } => {
                 body.insert("header".into(), json!(name));
             }
+            ProxyError::HttpsRedirect { location } => {
+                body.insert("location".into(), json!(location));
+            }
             _ => {}
         }
         let bytes = Value::Object(body).to_string();
@@ -217,6 +233,11 @@ impl ProxyError {
             && let Ok(value) = HeaderValue::from_str(&method_names(allow).join(", "))
         {
             headers.insert(ALLOW, value);
+        }
+        if let ProxyError::HttpsRedirect { location } = &self
+            && let Ok(value) = HeaderValue::from_str(location)
+        {
+            headers.insert(http::header::LOCATION, value);
         }
         response
     }

@@ -63,7 +63,7 @@ impl Fetcher for ProxyFetcher {
             return Box::pin(async move { Err(message) });
         };
         let limit = table.limits().max_response_body_bytes;
-        let client = proxy.clients().get(pool.connect_timeout());
+        let client = proxy.clients().get(&pool);
         let admin = proxy.admin_addr();
         Box::pin(send(client, pool, limit, admin, req))
     }
@@ -84,7 +84,7 @@ async fn send(
         .map_or(pool.request_timeout(), |t| t.min(pool.request_timeout()));
     let exchange = async {
         let addr = resolve(&name, &target, pool.allow_link_local(), admin).await?;
-        let request = build(&target, addr, req)?;
+        let request = build(pool.scheme(), &target, addr, req)?;
         let response = client.request(request).await.map_err(|e| {
             tracing::debug!(upstream = name, target, error = %e, "fetch failed");
             if e.is_connect() {
@@ -215,6 +215,7 @@ fn is_link_local(ip: IpAddr) -> bool {
 /// The request on the wire: sent to the checked address `addr` of `target`, path by the
 /// gateway's rule, `Host` the target's, hop-by-hop headers gone, framing set by the gateway.
 fn build(
+    scheme: &str,
     target: &str,
     addr: SocketAddr,
     req: FetchRequest,
@@ -227,7 +228,13 @@ fn build(
         return Err("fragments (`#`) cannot be sent".to_owned());
     }
     let path = normalize_path(path).map_err(|e| format!("bad path: {e}"))?;
-    let mut uri = format!("http://{addr}{path}");
+    // Plain HTTP goes to the checked address itself (no second lookup); TLS needs the name for
+    // SNI and certificate checks, and the certificate pins the peer to that name anyway.
+    let mut uri = if scheme == "https" {
+        format!("https://{target}{path}")
+    } else {
+        format!("http://{addr}{path}")
+    };
     if let Some(query) = query {
         uri.push('?');
         uri.push_str(query);
@@ -294,12 +301,13 @@ mod tests {
             ("/@evil.example/x", "/@evil.example/x"),
             ("/a/../b", "/b"),
         ] {
-            let built = build("users.internal:8080", to, req(path, &[])).unwrap();
+            let built = build("http", "users.internal:8080", to, req(path, &[])).unwrap();
             assert_eq!(built.uri().authority().unwrap().as_str(), "10.0.0.7:8080");
             assert_eq!(built.uri().scheme_str(), Some("http"));
             assert_eq!(built.uri().path(), expected, "{path}");
         }
         let built = build(
+            "http",
             "users.internal:8080",
             to,
             req("/x", &[("host", "metadata.google.internal")]),
@@ -313,7 +321,7 @@ mod tests {
     fn bad_paths_are_refused() {
         let to = addr("10.0.0.7:80");
         for bad in ["/a%2Fb", "/x?y#z", "/../x", "/a b"] {
-            assert!(build("t:80", to, req(bad, &[])).is_err(), "{bad} accepted");
+            assert!(build("http", "t:80", to, req(bad, &[])).is_err(), "{bad} accepted");
         }
     }
 

@@ -23,6 +23,7 @@ use super::routing::{RouteEntry, RoutingTable};
 use super::upstream::Clients;
 use crate::chain::{Chain, Flow, LogEntry, RequestState, ResponseState};
 use crate::path::normalize_path;
+use crate::tls::ConnectionInfo;
 
 /// What the flow learned along the way, for metrics and the log phase once the body is sent.
 #[derive(Default)]
@@ -79,6 +80,14 @@ where
     let limits = table.limits();
     // 1. Normalise the path first: routing, plugins and the upstream must all see this one path.
     let path = normalize_path(req.uri().path())?;
+    //    Plain HTTP on a listener that wants HTTPS is redirected or refused before anything else
+    //    (docs/tls.md). The connection info is set by the server, never from the request.
+    let conn = req
+        .extensions()
+        .get::<ConnectionInfo>()
+        .cloned()
+        .unwrap_or_default();
+    super::plain_http::check(&conn, &req, &path)?;
     // 2. Header limits before anything else reads headers, so oversized requests cost little.
     headers::check_limits(req.headers(), limits)?;
     //    `X_Consumer` next to `X-Consumer` smuggles identity past CGI-style upstreams: refuse.
@@ -109,6 +118,12 @@ where
         request_id,
     );
     policy.strip_identity_headers(&mut state.headers);
+    //    The verified client certificate (mTLS) is the only source of the `tls.client.*` keys.
+    if let Some(identity) = conn.tls.as_ref().and_then(|t| t.client.as_ref()) {
+        state
+            .context
+            .extend(identity.context().map(|(k, v)| (k.to_owned(), v)));
+    }
     // 6.–9. Body, chain, upstream, response: the rest of the flow, with the state kept for the log.
     let result = routed(
         route,
@@ -178,7 +193,7 @@ where
             None,
         ),
         Flow::Continue => {
-            let client = clients.get(route.upstream.connect_timeout());
+            let client = clients.get(&route.upstream);
             let sent_at = Instant::now();
             // A later attempt (retry) can only resend a body that was buffered, or none.
             let replayable = streamed.is_none() || !framing.has_body;
@@ -193,7 +208,15 @@ where
                 replayable,
                 &|| meter.over_limit(),
                 |target| {
-                    upstream_request(state, origin, framing, target, authority, streamed.take())
+                    upstream_request(
+                        state,
+                        origin,
+                        framing,
+                        &route.upstream,
+                        target,
+                        authority,
+                        streamed.take(),
+                    )
                 },
                 |target| last_target = Some(target.to_owned()),
             )
@@ -287,6 +310,7 @@ fn upstream_request(
     state: &mut RequestState,
     origin: &Origin,
     framing: &Framing,
+    pool: &super::upstream::UpstreamPool,
     target: &str,
     authority: Option<&str>,
     streamed: Option<ProxyBody>,
@@ -295,7 +319,7 @@ fn upstream_request(
     let path = normalize_path(&state.path)
         .map_err(|e| ProxyError::InvalidRewrite(format!("rewritten path: {e}")))?;
     state.path = path;
-    let mut uri = format!("http://{target}{}", state.path);
+    let mut uri = format!("{}://{target}{}", pool.scheme(), state.path);
     if let Some(query) = &state.query {
         uri.push('?');
         uri.push_str(query);

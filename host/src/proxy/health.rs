@@ -401,7 +401,7 @@ fn spawn_checker(
     clients: &Clients,
 ) -> Option<AbortOnDrop> {
     let runtime = tokio::runtime::Handle::try_current().ok()?;
-    let client = clients.get(pool.connect_timeout());
+    let client = clients.get(pool);
     let state = state.clone();
     let upstream = pool.name().to_owned();
     Some(AbortOnDrop(

@@ -22,6 +22,7 @@
 pub mod balance;
 pub mod body;
 pub mod client;
+pub mod connector;
 pub mod error;
 pub mod fetch;
 mod gateway;
@@ -29,6 +30,7 @@ pub mod handler;
 pub mod headers;
 pub mod health;
 mod metrics;
+mod plain_http;
 
 pub mod retry;
 pub mod routing;

@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 
 use super::gateway::Proxy;
 use crate::config::Limits;
+use crate::tls::ListenerMode;
 
 /// Connection-level settings of [`serve_with`].
 #[derive(Debug, Clone)]
@@ -23,6 +24,8 @@ pub struct ServeOptions {
     pub drain_timeout: Duration,
     /// How long a client may take to send a request head (slowloris).
     pub header_read_timeout: Duration,
+    /// TLS termination and the plain-HTTP policy of this listener (docs/tls.md).
+    pub mode: ListenerMode,
 }
 
 impl Default for ServeOptions {
@@ -30,6 +33,7 @@ impl Default for ServeOptions {
         Self {
             drain_timeout: Duration::from_secs(30),
             header_read_timeout: Duration::from_secs(30),
+            mode: ListenerMode::default(),
         }
     }
 }
@@ -49,7 +53,7 @@ pub async fn serve_with(
 ) {
     // Hyper's own parser limits come from the table at start; they sit above the table's limits
     // so normal overflows get the gateway's JSON 431, and hyper only stops the grossly oversized.
-    let builder = builder(proxy.table().limits(), &options);
+    let builder = Arc::new(builder(proxy.table().limits(), &options));
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -69,14 +73,17 @@ pub async fn serve_with(
                 }
                 let client_ip = peer.ip().to_canonical();
                 let proxy = proxy.clone();
-                let service = service_fn(move |req| {
-                    let proxy = proxy.clone();
-                    async move { Ok::<_, Infallible>(proxy.handle(client_ip, req).await) }
-                });
-                let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
-                let connection = graceful.watch(connection);
+                let (builder, mode, watcher) = (builder.clone(), options.mode.clone(), graceful.watcher());
                 tokio::spawn(async move {
-                    if let Err(error) = connection.await {
+                    // The TLS handshake runs here, off the accept loop, bounded by its timeout.
+                    let Some((stream, info)) = mode.accept(stream).await else { return };
+                    let service = service_fn(move |mut req: http::Request<hyper::body::Incoming>| {
+                        let proxy = proxy.clone();
+                        req.extensions_mut().insert(info.clone());
+                        async move { Ok::<_, Infallible>(proxy.handle(client_ip, req).await) }
+                    });
+                    let connection = builder.serve_connection(TokioIo::new(stream), service).into_owned();
+                    if let Err(error) = watcher.watch(connection).await {
                         tracing::debug!(%error, %peer, "connection ended with an error");
                     }
                 });

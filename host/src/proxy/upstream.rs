@@ -9,16 +9,16 @@ use std::time::Duration;
 use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::body::ProxyBody;
+use super::connector::Connector;
 use super::error::ProxyError;
 use super::health::UpstreamState;
-use crate::config::Upstream;
+use crate::config::{Upstream, UpstreamTls};
 
-/// The HTTP client used for upstream calls.
-pub type HttpClient = Client<HttpConnector, ProxyBody>;
+/// The HTTP client used for upstream calls (TLS for `https://` upstreams: `connector.rs`).
+pub type HttpClient = Client<Connector, ProxyBody>;
 
 /// An upstream's targets and settings, for one routing table.
 #[derive(Debug)]
@@ -34,6 +34,7 @@ pub struct UpstreamPool {
     /// Target health, in-flight counts and the retry budget: carried from table to table by
     /// [`super::health::HealthRegistry`] while the upstream is unchanged.
     shared: OnceLock<Arc<UpstreamState>>,
+    tls: Option<UpstreamTls>,
 }
 
 impl UpstreamPool {
@@ -48,6 +49,7 @@ impl UpstreamPool {
             allow_link_local: upstream.allow_link_local,
             spec: upstream.clone(),
             shared: OnceLock::new(),
+            tls: upstream.tls.clone(),
         }
     }
 
@@ -70,6 +72,11 @@ impl UpstreamPool {
     /// The rotating counter behind round-robin.
     pub(crate) fn rotation(&self) -> &AtomicUsize {
         &self.next
+    }
+
+    /// `https` for TLS upstreams, else `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() { "https" } else { "http" }
     }
 
     /// The upstream's name.
@@ -107,35 +114,38 @@ impl UpstreamPool {
     }
 }
 
-/// Pooled clients, one per connect timeout (the only per-upstream client setting). Owned by
-/// [`super::Proxy`], not by a routing table, so keep-alive connections survive table swaps.
+/// Pooled clients, one per connect timeout and TLS setting (the per-upstream client settings).
+/// Owned by [`super::Proxy`], not by a routing table, so keep-alive connections survive table
+/// swaps; a reload that changes an upstream's TLS files gets a new client (new connections).
 #[derive(Debug, Default)]
 pub struct Clients {
-    by_connect_timeout: RwLock<HashMap<Duration, HttpClient>>,
+    by_settings: RwLock<HashMap<(Duration, Option<String>), HttpClient>>,
 }
 
 impl Clients {
-    /// The client for this connect timeout, created on first use.
-    pub fn get(&self, connect_timeout: Duration) -> HttpClient {
-        if let Ok(map) = self.by_connect_timeout.read()
-            && let Some(client) = map.get(&connect_timeout)
+    /// The client for this upstream's settings, created on first use.
+    pub fn get(&self, pool: &UpstreamPool) -> HttpClient {
+        let key = (
+            pool.connect_timeout,
+            pool.tls.as_ref().map(UpstreamTls::cache_key),
+        );
+        if let Ok(map) = self.by_settings.read()
+            && let Some(client) = map.get(&key)
         {
             return client.clone();
         }
-        let mut map = match self.by_connect_timeout.write() {
+        let mut map = match self.by_settings.write() {
             Ok(map) => map,
             Err(poisoned) => poisoned.into_inner(),
         };
-        map.entry(connect_timeout)
-            .or_insert_with(|| new_client(connect_timeout))
+        map.entry(key)
+            .or_insert_with(|| new_client(pool.connect_timeout, pool.tls.as_ref()))
             .clone()
     }
 }
 
-fn new_client(connect_timeout: Duration) -> HttpClient {
-    let mut connector = HttpConnector::new();
-    connector.set_connect_timeout(Some(connect_timeout));
-    connector.set_nodelay(true);
+fn new_client(connect_timeout: Duration, tls: Option<&UpstreamTls>) -> HttpClient {
+    let connector = Connector::new(connect_timeout, tls);
     Client::builder(TokioExecutor::new())
         .pool_timer(TokioTimer::new())
         .pool_idle_timeout(Duration::from_secs(90))
