@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
@@ -15,6 +15,7 @@ use super::fetch::ProxyFetcher;
 use super::handler;
 use super::routing::RoutingTable;
 use super::upstream::Clients;
+use crate::access_log::AccessLog;
 use crate::chain::Fetcher;
 
 /// The proxy: what `serve` runs requests against.
@@ -22,6 +23,7 @@ use crate::chain::Fetcher;
 pub struct Proxy {
     table: ArcSwap<RoutingTable>,
     clients: Clients,
+    access_log: ArcSwapOption<AccessLog>,
 }
 
 impl Proxy {
@@ -30,6 +32,7 @@ impl Proxy {
         Self {
             table: ArcSwap::from_pointee(table),
             clients: Clients::default(),
+            access_log: ArcSwapOption::empty(),
         }
     }
 
@@ -37,6 +40,16 @@ impl Proxy {
     /// table they started with; upstream connections are kept.
     pub fn swap(&self, table: RoutingTable) -> Arc<RoutingTable> {
         self.table.swap(Arc::new(table))
+    }
+
+    /// Write the access log to `log` from now on (`None`: no access log).
+    pub fn set_access_log(&self, log: Option<Arc<AccessLog>>) {
+        self.access_log.store(log);
+    }
+
+    /// The access log currently written, if any.
+    pub fn access_log(&self) -> Option<Arc<AccessLog>> {
+        self.access_log.load_full()
     }
 
     /// The current routing table.
@@ -63,6 +76,6 @@ impl Proxy {
         B::Error: Into<BoxError>,
     {
         // Pin one table for the whole exchange: a swap must not change route or chain under it.
-        handler::handle(self.table(), &self.clients, peer, req).await
+        handler::handle(self.table(), &self.clients, peer, req, self.access_log()).await
     }
 }
