@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -42,6 +43,9 @@ pub enum GatewayError {
     /// TLS settings could not be applied.
     #[error("cannot set up TLS: {0}")]
     Tls(String),
+    /// The access log destination could not be opened.
+    #[error("cannot open the access log: {0}")]
+    AccessLog(String),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -96,6 +100,8 @@ pub struct Gateway {
     active: Mutex<Active>,
     /// TLS listeners by listener name, whose certificates a reload replaces (docs/tls.md).
     tls_listeners: std::sync::Mutex<HashMap<String, Arc<TlsListener>>>,
+    /// True from the moment every listener serves until shutdown starts (`/admin/ready`).
+    ready: AtomicBool,
 }
 
 impl Gateway {
@@ -108,6 +114,7 @@ impl Gateway {
         let runtime = new_runtime(&config, proxy.fetcher())?;
         let (table, plugins, _) = build(&runtime, &config, &HashMap::new()).await?;
         proxy.swap(table);
+        proxy.set_access_log(start_access_log(&config)?);
         Ok(Arc::new(Self {
             config_path: config_path.to_owned(),
             runtime,
@@ -117,7 +124,22 @@ impl Gateway {
                 plugins,
             }),
             tls_listeners: std::sync::Mutex::new(HashMap::new()),
+            ready: AtomicBool::new(false),
         }))
+    }
+
+    /// Serving traffic: plugins loaded, the routing table in place, listeners bound, and no
+    /// shutdown started.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Relaxed)
+    }
+
+    /// The plugins currently loaded, by name (each with its statistics since it was loaded).
+    pub async fn plugins(&self) -> Vec<Arc<LoadedPlugin>> {
+        let active = self.active.lock().await;
+        let mut plugins: Vec<_> = active.plugins.values().cloned().collect();
+        plugins.sort_by(|a, b| a.name().cmp(b.name()));
+        plugins
     }
 
     /// The proxy serving traffic.
@@ -147,7 +169,18 @@ impl Gateway {
             Ok::<_, GatewayError>((config, table, plugins, loaded, tls))
         }
         .await;
-        let (config, table, plugins, loaded, tls) = match result {
+        let result = result.and_then(|(config, table, plugins, loaded, tls)| {
+            // A changed `[access_log]` opens its new destination before anything is swapped.
+            let same = self.proxy.access_log().map(|l| l.settings().clone())
+                == config.access_log.enabled.then(|| config.access_log.clone());
+            let access_log = if same {
+                None
+            } else {
+                Some(start_access_log(&config)?)
+            };
+            Ok((config, table, plugins, loaded, tls, access_log))
+        });
+        let (config, table, plugins, loaded, tls, access_log) = match result {
             Ok(parts) => parts,
             Err(e) => {
                 metrics::counter!("tollgate_reloads_total", "result" => "error").increment(1);
@@ -160,8 +193,10 @@ impl Gateway {
         if listener_addrs(old) != listener_addrs(&config) {
             warnings.push("listener changes take effect after a restart".to_owned());
         }
-        if old.admin.as_ref().map(|a| a.addr) != config.admin.as_ref().map(|a| a.addr) {
-            warnings.push("admin listener changes take effect after a restart".to_owned());
+        let admin = |c: &Config| c.admin.as_ref().map(|a| (a.addr, a.token.clone()));
+        if admin(old) != admin(&config) {
+            warnings
+                .push("admin listener and token changes take effect after a restart".to_owned());
         }
         if old.state != config.state {
             warnings.push("[state] changes take effect after a restart".to_owned());
@@ -179,6 +214,9 @@ impl Gateway {
         // New handshakes use the new certificates; open connections keep their session.
         for (listener, prepared) in tls {
             listener.apply(prepared);
+        }
+        if let Some(access_log) = access_log {
+            self.proxy.set_access_log(access_log);
         }
         let report = ReloadReport {
             loaded,
@@ -272,6 +310,13 @@ fn tls_files(config: &Config) -> Vec<PathBuf> {
         .flat_map(|t| t.files.iter().cloned())
         .chain(upstreams.flat_map(|t| t.files.iter().cloned()))
         .collect()
+}
+
+fn start_access_log(
+    config: &Config,
+) -> Result<Option<Arc<crate::access_log::AccessLog>>, GatewayError> {
+    crate::access_log::AccessLog::start(&config.access_log)
+        .map_err(|e| GatewayError::AccessLog(e.to_string()))
 }
 
 fn listener_addrs(config: &Config) -> Vec<SocketAddr> {
@@ -410,13 +455,21 @@ pub struct Running {
     pub admin: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    admin_shutdown: watch::Sender<bool>,
+    admin_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
     /// Stop accepting, let in-flight requests finish (bounded by the drain deadline), and return.
+    /// The admin API answers until the drain ends, `/admin/ready` with 503 meanwhile.
     pub async fn shutdown(self) {
+        self.gateway.ready.store(false, Ordering::Relaxed);
         let _ = self.shutdown.send(true);
         for task in self.tasks {
+            let _ = task.await;
+        }
+        let _ = self.admin_shutdown.send(true);
+        if let Some(task) = self.admin_task {
             let _ = task.await;
         }
     }
@@ -428,6 +481,8 @@ pub const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 /// Load the config, bind every listener and the admin API, and start serving. File watching is
 /// started when the config enables it.
 pub async fn start(config_path: &Path) -> Result<Running, GatewayError> {
+    // Plugin statistics resolve their metric handles at load: the recorder comes first.
+    crate::admin::install_metrics_recorder();
     let gateway = Gateway::load(config_path).await?;
     let config = gateway.config().await;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
@@ -457,6 +512,8 @@ pub async fn start(config_path: &Path) -> Result<Running, GatewayError> {
         )));
     }
     let mut admin = None;
+    let (admin_shutdown, admin_rx) = watch::channel(false);
+    let mut admin_task = None;
     if let Some(a) = &config.admin {
         let listener = TcpListener::bind(a.addr)
             .await
@@ -471,10 +528,11 @@ pub async fn start(config_path: &Path) -> Result<Running, GatewayError> {
         admin = Some(local);
         gateway.proxy().set_admin_addr(local);
         tracing::info!(addr = %local, "admin API listening");
-        tasks.push(tokio::spawn(crate::admin::serve(
+        admin_task = Some(tokio::spawn(crate::admin::serve(
             listener,
             gateway.clone(),
-            wait_for(shutdown_rx.clone()),
+            a.token.clone(),
+            wait_for(admin_rx),
         )));
     }
     if config.gateway.watch {
@@ -483,12 +541,15 @@ pub async fn start(config_path: &Path) -> Result<Running, GatewayError> {
             wait_for(shutdown_rx.clone()),
         )));
     }
+    gateway.ready.store(true, Ordering::Relaxed);
     Ok(Running {
         gateway,
         listeners,
         admin,
         shutdown: shutdown_tx,
         tasks,
+        admin_shutdown,
+        admin_task,
     })
 }
 

@@ -4,6 +4,7 @@
 //! through a [`chain::Chain`], implemented by [`runtime`] (wasmtime, warm instance pools).
 //! [`gateway`] assembles both from a [`config`] and swaps them on reload.
 
+pub mod access_log;
 pub mod admin;
 pub mod chain;
 pub mod config;

@@ -31,6 +31,8 @@ pub struct Config {
     pub plugins: BTreeMap<String, PluginSpec>,
     /// Routes, in file order.
     pub routes: Vec<Route>,
+    /// The JSON access log (`[access_log]`).
+    pub access_log: AccessLogSettings,
 }
 
 /// Gateway-wide settings.
@@ -188,8 +190,56 @@ pub enum PlainHttp {
 /// The admin listener.
 #[derive(Debug, Clone)]
 pub struct Admin {
-    /// Address to bind (loopback only in this version).
+    /// Address to bind. Anywhere but loopback needs a token (checked by `validate`).
     pub addr: SocketAddr,
+    /// The bearer token every admin request must carry, when configured (always when `addr` is
+    /// not loopback). Read from `token_env` or `token_file` at load; never has a default.
+    pub token: Option<AdminToken>,
+}
+
+/// The admin API's bearer token. Its `Debug` never shows the value.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AdminToken(String);
+
+impl AdminToken {
+    /// A token; `None` when it is empty.
+    pub fn new(token: String) -> Option<Self> {
+        (!token.is_empty()).then_some(Self(token))
+    }
+
+    /// The secret itself (for the constant-time comparison in `admin`).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for AdminToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AdminToken(***)")
+    }
+}
+
+/// `[access_log]`: one JSON line per request, written off the request path.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccessLogSettings {
+    /// Off unless an `[access_log]` section exists (then on unless `enabled = false`).
+    pub enabled: bool,
+    /// Where lines go.
+    pub destination: AccessLogDestination,
+    /// Lines queued between requests and the writer; beyond, lines are dropped and counted.
+    pub buffer: usize,
+}
+
+/// Where access log lines are written.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum AccessLogDestination {
+    /// Standard output (default).
+    #[default]
+    Stdout,
+    /// Standard error (shared with the gateway's own log).
+    Stderr,
+    /// Appended to this file (created when missing).
+    File(PathBuf),
 }
 
 /// Limits applied to every request before the chain runs.

@@ -78,6 +78,10 @@ pub struct RawUpstreamTls {
 #[serde(deny_unknown_fields)]
 pub struct RawAdmin {
     pub addr: String,
+    /// Name of the environment variable holding the bearer token.
+    pub token_env: Option<String>,
+    /// File holding the bearer token (surrounding whitespace trimmed).
+    pub token_file: Option<String>,
 }
 
 /// `[limits]`
@@ -194,6 +198,25 @@ pub struct RawRoute {
     pub chain: Vec<String>,
 }
 
+/// `[access_log]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAccessLog {
+    pub enabled: Option<bool>,
+    pub destination: Option<RawAccessLogDestination>,
+    pub path: Option<String>,
+    pub buffer: Option<usize>,
+}
+
+/// `destination = "stdout" | "stderr" | "file"`
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RawAccessLogDestination {
+    Stdout,
+    Stderr,
+    File,
+}
+
 /// The top-level keys, each kept as TOML so that every section (and every entry of a table of
 /// entries) is deserialised on its own and reports its own errors.
 pub const TOP_LEVEL_KEYS: &[&str] = &[
@@ -205,4 +228,5 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "upstreams",
     "plugins",
     "routes",
+    "access_log",
 ];

@@ -33,6 +33,7 @@ const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 const DEFAULT_STATE_TIMEOUT_MS: u64 = 50;
 const MAX_STATE_TIMEOUT_MS: u64 = 10_000;
 const DEFAULT_REDIS_KEY_PREFIX: &str = "tollgate:";
+const DEFAULT_ACCESS_LOG_BUFFER: usize = 16_384;
 
 /// Read, parse and validate a config file.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -151,6 +152,7 @@ impl Validator<'_> {
         let plugins = self.plugins(doc.remove("plugins"), &gateway.plugin_dir, &upstreams);
         let routes = self.routes(doc.remove("routes"), &upstreams, &plugins);
         self.fetch_targets(&plugins, &upstreams, admin.as_ref());
+        let access_log = self.access_log(doc.remove("access_log"));
 
         Some(Config {
             source: source.to_owned(),
@@ -162,6 +164,7 @@ impl Validator<'_> {
             upstreams,
             plugins,
             routes,
+            access_log,
         })
     }
 
@@ -249,17 +252,9 @@ impl Validator<'_> {
 
     fn admin(&mut self, value: Option<toml::Value>) -> Option<Admin> {
         let raw: RawAdmin = self.de("admin", value?)?;
-        match raw.addr.parse::<SocketAddr>() {
-            Ok(addr) if addr.ip().is_loopback() => Some(Admin { addr }),
-            Ok(addr) => {
-                self.issues.push(
-                    "admin.addr",
-                    format!(
-                        "{addr} is not a loopback address; the admin API only listens on loopback"
-                    ),
-                );
-                None
-            }
+        let token = self.admin_token(raw.token_env.as_deref(), raw.token_file.as_deref());
+        let addr = match raw.addr.parse::<SocketAddr>() {
+            Ok(addr) => addr,
             Err(_) => {
                 self.issues.push(
                     "admin.addr",
@@ -268,9 +263,107 @@ impl Validator<'_> {
                         raw.addr
                     ),
                 );
+                return None;
+            }
+        };
+        // Off loopback the admin API answers only with a token; there is no default token.
+        let configured = raw.token_env.is_some() || raw.token_file.is_some();
+        if !addr.ip().is_loopback() && !configured {
+            self.issues.push(
+                "admin.addr",
+                format!(
+                    "{addr} is not a loopback address: set `token_env` or `token_file` so the admin API requires a bearer token"
+                ),
+            );
+            return None;
+        }
+        Some(Admin { addr, token })
+    }
+
+    /// Read the admin token from `token_env` or `token_file` (one of them, never empty).
+    fn admin_token(&mut self, env: Option<&str>, file: Option<&str>) -> Option<AdminToken> {
+        match (env, file) {
+            (None, None) => None,
+            (Some(_), Some(_)) => {
+                self.issues.push(
+                    "admin.token_file",
+                    "set either `token_env` or `token_file`, not both",
+                );
                 None
             }
+            (Some(var), None) => {
+                let token = std::env::var(var).ok().map(|t| t.trim().to_owned());
+                let token = token.and_then(AdminToken::new);
+                if token.is_none() {
+                    self.issues.push(
+                        "admin.token_env",
+                        format!("environment variable `{var}` is not set or is empty"),
+                    );
+                }
+                token
+            }
+            (None, Some(file)) => {
+                let path = self.base.join(file);
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => {
+                        let token = AdminToken::new(text.trim().to_owned());
+                        if token.is_none() {
+                            self.issues
+                                .push("admin.token_file", format!("`{file}` is empty"));
+                        }
+                        token
+                    }
+                    Err(e) => {
+                        self.issues
+                            .push("admin.token_file", format!("cannot read `{file}`: {e}"));
+                        None
+                    }
+                }
+            }
         }
+    }
+
+    /// `[access_log]`: present means on (unless `enabled = false`); `file` needs `path`.
+    fn access_log(&mut self, value: Option<toml::Value>) -> AccessLogSettings {
+        let mut settings = AccessLogSettings {
+            buffer: DEFAULT_ACCESS_LOG_BUFFER,
+            ..AccessLogSettings::default()
+        };
+        let Some(value) = value else {
+            return settings;
+        };
+        let Some(raw) = self.de::<RawAccessLog>("access_log", value) else {
+            return settings;
+        };
+        settings.enabled = raw.enabled.unwrap_or(true);
+        if let Some(buffer) = raw.buffer {
+            if buffer == 0 {
+                self.issues
+                    .push("access_log.buffer", "must be greater than 0");
+            } else {
+                settings.buffer = buffer;
+            }
+        }
+        settings.destination = match (raw.destination, raw.path) {
+            (Some(RawAccessLogDestination::File), Some(path)) if !path.is_empty() => {
+                AccessLogDestination::File(self.base.join(path))
+            }
+            (Some(RawAccessLogDestination::File), _) => {
+                self.issues
+                    .push("access_log.path", "`destination = \"file\"` needs a `path`");
+                AccessLogDestination::Stdout
+            }
+            (_, Some(_)) => {
+                self.issues.push(
+                    "access_log.path",
+                    "`path` is only used with `destination = \"file\"`",
+                );
+                AccessLogDestination::Stdout
+            }
+            (Some(RawAccessLogDestination::Stderr), None) => AccessLogDestination::Stderr,
+            (Some(RawAccessLogDestination::Stdout) | None, None) => AccessLogDestination::Stdout,
+        };
+        settings
     }
 
     fn limits(&mut self, value: Option<toml::Value>) -> Limits {

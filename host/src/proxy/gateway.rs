@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex, OnceLock};
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body::Body;
@@ -16,6 +16,7 @@ use super::handler;
 use super::health::HealthRegistry;
 use super::routing::RoutingTable;
 use super::upstream::Clients;
+use crate::access_log::AccessLog;
 use crate::chain::Fetcher;
 
 /// The proxy: what `serve` runs requests against.
@@ -27,6 +28,7 @@ pub struct Proxy {
     admin: OnceLock<SocketAddr>,
     /// Upstream health and checkers, carried across tables.
     health: Mutex<HealthRegistry>,
+    access_log: ArcSwapOption<AccessLog>,
 }
 
 impl Proxy {
@@ -40,6 +42,7 @@ impl Proxy {
             admin: OnceLock::new(),
             clients,
             health: Mutex::new(health),
+            access_log: ArcSwapOption::empty(),
         }
     }
 
@@ -61,6 +64,16 @@ impl Proxy {
         let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
         health.adopt(&table, &self.clients);
         self.table.swap(Arc::new(table))
+    }
+
+    /// Write the access log to `log` from now on (`None`: no access log).
+    pub fn set_access_log(&self, log: Option<Arc<AccessLog>>) {
+        self.access_log.store(log);
+    }
+
+    /// The access log currently written, if any.
+    pub fn access_log(&self) -> Option<Arc<AccessLog>> {
+        self.access_log.load_full()
     }
 
     /// The current routing table.
@@ -87,6 +100,6 @@ impl Proxy {
         B::Error: Into<BoxError>,
     {
         // Pin one table for the whole exchange: a swap must not change route or chain under it.
-        handler::handle(self.table(), &self.clients, peer, req).await
+        handler::handle(self.table(), &self.clients, peer, req, self.access_log()).await
     }
 }

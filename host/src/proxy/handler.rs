@@ -21,9 +21,12 @@ use super::metrics;
 use super::retry;
 use super::routing::{RouteEntry, RoutingTable};
 use super::upstream::Clients;
+use crate::access_log::{AccessLog, AccessRecord};
 use crate::chain::{Chain, Flow, LogEntry, RequestState, ResponseState};
 use crate::path::normalize_path;
+use crate::telemetry::TraceContext;
 use crate::tls::ConnectionInfo;
+use tracing::Instrument;
 
 /// What the flow learned along the way, for metrics and the log phase once the body is sent.
 #[derive(Default)]
@@ -33,9 +36,16 @@ struct Trace {
     log: Option<(Arc<dyn Chain>, RequestState)>,
     request_body: BodyMeter,
     upstream: Option<String>,
+    upstream_name: Option<String>,
     upstream_time: Option<Duration>,
     /// The target that answered: in flight (for least-connections) until the body is done.
     in_flight: Option<Pick>,
+    /// The W3C trace this request joined or started; the upstream gets a child `traceparent`.
+    trace_context: Option<TraceContext>,
+    /// The context key `consumer` after the chain, for the access log.
+    consumer: Option<String>,
+    /// The request context's `access_log.*` overrides, for the access log.
+    log_context: HashMap<String, String>,
 }
 
 /// Serve one request from the TCP peer `peer` against `table`, turning every failure into its
@@ -45,6 +55,7 @@ pub async fn handle<B>(
     clients: &Clients,
     peer: IpAddr,
     req: Request<B>,
+    access_log: Option<Arc<AccessLog>>,
 ) -> Response<ProxyBody>
 where
     B: Body<Data = Bytes> + Send + Unpin + 'static,
@@ -53,15 +64,71 @@ where
     let started = Instant::now();
     let method = req.method().clone();
     let request_id = headers::request_id(req.headers());
-    let mut trace = Trace::default();
-    let response = match run(&table, clients, peer, req, &request_id, &mut trace).await {
+    let trace_context = TraceContext::from_headers(req.headers());
+    // What the access log says about the client's request, read before the flow consumes it.
+    let record = access_log
+        .as_ref()
+        .map(|_| access_record(&table, peer, &req, &request_id, &trace_context));
+    let mut trace = Trace {
+        trace_context: Some(trace_context),
+        ..Trace::default()
+    };
+    // One span per request: log lines written while it runs (plugins' included) carry its ids.
+    let span = tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        trace_id = %trace_context.trace_id_hex(),
+        method = %method,
+        route = tracing::field::Empty,
+    );
+    let result = run(&table, clients, peer, req, &request_id, &mut trace)
+        .instrument(span.clone())
+        .await;
+    if let Some(route) = &trace.route {
+        span.record("route", route.as_ref());
+    }
+    let response = match result {
         Ok(response) => response,
         Err(error) => {
+            let _entered = span.enter();
             tracing::debug!(%error, request_id, "request answered by the gateway");
             error.into_response()
         }
     };
-    finish(response, trace, method, request_id, started)
+    let log = access_log.zip(record);
+    finish(response, trace, method, request_id, started, log)
+}
+
+/// The access log's view of the request as the client sent it: raw path and query, and the
+/// client address after the trusted-proxy rule.
+fn access_record<B>(
+    table: &RoutingTable,
+    peer: IpAddr,
+    req: &Request<B>,
+    request_id: &str,
+    trace_context: &TraceContext,
+) -> AccessRecord {
+    let header = |name: http::header::HeaderName| {
+        req.headers()
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    };
+    AccessRecord {
+        timestamp: crate::access_log::now_rfc3339(),
+        request_id: request_id.to_owned(),
+        trace_id: trace_context.trace_id_hex(),
+        method: req.method().as_str().to_owned(),
+        path: req.uri().path().to_owned(),
+        query: req.uri().query().map(str::to_owned),
+        client_ip: table
+            .client_policy()
+            .origin(peer, req.headers())
+            .client_ip
+            .to_string(),
+        user_agent: header(http::header::USER_AGENT),
+        referer: header(http::header::REFERER),
+        ..AccessRecord::default()
+    }
 }
 
 /// The flow up to the response head. Errors are mapped by the caller, in one place.
@@ -124,6 +191,9 @@ where
             .context
             .extend(identity.context().map(|(k, v)| (k.to_owned(), v)));
     }
+    if let Some(trace_context) = &trace.trace_context {
+        trace_context.apply(&mut state.headers);
+    }
     // 6.–9. Body, chain, upstream, response: the rest of the flow, with the state kept for the log.
     let result = routed(
         route,
@@ -137,6 +207,12 @@ where
         trace,
     )
     .await;
+    trace.consumer = state.context.get("consumer").cloned();
+    for (key, value) in &state.context {
+        if key.starts_with(crate::access_log::CONTEXT_PREFIX) {
+            trace.log_context.insert(key.clone(), value.clone());
+        }
+    }
     if route.chain.wants_log() {
         trace.log = Some((route.chain.clone(), state));
     }
@@ -194,6 +270,7 @@ where
         ),
         Flow::Continue => {
             let client = clients.get(&route.upstream);
+            let trace_context = trace.trace_context.clone();
             let sent_at = Instant::now();
             // A later attempt (retry) can only resend a body that was buffered, or none.
             let replayable = streamed.is_none() || !framing.has_body;
@@ -208,7 +285,7 @@ where
                 replayable,
                 &|| meter.over_limit(),
                 |target| {
-                    upstream_request(
+                    let mut upstream_req = upstream_request(
                         state,
                         origin,
                         framing,
@@ -216,12 +293,18 @@ where
                         target,
                         authority,
                         streamed.take(),
-                    )
+                    )?;
+                    // The gateway's child `traceparent` wins over whatever a plugin left there.
+                    if let Some(trace_context) = &trace_context {
+                        trace_context.apply(upstream_req.headers_mut());
+                    }
+                    Ok(upstream_req)
                 },
                 |target| last_target = Some(target.to_owned()),
             )
             .await;
             trace.upstream = last_target;
+            trace.upstream_name = Some(route.upstream.name().to_owned());
             trace.upstream_time = Some(sent_at.elapsed());
             let forwarded = result.map_err(|e| match meter.over_limit() {
                 true => ProxyError::BodyTooLarge { limit: body_limit },
@@ -485,6 +568,7 @@ fn finish(
     method: Method,
     request_id: String,
     started: Instant,
+    access_log: Option<(Arc<AccessLog>, AccessRecord)>,
 ) -> Response<ProxyBody> {
     if let Ok(value) = HeaderValue::from_str(&request_id) {
         response.headers_mut().insert(X_REQUEST_ID.clone(), value);
@@ -495,13 +579,33 @@ fn finish(
         log,
         request_body,
         upstream,
+        upstream_name,
         upstream_time,
         in_flight,
+        trace_context: _,
+        consumer,
+        log_context,
     } = trace;
     let on_done = Box::new(move |sent: u64| {
         drop(in_flight);
         let elapsed = started.elapsed();
         metrics::record_request(route.as_deref(), &method, status, elapsed);
+        if let (Some(name), Some(took)) = (&upstream_name, upstream_time) {
+            metrics::record_upstream(route.as_deref(), name, took);
+        }
+        if let Some((sink, mut record)) = access_log {
+            record.route = route.as_deref().map(str::to_owned);
+            record.consumer = consumer;
+            record.status = status.as_u16();
+            record.request_bytes = request_body.bytes();
+            record.response_bytes = sent;
+            record.duration_ms = millis(elapsed);
+            record.upstream_ms = upstream_time.map(millis);
+            record.upstream = upstream_name;
+            record.upstream_target = upstream.clone();
+            record.apply_overrides(&log_context);
+            sink.send(record);
+        }
         if let Some((chain, state)) = log {
             let entry = LogEntry {
                 status: status.as_u16(),
@@ -517,6 +621,10 @@ fn finish(
         }
     });
     response.map(|body| Completion::new(body, on_done).boxed_unsync())
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
 }
 
 fn micros(d: Duration) -> u64 {

@@ -1,4 +1,5 @@
-//! Request metrics. The exporter is installed elsewhere; without one these are no-ops.
+//! Request metrics (names and labels are listed in `docs/operations.md`). The exporter is
+//! installed by `admin::install_metrics_recorder`; without one these are no-ops.
 
 use std::time::Duration;
 
@@ -16,6 +17,16 @@ pub fn record_request(route: Option<&str>, method: &Method, status: StatusCode, 
     .increment(1);
     metrics::histogram!("tollgate_request_duration_seconds", "route" => route)
         .record(elapsed.as_secs_f64());
+}
+
+/// Record how long the upstream took to send its response head.
+pub fn record_upstream(route: Option<&str>, upstream: &str, elapsed: Duration) {
+    metrics::histogram!(
+        "tollgate_upstream_duration_seconds",
+        "route" => route.unwrap_or("unmatched").to_owned(),
+        "upstream" => upstream.to_owned(),
+    )
+    .record(elapsed.as_secs_f64());
 }
 
 /// Known methods by name; anything else as `other`, so clients cannot grow the label set.

@@ -404,6 +404,7 @@ mod tests {
             upstreams,
             plugins: BTreeMap::new(),
             routes,
+            access_log: Default::default(),
         }
     }
 

@@ -94,6 +94,17 @@ pub(crate) enum PhaseCall<'a> {
     Log(&'a WitLogEntry),
 }
 
+impl PhaseCall<'_> {
+    /// `request`, `response` or `log`, for spans.
+    pub(crate) fn name(&self) -> &'static str {
+        match self {
+            PhaseCall::Request => "request",
+            PhaseCall::Response(_) => "response",
+            PhaseCall::Log(_) => "log",
+        }
+    }
+}
+
 /// A plugin ready to serve: compiled, initialised, with warm instances.
 pub struct LoadedPlugin {
     pub(crate) rt: Arc<RuntimeInner>,
@@ -267,6 +278,11 @@ impl LoadedPlugin {
     pub fn stats(&self) -> PluginStats {
         let idle = self.idle.lock().map(|v| v.len()).unwrap_or(0);
         self.stats.snapshot(idle)
+    }
+
+    /// Count a request answered directly by this plugin (for metrics and the admin API).
+    pub(crate) fn record_response(&self, route: &str, status: u16) {
+        self.stats.responded(&self.spec.name, route, status);
     }
 
     pub(crate) fn on_error(&self) -> OnError {

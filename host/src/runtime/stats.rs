@@ -1,4 +1,7 @@
-//! Per-plugin call statistics: atomics for the admin API, `metrics` handles for Prometheus.
+//! Per-plugin call statistics: atomics for the admin API (`GET /admin/plugins`), `metrics`
+//! handles for Prometheus. Call times also go into a small log-scale histogram of atomics (four
+//! buckets per power of two, so a percentile is within about 12% of the true value) for the p50
+//! and p99 the admin API reports without a Prometheus server.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -80,6 +83,88 @@ pub struct PluginStats {
     pub instances_created: u64,
     /// Warm instances idle in the pool right now.
     pub idle_instances: usize,
+    /// Median call time (all phases), estimated from the histogram; zero before any call.
+    pub p50_call_time: Duration,
+    /// 99th percentile call time (all phases); zero before any call.
+    pub p99_call_time: Duration,
+    /// Request-phase answers given directly (`respond`), i.e. short-circuits.
+    pub responses: u64,
+}
+
+impl PluginStats {
+    /// Failed calls of every kind (traps, timeouts, memory, bad actions, unavailable, state).
+    pub fn errors(&self) -> u64 {
+        self.traps
+            + self.timeouts
+            + self.memory_limits
+            + self.bad_actions
+            + self.unavailable
+            + self.state_unavailable
+    }
+}
+
+/// Buckets of [`LatencyHistogram`]: values below 4 ns have their own; above, four per power of two.
+const LATENCY_BUCKETS: usize = 256;
+
+/// Call times in nanoseconds, bucketed on a log scale with lock-free counters.
+pub(crate) struct LatencyHistogram {
+    buckets: Box<[AtomicU64]>,
+}
+
+impl LatencyHistogram {
+    fn new() -> Self {
+        Self {
+            buckets: (0..LATENCY_BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn index(nanos: u64) -> usize {
+        if nanos < 4 {
+            return nanos as usize;
+        }
+        let power = 63 - nanos.leading_zeros() as usize; // >= 2
+        let sub = ((nanos >> (power - 2)) & 3) as usize;
+        4 * (power - 1) + sub
+    }
+
+    /// The middle of bucket `i`, in nanoseconds.
+    fn midpoint(i: usize) -> u64 {
+        if i < 4 {
+            return i as u64;
+        }
+        let power = i / 4 + 1;
+        let sub = (i % 4) as u64;
+        let low = (4 + sub) << (power - 2);
+        let width = 1u64 << (power - 2);
+        low.saturating_add(width / 2)
+    }
+
+    fn record(&self, nanos: u64) {
+        self.buckets[Self::index(nanos)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The `q` quantile (0..=1); zero when nothing was recorded.
+    fn quantile(&self, q: f64) -> Duration {
+        let counts: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let total: u64 = counts.iter().sum();
+        if total == 0 {
+            return Duration::ZERO;
+        }
+        // The rank of the quantile, 1-based: p99 of 100 calls is the 99th.
+        let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+        let mut seen = 0;
+        for (i, count) in counts.iter().enumerate() {
+            seen += count;
+            if seen >= rank {
+                return Duration::from_nanos(Self::midpoint(i));
+            }
+        }
+        Duration::ZERO
+    }
 }
 
 /// Live counters of one plugin.
@@ -89,6 +174,8 @@ pub(crate) struct Stats {
     state_errors: AtomicU64,
     total_nanos: AtomicU64,
     last_nanos: AtomicU64,
+    latency: LatencyHistogram,
+    responses: AtomicU64,
     pub(crate) instances_created: AtomicU64,
     m_calls: Counter,
     m_failures: [Counter; 6],
@@ -106,6 +193,8 @@ impl Stats {
             failures: Default::default(),
             total_nanos: AtomicU64::new(0),
             last_nanos: AtomicU64::new(0),
+            latency: LatencyHistogram::new(),
+            responses: AtomicU64::new(0),
             instances_created: AtomicU64::new(0),
             state_errors: AtomicU64::new(0),
             m_state_errors: ["fail-closed", "fail-open"].map(|policy| {
@@ -124,8 +213,37 @@ impl Stats {
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.total_nanos.fetch_add(nanos, Ordering::Relaxed);
         self.last_nanos.store(nanos, Ordering::Relaxed);
+        self.latency.record(nanos);
         self.m_calls.increment(1);
         self.m_seconds[phase.index()].record(took.as_secs_f64());
+    }
+
+    /// The plugin answered a request directly on route `route` (a short-circuit). Labelled by
+    /// route and status class; a 429 also counts as a rate-limit rejection.
+    pub(crate) fn responded(&self, plugin: &str, route: &str, status: u16) {
+        self.responses.fetch_add(1, Ordering::Relaxed);
+        let class = match status {
+            100..=199 => "1xx",
+            200..=299 => "2xx",
+            300..=399 => "3xx",
+            400..=499 => "4xx",
+            _ => "5xx",
+        };
+        metrics::counter!(
+            "tollgate_plugin_responses_total",
+            "plugin" => plugin.to_owned(),
+            "route" => route.to_owned(),
+            "status_class" => class,
+        )
+        .increment(1);
+        if status == 429 {
+            metrics::counter!(
+                "tollgate_rate_limited_total",
+                "plugin" => plugin.to_owned(),
+                "route" => route.to_owned(),
+            )
+            .increment(1);
+        }
     }
 
     pub(crate) fn failure(&self, kind: FailureKind) {
@@ -154,6 +272,56 @@ impl Stats {
             last_call_time: Duration::from_nanos(self.last_nanos.load(Ordering::Relaxed)),
             instances_created: self.instances_created.load(Ordering::Relaxed),
             idle_instances,
+            p50_call_time: self.latency.quantile(0.50),
+            p99_call_time: self.latency.quantile(0.99),
+            responses: self.responses.load(Ordering::Relaxed),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_ordered_and_tight() {
+        let mut last = 0;
+        for nanos in [
+            0u64,
+            1,
+            3,
+            4,
+            5,
+            7,
+            8,
+            9,
+            1_000,
+            1_500,
+            999_999,
+            1 << 40,
+            u64::MAX,
+        ] {
+            let i = LatencyHistogram::index(nanos);
+            assert!(i >= last && i < LATENCY_BUCKETS, "{nanos}");
+            last = i;
+            let mid = LatencyHistogram::midpoint(i) as f64;
+            let error = (mid - nanos as f64).abs() / (nanos as f64).max(1.0);
+            assert!(error <= 0.13, "{nanos}: midpoint {mid}");
+        }
+    }
+
+    #[test]
+    fn quantiles_follow_the_data() {
+        let h = LatencyHistogram::new();
+        assert_eq!(h.quantile(0.5), Duration::ZERO);
+        for _ in 0..98 {
+            h.record(10_000); // 10 µs
+        }
+        h.record(5_000_000); // 5 ms
+        h.record(5_000_000);
+        let p50 = h.quantile(0.5).as_nanos() as f64;
+        let p99 = h.quantile(0.99).as_nanos() as f64;
+        assert!((p50 - 10_000.0).abs() / 10_000.0 < 0.13, "{p50}");
+        assert!((p99 - 5_000_000.0).abs() / 5_000_000.0 < 0.13, "{p99}");
     }
 }

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::StatusCode;
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
+use tracing::Instrument;
 
 use super::bindings::{Action, LogEntry as WitLogEntry, Reply as WitReply};
 use super::host_request::valid_status;
@@ -121,7 +122,8 @@ impl WasmChain {
                 Some(r) => PhaseCall::Response(r),
                 None => PhaseCall::Request,
             };
-            let action = match plugin.call(req, call).await {
+            let span = tracing::debug_span!("plugin", plugin = %plugin.name(), phase = call.name());
+            let action = match plugin.call(req, call).instrument(span).await {
                 Ok(Some(action)) => action,
                 Ok(None) => return Ok(Step::Continue),
                 Err(failure) => return policy(plugin, failure).map(|()| Step::Continue),
@@ -156,6 +158,7 @@ impl WasmChain {
                 continue;
             }
             if let Step::Respond(reply) = self.run_phase(plugin, req, None, &mut deferred).await? {
+                plugin.record_response(&req.route, reply.status.as_u16());
                 return Ok(RequestOutcome {
                     ran: i,
                     flow: Flow::Respond(reply),
@@ -249,7 +252,11 @@ impl Chain for WasmChain {
                 upstream: entry.upstream,
             };
             for plugin in plugins.iter().filter(|p| p.capabilities().log) {
-                if let Err(f) = plugin.call(&mut req, PhaseCall::Log(&entry)).await {
+                let span = tracing::debug_span!("plugin", plugin = %plugin.name(), phase = "log");
+                let call = plugin
+                    .call(&mut req, PhaseCall::Log(&entry))
+                    .instrument(span);
+                if let Err(f) = call.await {
                     tracing::warn!(plugin = %f.plugin, kind = f.kind.as_str(), "log phase failed: {}", f.message);
                 }
             }

@@ -144,6 +144,7 @@ pub fn config(upstreams: Vec<Upstream>, routes: Vec<Route>) -> Config {
             .collect::<BTreeMap<_, _>>(),
         plugins: BTreeMap::new(),
         routes,
+        access_log: Default::default(),
     }
 }
 
