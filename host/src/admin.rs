@@ -31,13 +31,16 @@ pub fn install_metrics_recorder() {
     });
 }
 
-/// Serve the admin API until `shutdown` completes.
+/// Serve the admin API until `shutdown` completes, then let requests in flight (a reload, say)
+/// finish; the caller bounds that wait with the drain deadline.
 pub async fn serve(
     listener: TcpListener,
     gateway: Arc<Gateway>,
     shutdown: impl Future<Output = ()>,
 ) {
     tokio::pin!(shutdown);
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -47,20 +50,22 @@ pub async fn serve(
                     continue;
                 }
             },
-            _ = &mut shutdown => return,
+            _ = &mut shutdown => break,
         };
         let gateway = gateway.clone();
+        let service = service_fn(move |req| handle(gateway.clone(), req));
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
         tokio::spawn(async move {
-            let service = service_fn(move |req| handle(gateway.clone(), req));
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            if let Err(e) = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
+            if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "admin connection ended with an error");
             }
         });
     }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 async fn handle(

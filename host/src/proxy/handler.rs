@@ -182,9 +182,10 @@ where
             trace.upstream = Some(target.clone());
             let result = upstream::send(&client, &route.upstream, &target, upstream_req).await;
             trace.upstream_time = Some(sent_at.elapsed());
-            let upstream_resp = result.map_err(|e| match meter.over_limit() {
-                true => ProxyError::BodyTooLarge { limit: body_limit },
-                false => e,
+            let upstream_resp = result.map_err(|e| match (meter.over_limit(), meter.stalled()) {
+                (true, _) => ProxyError::BodyTooLarge { limit: body_limit },
+                (false, Some(timeout)) => ProxyError::BodyTimeout { timeout },
+                (false, None) => e,
             })?;
             let (mut head, incoming) = upstream_resp.into_parts();
             headers::strip_hop_by_hop(&mut head.headers);
@@ -382,6 +383,8 @@ fn check_content_length(headers: &HeaderMap, limit: u64) -> Result<(), ProxyErro
 fn body_error(meter: &BodyMeter, limit: u64, error: BoxError) -> ProxyError {
     if meter.over_limit() {
         ProxyError::BodyTooLarge { limit }
+    } else if let Some(timeout) = meter.stalled() {
+        ProxyError::BodyTimeout { timeout }
     } else {
         ProxyError::ClientBody(error)
     }
@@ -455,9 +458,8 @@ fn finish(
                 upstream_micros: upstream_time.map(micros),
                 upstream,
             };
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(chain.on_log(state, entry));
-            }
+            // Tracked, so that shutdown waits for the log phase too.
+            super::drain::spawn_log(chain.on_log(state, entry));
         }
     });
     response.map(|body| Completion::new(body, on_done).boxed_unsync())

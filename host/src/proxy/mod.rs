@@ -21,6 +21,8 @@
 
 pub mod body;
 pub mod client;
+mod connection;
+pub mod drain;
 pub mod error;
 pub mod fetch;
 mod gateway;
