@@ -63,7 +63,9 @@ fn idle_h2_sees_goaway(addr: SocketAddr, ready: mpsc::Sender<()>) -> bool {
     stream
         .set_read_timeout(Some(Duration::from_secs(30)))
         .unwrap();
-    stream.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+    stream
+        .write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .unwrap();
     // An empty SETTINGS frame: length 0, type 4, flags 0, stream 0.
     stream.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap();
     let mut told = false;
@@ -72,7 +74,8 @@ fn idle_h2_sees_goaway(addr: SocketAddr, ready: mpsc::Sender<()>) -> bool {
         if stream.read_exact(&mut header).is_err() {
             return false;
         }
-        let length = usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
+        let length =
+            usize::from(header[0]) << 16 | usize::from(header[1]) << 8 | usize::from(header[2]);
         let (kind, flags) = (header[3], header[4]);
         let mut payload = vec![0u8; length];
         if stream.read_exact(&mut payload).is_err() {
@@ -117,7 +120,13 @@ fn sigterm_finishes_the_slow_request_refuses_new_connections_and_exits_0() {
     std::thread::sleep(Duration::from_millis(800));
     let pid = gateway.child.id().to_string();
     let signalled = Instant::now();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
     assert!(wait_for_line(&gateway.log, "shutting down").is_some());
 
     // New connections are refused while the slow request is still in flight.
@@ -150,7 +159,10 @@ fn sigterm_finishes_the_slow_request_refuses_new_connections_and_exits_0() {
     );
 
     // The idle HTTP/2 client was told to go away.
-    assert!(h2.join().unwrap(), "no GOAWAY on the idle HTTP/2 connection");
+    assert!(
+        h2.join().unwrap(),
+        "no GOAWAY on the idle HTTP/2 connection"
+    );
 
     // The process exits 0, after the request finished.
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -158,7 +170,10 @@ fn sigterm_finishes_the_slow_request_refuses_new_connections_and_exits_0() {
         if let Some(status) = gateway.child.try_wait().unwrap() {
             break status;
         }
-        assert!(Instant::now() < deadline, "no exit within 15 s of the last answer");
+        assert!(
+            Instant::now() < deadline,
+            "no exit within 15 s of the last answer"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     assert_eq!(status.code(), Some(0), "exit status {status}");

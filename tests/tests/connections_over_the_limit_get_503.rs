@@ -25,14 +25,21 @@ async fn exchange(stream: &mut TcpStream) -> String {
             .await
             .expect("response within 10 s")
             .unwrap();
-        assert!(n > 0, "connection closed early: {}", String::from_utf8_lossy(&buf));
+        assert!(
+            n > 0,
+            "connection closed early: {}",
+            String::from_utf8_lossy(&buf)
+        );
         buf.extend_from_slice(&chunk[..n]);
         let text = String::from_utf8_lossy(&buf).into_owned();
         if let Some((head, body)) = text.split_once("\r\n\r\n") {
             let length: usize = head
                 .to_ascii_lowercase()
                 .lines()
-                .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap()))
+                .find_map(|l| {
+                    l.strip_prefix("content-length:")
+                        .map(|v| v.trim().parse().unwrap())
+                })
                 .unwrap();
             if body.len() >= length {
                 return text;
@@ -50,7 +57,10 @@ async fn one_shot(addr: std::net::SocketAddr) -> String {
         .unwrap();
     let mut out = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut out)).await;
-    assert!(read.is_ok(), "connection neither answered nor closed in 10 s");
+    assert!(
+        read.is_ok(),
+        "connection neither answered nor closed in 10 s"
+    );
     String::from_utf8_lossy(&out).into_owned()
 }
 
@@ -108,9 +118,14 @@ upstream = "up"
     let answer = one_shot(gateway.addr).await;
     let took = asked.elapsed();
     assert!(took < Duration::from_secs(2), "refusal took {took:?}");
-    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or_else(|| panic!("{answer:?}"));
+    let (head, body) = answer
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("{answer:?}"));
     assert!(head.starts_with("HTTP/1.1 503"), "{answer}");
-    assert!(head.to_ascii_lowercase().contains("connection: close"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
     let json: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(json["error"], "too_many_connections", "{json}");
 
@@ -121,7 +136,11 @@ upstream = "up"
 
     let metrics = get(&format!("http://{admin}/metrics"), &[]).await;
     let text = String::from_utf8_lossy(&metrics.body).into_owned();
-    assert_eq!(metric(&text, "tollgate_active_connections"), Some(LIMIT as f64), "{text}");
+    assert_eq!(
+        metric(&text, "tollgate_active_connections"),
+        Some(LIMIT as f64),
+        "{text}"
+    );
     assert!(
         metric(&text, "tollgate_connections_refused_total").is_some_and(|n| n >= 1.0),
         "{text}"

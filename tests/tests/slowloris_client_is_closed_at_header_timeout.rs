@@ -68,11 +68,18 @@ upstream = "up"
         let reply = get(&gateway.url("/fast"), &[]).await;
         assert_eq!(reply.status, 200);
         assert_eq!(reply.json()["path"], "/fast");
-        assert!(asked.elapsed() < Duration::from_secs(2), "{:?}", asked.elapsed());
+        assert!(
+            asked.elapsed() < Duration::from_secs(2),
+            "{:?}",
+            asked.elapsed()
+        );
         served += 1;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(served >= 3, "only {served} requests served during the trickle");
+    assert!(
+        served >= 3,
+        "only {served} requests served during the trickle"
+    );
 
     // The gateway closes the slow connection without an answer to the unfinished head.
     let mut answer = Vec::new();
@@ -93,7 +100,10 @@ upstream = "up"
         String::from_utf8_lossy(&answer)
     );
     let sent = trickle.await.unwrap();
-    assert!(sent >= 10, "the client sent only {sent} bytes before the close");
+    assert!(
+        sent >= 10,
+        "the client sent only {sent} bytes before the close"
+    );
 
     // The gateway still serves afterwards.
     assert_eq!(get(&gateway.url("/after"), &[]).await.status, 200);

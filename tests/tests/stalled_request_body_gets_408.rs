@@ -33,7 +33,8 @@ async fn reporting_upstream() -> (String, mpsc::UnboundedReceiver<Result<usize, 
                     let tx = tx.clone();
                     async move {
                         let read = req.into_body().collect().await;
-                        let _ = tx.send(read.map(|b| b.to_bytes().len()).map_err(|e| e.to_string()));
+                        let _ =
+                            tx.send(read.map(|b| b.to_bytes().len()).map_err(|e| e.to_string()));
                         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"ok"))))
                     }
                 });
@@ -92,15 +93,25 @@ upstream = "up"
         .unwrap();
     let started = Instant::now();
     let mut answer = String::new();
-    let read = tokio::time::timeout(Duration::from_secs(20), stream.read_to_string(&mut answer)).await;
+    let read =
+        tokio::time::timeout(Duration::from_secs(20), stream.read_to_string(&mut answer)).await;
     let elapsed = started.elapsed();
     assert!(read.is_ok(), "no answer and no close within 20 s");
-    assert!(elapsed >= BODY_TIMEOUT.mul_f32(0.9), "answered too early: {elapsed:?}");
-    assert!(elapsed < BODY_TIMEOUT + Duration::from_secs(3), "answered late: {elapsed:?}");
+    assert!(
+        elapsed >= BODY_TIMEOUT.mul_f32(0.9),
+        "answered too early: {elapsed:?}"
+    );
+    assert!(
+        elapsed < BODY_TIMEOUT + Duration::from_secs(3),
+        "answered late: {elapsed:?}"
+    );
 
     let (head, body) = answer.split_once("\r\n\r\n").unwrap();
     assert!(head.starts_with("HTTP/1.1 408"), "{answer}");
-    assert!(head.to_ascii_lowercase().contains("connection: close"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("connection: close"),
+        "{head}"
+    );
     let json: serde_json::Value = serde_json::from_str(body).unwrap();
     assert_eq!(json["error"], "body_timeout", "{json}");
 
@@ -109,5 +120,8 @@ upstream = "up"
         .await
         .expect("the upstream request ended")
         .unwrap();
-    assert!(upstream_saw.is_err(), "upstream got a complete body: {upstream_saw:?}");
+    assert!(
+        upstream_saw.is_err(),
+        "upstream got a complete body: {upstream_saw:?}"
+    );
 }

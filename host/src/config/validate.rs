@@ -318,8 +318,10 @@ impl Validator<'_> {
         };
         let mut range = |path: &str, v: Option<u64>, default: u64, min: u64, max: u64| match v {
             Some(v) if v < min || v > max => {
-                self.issues
-                    .push(format!("server.{path}"), format!("must be between {min} and {max}"));
+                self.issues.push(
+                    format!("server.{path}"),
+                    format!("must be between {min} and {max}"),
+                );
                 default
             }
             Some(v) => v,

@@ -123,7 +123,10 @@ impl Tracker {
                 self.at(self.idle_since.load(Ordering::Acquire)) + self.idle_timeout,
                 "idle timeout",
             )),
-            started => Some((self.at(started) + self.header_timeout, "header read timeout")),
+            started => Some((
+                self.at(started) + self.header_timeout,
+                "header read timeout",
+            )),
         }
     }
 }

@@ -298,9 +298,15 @@ mod tests {
         let bytes = ProxyError::TooManyConnections { limit: 3 }.to_http1();
         let text = String::from_utf8(bytes).unwrap_or_default();
         let (head, body) = text.split_once("\r\n\r\n").unwrap_or_default();
-        assert!(head.starts_with("HTTP/1.1 503 Service Unavailable\r\n"), "{head}");
+        assert!(
+            head.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+            "{head}"
+        );
         assert!(head.contains("\r\nconnection: close"), "{head}");
-        assert!(head.contains(&format!("\r\ncontent-length: {}", body.len())), "{head}");
+        assert!(
+            head.contains(&format!("\r\ncontent-length: {}", body.len())),
+            "{head}"
+        );
         let json: Value = serde_json::from_str(body).unwrap_or_default();
         assert_eq!(json["error"], "too_many_connections");
     }

@@ -182,11 +182,12 @@ where
             trace.upstream = Some(target.clone());
             let result = upstream::send(&client, &route.upstream, &target, upstream_req).await;
             trace.upstream_time = Some(sent_at.elapsed());
-            let upstream_resp = result.map_err(|e| match (meter.over_limit(), meter.stalled()) {
-                (true, _) => ProxyError::BodyTooLarge { limit: body_limit },
-                (false, Some(timeout)) => ProxyError::BodyTimeout { timeout },
-                (false, None) => e,
-            })?;
+            let upstream_resp =
+                result.map_err(|e| match (meter.over_limit(), meter.stalled()) {
+                    (true, _) => ProxyError::BodyTooLarge { limit: body_limit },
+                    (false, Some(timeout)) => ProxyError::BodyTimeout { timeout },
+                    (false, None) => e,
+                })?;
             let (mut head, incoming) = upstream_resp.into_parts();
             headers::strip_hop_by_hop(&mut head.headers);
             let mut response = ResponseState {

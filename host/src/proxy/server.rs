@@ -71,7 +71,8 @@ pub async fn serve_with(
     let builder = Arc::new(builder(proxy.table().limits(), &settings));
     let name = options.listener;
     let active = metrics::gauge!("tollgate_active_connections", "listener" => name.clone());
-    let refused = metrics::counter!("tollgate_connections_refused_total", "listener" => name.clone());
+    let refused =
+        metrics::counter!("tollgate_connections_refused_total", "listener" => name.clone());
     let permits = Arc::new(Semaphore::new(settings.max_connections));
     let refusing = Arc::new(AtomicUsize::new(0));
     let (stop, stopped) = watch::channel(false);
