@@ -133,7 +133,16 @@ fn sigterm_finishes_the_slow_request_refuses_new_connections_and_exits_0() {
     let refused_by = Instant::now() + Duration::from_secs(2);
     loop {
         match TcpStream::connect(addr) {
-            Err(e) if e.kind() == ErrorKind::ConnectionRefused => break,
+            // Refused by the OS; or reset when the listener closed with the connection still
+            // in its backlog.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    ErrorKind::ConnectionRefused | ErrorKind::ConnectionReset
+                ) =>
+            {
+                break;
+            }
             Err(e) => panic!("unexpected connect error: {e}"),
             Ok(_) => {
                 assert!(Instant::now() < refused_by, "still accepting after SIGTERM");
