@@ -54,8 +54,9 @@ pub fn install_metrics_recorder() {
     });
 }
 
-/// Serve the admin API until `shutdown` completes. With a `token`, every request must carry it.
-/// The token is the one read at start: a reload that changes it warns that a restart is needed.
+/// Serve the admin API until `shutdown` completes, then let requests in flight (a reload, say)
+/// finish; the caller bounds that wait with the drain deadline. With a `token`, every request
+/// must carry it; the token is the one read at start (a reload that changes it warns).
 pub async fn serve(
     listener: TcpListener,
     gateway: Arc<Gateway>,
@@ -64,6 +65,8 @@ pub async fn serve(
 ) {
     let token = token.map(Arc::new);
     tokio::pin!(shutdown);
+    let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     loop {
         let (stream, _) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -73,29 +76,31 @@ pub async fn serve(
                     continue;
                 }
             },
-            _ = &mut shutdown => return,
+            _ = &mut shutdown => break,
         };
         let gateway = gateway.clone();
         let token = token.clone();
-        tokio::spawn(async move {
-            let service = service_fn(move |req| {
-                let (gateway, token) = (gateway.clone(), token.clone());
-                async move {
-                    match token.as_deref().and_then(|t| refuse_unauthorized(t, &req)) {
-                        Some(refused) => Ok(refused),
-                        None => handle(gateway, req).await,
-                    }
+        let service = service_fn(move |req| {
+            let (gateway, token) = (gateway.clone(), token.clone());
+            async move {
+                match token.as_deref().and_then(|t| refuse_unauthorized(t, &req)) {
+                    Some(refused) => Ok(refused),
+                    None => handle(gateway, req).await,
                 }
-            });
-            let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            if let Err(e) = builder
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
+            }
+        });
+        let connection = builder
+            .serve_connection(TokioIo::new(stream), service)
+            .into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "admin connection ended with an error");
             }
         });
     }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 async fn handle(

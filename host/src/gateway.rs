@@ -198,6 +198,9 @@ impl Gateway {
             warnings
                 .push("admin listener and token changes take effect after a restart".to_owned());
         }
+        if old.server != config.server {
+            warnings.push("[server] changes take effect after a restart".to_owned());
+        }
         if old.state != config.state {
             warnings.push("[state] changes take effect after a restart".to_owned());
         }
@@ -453,6 +456,8 @@ pub struct Running {
     pub listeners: Vec<SocketAddr>,
     /// Bound admin address, when enabled.
     pub admin: Option<SocketAddr>,
+    /// `[server] drain_timeout_ms` as it was at start.
+    pub drain_timeout: Duration,
     shutdown: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
     admin_shutdown: watch::Sender<bool>,
@@ -460,13 +465,25 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stop accepting, let in-flight requests finish (bounded by the drain deadline), and return.
-    /// The admin API answers until the drain ends, `/admin/ready` with 503 meanwhile.
+    /// Stop accepting on every listener (admin included), let in-flight requests and the log
+    /// phase finish, and return; whatever is still running at the drain deadline is dropped.
     pub async fn shutdown(self) {
+        let deadline = tokio::time::Instant::now() + self.drain_timeout;
         self.gateway.ready.store(false, Ordering::Relaxed);
         let _ = self.shutdown.send(true);
-        for task in self.tasks {
-            let _ = task.await;
+        let aborts: Vec<_> = self.tasks.iter().map(|t| t.abort_handle()).collect();
+        let tasks = futures_util::future::join_all(self.tasks);
+        if tokio::time::timeout_at(deadline, tasks).await.is_err() {
+            tracing::warn!("drain deadline passed; dropping the remaining connections");
+            aborts.iter().for_each(tokio::task::AbortHandle::abort);
+        }
+        // Responses are out; their log phase (metering, access logs) may still be running.
+        let logs = crate::proxy::drain::log_phase_drained();
+        if tokio::time::timeout_at(deadline, logs).await.is_err() {
+            tracing::warn!(
+                pending = crate::proxy::drain::pending_log_tasks(),
+                "drain deadline passed with log-phase calls still running"
+            );
         }
         let _ = self.admin_shutdown.send(true);
         if let Some(task) = self.admin_task {
@@ -474,9 +491,6 @@ impl Running {
         }
     }
 }
-
-/// How long in-flight requests may take to finish after shutdown starts.
-pub const DRAIN_DEADLINE: Duration = Duration::from_secs(30);
 
 /// Load the config, bind every listener and the admin API, and start serving. File watching is
 /// started when the config enables it.
@@ -505,7 +519,8 @@ pub async fn start(config_path: &Path) -> Result<Running, GatewayError> {
         let stop = wait_for(shutdown_rx.clone());
         let options = crate::proxy::ServeOptions {
             mode: gateway.listener_mode(l)?,
-            ..crate::proxy::ServeOptions::default()
+            listener: l.name.clone(),
+            server: config.server.clone(),
         };
         tasks.push(tokio::spawn(crate::proxy::serve_with(
             listener, proxy, stop, options,
@@ -546,6 +561,7 @@ pub async fn start(config_path: &Path) -> Result<Running, GatewayError> {
         gateway,
         listeners,
         admin,
+        drain_timeout: config.server.drain_timeout,
         shutdown: shutdown_tx,
         tasks,
         admin_shutdown,
@@ -557,30 +573,41 @@ async fn wait_for(mut rx: watch::Receiver<bool>) {
     let _ = rx.wait_for(|stop| *stop).await;
 }
 
-/// `tollgate run`: serve until SIGTERM or SIGINT; SIGHUP reloads.
+/// `tollgate run`: serve until SIGTERM or SIGINT, then drain (stop accepting, finish in-flight
+/// requests and the log phase within `[server] drain_timeout_ms`) and return; a second signal
+/// stops the drain at once. SIGHUP reloads.
 pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
     use tokio::signal::unix::{SignalKind, signal};
     crate::admin::install_metrics_recorder();
     let running = start(&config_path).await?;
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
     let gateway = running.gateway.clone();
-    loop {
+    let signal = loop {
         tokio::select! {
             _ = hup.recv() => {
                 tracing::info!("SIGHUP: reloading");
                 let _ = gateway.reload().await;
             }
-            _ = term.recv() => break,
-            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break "SIGTERM",
+            _ = int.recv() => break "SIGINT",
         }
-    }
-    tracing::info!("shutting down: draining in-flight requests");
-    if tokio::time::timeout(DRAIN_DEADLINE, running.shutdown())
-        .await
-        .is_err()
-    {
-        tracing::warn!("drain deadline passed; exiting with requests still in flight");
+    };
+    let drain_timeout = running.drain_timeout;
+    tracing::info!(
+        signal,
+        drain_timeout_ms = u64::try_from(drain_timeout.as_millis()).unwrap_or(u64::MAX),
+        "shutting down: draining in-flight requests"
+    );
+    let started = std::time::Instant::now();
+    tokio::select! {
+        () = running.shutdown() => tracing::info!(
+            millis = started.elapsed().as_secs_f64() * 1000.0,
+            "drained; exiting"
+        ),
+        _ = term.recv() => tracing::warn!("second signal: exiting without waiting for the drain"),
+        _ = int.recv() => tracing::warn!("second signal: exiting without waiting for the drain"),
     }
     Ok(())
 }

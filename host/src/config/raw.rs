@@ -94,6 +94,32 @@ pub struct RawLimits {
     pub max_response_body_bytes: Option<u64>,
 }
 
+/// `[server]`: connection handling of the client-facing listeners.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServer {
+    pub drain_timeout_ms: Option<u64>,
+    pub header_read_timeout_ms: Option<u64>,
+    pub idle_timeout_ms: Option<u64>,
+    pub body_read_timeout_ms: Option<u64>,
+    pub max_connections: Option<u64>,
+    pub http2: Option<RawHttp2>,
+}
+
+/// `[server.http2]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawHttp2 {
+    pub max_concurrent_streams: Option<u64>,
+    pub initial_stream_window_bytes: Option<u64>,
+    pub initial_connection_window_bytes: Option<u64>,
+    pub max_frame_bytes: Option<u64>,
+    pub keep_alive_interval_ms: Option<u64>,
+    pub keep_alive_timeout_ms: Option<u64>,
+    pub max_pending_accept_reset_streams: Option<u64>,
+    pub max_local_error_reset_streams: Option<u64>,
+}
+
 /// `[upstreams.NAME]`
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -224,6 +250,7 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "listeners",
     "admin",
     "limits",
+    "server",
     "state",
     "upstreams",
     "plugins",

@@ -1,10 +1,12 @@
 //! Body types: the boxed body the proxy answers with, a request body capped at the size limit
 //! while it streams, and a response body that reports once when it is done.
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
@@ -40,6 +42,8 @@ pub struct BodyMeter(Arc<MeterInner>);
 struct MeterInner {
     bytes: AtomicU64,
     over_limit: AtomicBool,
+    /// Milliseconds of the body read timeout that passed, once it did; 0 before.
+    stalled_ms: AtomicU64,
 }
 
 impl BodyMeter {
@@ -51,6 +55,14 @@ impl BodyMeter {
     /// True once the body passed its limit.
     pub fn over_limit(&self) -> bool {
         self.0.over_limit.load(Ordering::Relaxed)
+    }
+
+    /// The body read timeout, once the client let it pass ([`BodyReadTimeout`]).
+    pub fn stalled(&self) -> Option<Duration> {
+        match self.0.stalled_ms.load(Ordering::Relaxed) {
+            0 => None,
+            ms => Some(Duration::from_millis(ms)),
+        }
     }
 }
 
@@ -99,7 +111,16 @@ where
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => Poll::Ready(Some(Err(e.into()))),
+            Poll::Ready(Some(Err(e))) => {
+                let e: BoxError = e.into();
+                // Remembered here because whoever polls the body (the upstream client) wraps
+                // the error in its own.
+                if let Some(stalled) = e.downcast_ref::<BodyReadTimeout>() {
+                    let ms = u64::try_from(stalled.timeout.as_millis()).unwrap_or(u64::MAX);
+                    this.meter.0.stalled_ms.store(ms.max(1), Ordering::Relaxed);
+                }
+                Poll::Ready(Some(Err(e)))
+            }
             Poll::Ready(None) => Poll::Ready(None),
             Poll::Pending => Poll::Pending,
         }
@@ -107,6 +128,88 @@ where
 
     fn is_end_stream(&self) -> bool {
         self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Raised by [`TimedBody`] when the client sends nothing of its body for the timeout.
+#[derive(Debug, Error)]
+#[error("the request body stalled: nothing arrived for {timeout:?}")]
+pub struct BodyReadTimeout {
+    /// The body read timeout.
+    pub timeout: Duration,
+}
+
+/// A request body that fails with [`BodyReadTimeout`] when it is being read and no frame
+/// arrives for `timeout` (the clock restarts at every frame, like nginx's
+/// `client_body_timeout`). Whoever reads it sees the error: the upstream request is aborted,
+/// and the handler answers 408.
+pub struct TimedBody<B> {
+    inner: B,
+    timeout: Duration,
+    sleep: Pin<Box<tokio::time::Sleep>>,
+    /// The sleep runs from the last frame (or the first read); re-armed on the next wait.
+    armed: bool,
+    failed: bool,
+}
+
+impl<B> TimedBody<B> {
+    /// Fail `inner` when it stalls for `timeout`.
+    pub fn new(inner: B, timeout: Duration) -> Self {
+        Self {
+            inner,
+            timeout,
+            sleep: Box::pin(tokio::time::sleep(timeout)),
+            armed: false,
+            failed: false,
+        }
+    }
+}
+
+impl<B> Body for TimedBody<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        if this.failed {
+            return Poll::Ready(None);
+        }
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.armed = false;
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                if !this.armed {
+                    this.armed = true;
+                    let deadline = tokio::time::Instant::now() + this.timeout;
+                    this.sleep.as_mut().reset(deadline);
+                }
+                match this.sleep.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        this.failed = true;
+                        let timeout = this.timeout;
+                        Poll::Ready(Some(Err(Box::new(BodyReadTimeout { timeout }))))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.failed || self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
@@ -210,6 +313,56 @@ mod tests {
         let bytes = body.collect().await.map(|c| c.to_bytes()).ok();
         assert_eq!(bytes.as_deref(), Some(&b"0123456789"[..]));
         assert_eq!(meter.bytes(), 10);
+    }
+
+    #[tokio::test]
+    async fn timed_body_fails_when_the_client_stalls() {
+        let (mut tx, rx) = futures_channel_body();
+        let meter = BodyMeter::default();
+        let body = CappedBody::new(
+            TimedBody::new(rx, Duration::from_millis(200)),
+            100,
+            meter.clone(),
+        );
+        tx.send(Bytes::from_static(b"half"));
+        let started = tokio::time::Instant::now();
+        let result = body.collect().await;
+        assert!(result.is_err());
+        assert_eq!(meter.stalled(), Some(Duration::from_millis(200)));
+        assert_eq!(meter.bytes(), 4);
+        assert!(started.elapsed() >= Duration::from_millis(200));
+        drop(tx);
+    }
+
+    /// A body fed by hand: frames sent, then silence while the sender lives.
+    fn futures_channel_body() -> (ChannelTx, ChannelBody) {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        (ChannelTx(tx), ChannelBody(rx))
+    }
+
+    struct ChannelTx(tokio::sync::mpsc::UnboundedSender<Bytes>);
+
+    impl ChannelTx {
+        fn send(&mut self, bytes: Bytes) {
+            let _ = self.0.send(bytes);
+        }
+    }
+
+    struct ChannelBody(tokio::sync::mpsc::UnboundedReceiver<Bytes>);
+
+    impl Body for ChannelBody {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            self.get_mut()
+                .0
+                .poll_recv(cx)
+                .map(|b| b.map(|b| Ok(Frame::data(b))))
+        }
     }
 
     #[tokio::test]

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use http::header::{ALLOW, CONTENT_TYPE};
+use http::header::{ALLOW, CONNECTION, CONTENT_TYPE};
 use http::{HeaderValue, Method, Response, StatusCode};
 use serde_json::{Map, Value, json};
 use thiserror::Error;
@@ -49,6 +49,19 @@ pub enum ProxyError {
     BodyTooLarge {
         /// The configured limit.
         limit: u64,
+    },
+    /// The client stopped sending its body for longer than `server.body_read_timeout_ms`.
+    #[error("the request body stalled: nothing arrived for {timeout:?}")]
+    BodyTimeout {
+        /// The configured body read timeout.
+        timeout: Duration,
+    },
+    /// The listener already holds `server.max_connections` connections (written before hyper
+    /// owns the connection, see [`ProxyError::to_http1`]).
+    #[error("the gateway is at its connection limit ({limit}); try again later")]
+    TooManyConnections {
+        /// The configured limit.
+        limit: usize,
     },
     /// The request body could not be read from the client.
     #[error("could not read the request body: {0}")]
@@ -140,6 +153,8 @@ impl ProxyError {
                 StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE
             }
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ProxyError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            ProxyError::TooManyConnections { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
             ProxyError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::Plugin(f) => match f.kind {
@@ -169,6 +184,8 @@ impl ProxyError {
             ProxyError::InvalidHeader { .. } => "invalid_header",
             ProxyError::BodyTooLarge { .. } => "body_too_large",
             ProxyError::ClientBody(_) => "bad_request_body",
+            ProxyError::BodyTimeout { .. } => "body_timeout",
+            ProxyError::TooManyConnections { .. } => "too_many_connections",
             ProxyError::NoRoute => "no_route",
             ProxyError::MethodNotAllowed { .. } => "method_not_allowed",
             ProxyError::Plugin(f) if f.kind == FailureKind::StateUnavailable => "state_unavailable",
@@ -186,10 +203,57 @@ impl ProxyError {
 
     /// The one mapping from an error to the response the client gets.
     pub fn into_response(self) -> Response<ProxyBody> {
+        let bytes = self.json_body();
+        let mut response = Response::new(full(bytes));
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        if let ProxyError::MethodNotAllowed { allow, .. } = &self
+            && let Ok(value) = HeaderValue::from_str(&method_names(allow).join(", "))
+        {
+            headers.insert(ALLOW, value);
+        }
+        if let ProxyError::HttpsRedirect { location } = &self
+            && let Ok(value) = HeaderValue::from_str(location)
+        {
+            headers.insert(http::header::LOCATION, value);
+        }
+        // The rest of a stalled body may still arrive and would be read as the next request.
+        if self.closes_connection() {
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
+        }
+        response
+    }
+
+    /// Whether the answer ends the connection (`Connection: close`).
+    fn closes_connection(&self) -> bool {
+        matches!(
+            self,
+            ProxyError::BodyTimeout { .. } | ProxyError::TooManyConnections { .. }
+        )
+    }
+
+    /// The same answer as [`ProxyError::into_response`], as raw HTTP/1.1 bytes with
+    /// `Connection: close`: for refusals written on a socket before hyper serves it (the
+    /// connection limit).
+    pub fn to_http1(&self) -> Vec<u8> {
+        let body = self.json_body();
+        let status = self.status();
+        format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            status.as_str(),
+            status.canonical_reason().unwrap_or(""),
+            body.len(),
+        )
+        .into_bytes()
+    }
+
+    /// `{"error": code, "message": text, ...}`.
+    fn json_body(&self) -> String {
         let mut body = Map::new();
         body.insert("error".into(), json!(self.code()));
         // The upstream's own error text can carry internal addresses: keep it for the log only.
-        let message = match &self {
+        let message = match self {
             ProxyError::UpstreamConnect { upstream, .. } => {
                 format!("upstream `{upstream}` is unreachable")
             }
@@ -200,7 +264,7 @@ impl ProxyError {
             other => other.to_string(),
         };
         body.insert("message".into(), json!(message));
-        match &self {
+        match self {
             ProxyError::Plugin(f) => {
                 body.insert("plugin".into(), json!(&*f.plugin));
                 body.insert("kind".into(), json!(f.kind.as_str()));
@@ -223,23 +287,7 @@ impl ProxyError {
             }
             _ => {}
         }
-        let bytes = Value::Object(body).to_string();
-
-        let mut response = Response::new(full(bytes));
-        *response.status_mut() = self.status();
-        let headers = response.headers_mut();
-        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
-        if let ProxyError::MethodNotAllowed { allow, .. } = &self
-            && let Ok(value) = HeaderValue::from_str(&method_names(allow).join(", "))
-        {
-            headers.insert(ALLOW, value);
-        }
-        if let ProxyError::HttpsRedirect { location } = &self
-            && let Ok(value) = HeaderValue::from_str(location)
-        {
-            headers.insert(http::header::LOCATION, value);
-        }
-        response
+        Value::Object(body).to_string()
     }
 }
 
@@ -273,6 +321,24 @@ mod tests {
         let error = ProxyError::Plugin(failure);
         assert_eq!(error.code(), "state_unavailable");
         assert_eq!(error.status(), StatusCode::SERVICE_UNAVAILABLE);
+    }
+
+    #[test]
+    fn connection_limit_is_a_complete_http1_answer() {
+        let bytes = ProxyError::TooManyConnections { limit: 3 }.to_http1();
+        let text = String::from_utf8(bytes).unwrap_or_default();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or_default();
+        assert!(
+            head.starts_with("HTTP/1.1 503 Service Unavailable\r\n"),
+            "{head}"
+        );
+        assert!(head.contains("\r\nconnection: close"), "{head}");
+        assert!(
+            head.contains(&format!("\r\ncontent-length: {}", body.len())),
+            "{head}"
+        );
+        let json: Value = serde_json::from_str(body).unwrap_or_default();
+        assert_eq!(json["error"], "too_many_connections");
     }
 
     #[test]

@@ -306,9 +306,10 @@ where
             trace.upstream = last_target;
             trace.upstream_name = Some(route.upstream.name().to_owned());
             trace.upstream_time = Some(sent_at.elapsed());
-            let forwarded = result.map_err(|e| match meter.over_limit() {
-                true => ProxyError::BodyTooLarge { limit: body_limit },
-                false => e,
+            let forwarded = result.map_err(|e| match (meter.over_limit(), meter.stalled()) {
+                (true, _) => ProxyError::BodyTooLarge { limit: body_limit },
+                (false, Some(timeout)) => ProxyError::BodyTimeout { timeout },
+                (false, None) => e,
             })?;
             let target = forwarded.pick.addr().to_owned();
             trace.in_flight = Some(forwarded.pick);
@@ -519,6 +520,8 @@ fn check_content_length(headers: &HeaderMap, limit: u64) -> Result<(), ProxyErro
 fn body_error(meter: &BodyMeter, limit: u64, error: BoxError) -> ProxyError {
     if meter.over_limit() {
         ProxyError::BodyTooLarge { limit }
+    } else if let Some(timeout) = meter.stalled() {
+        ProxyError::BodyTimeout { timeout }
     } else {
         ProxyError::ClientBody(error)
     }
@@ -615,9 +618,8 @@ fn finish(
                 upstream_micros: upstream_time.map(micros),
                 upstream,
             };
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(chain.on_log(state, entry));
-            }
+            // Tracked, so that shutdown waits for the log phase too.
+            super::drain::spawn_log(chain.on_log(state, entry));
         }
     });
     response.map(|body| Completion::new(body, on_done).boxed_unsync())

@@ -400,6 +400,7 @@ mod tests {
             listeners: Vec::new(),
             admin: None,
             limits: Limits::default(),
+            server: Default::default(),
             state: Default::default(),
             upstreams,
             plugins: BTreeMap::new(),

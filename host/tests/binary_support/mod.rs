@@ -43,6 +43,27 @@ pub fn upstream() -> SocketAddr {
     addr
 }
 
+/// An upstream that waits `delay` before answering each request with 200 `slow-ok` (one thread
+/// per connection, so requests overlap).
+pub fn slow_upstream(delay: Duration) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                let _ = stream.read(&mut buf);
+                std::thread::sleep(delay);
+                let _ = stream.write_all(
+                    b"HTTP/1.1 200 OK\r\ncontent-length: 7\r\nconnection: close\r\n\r\nslow-ok",
+                );
+            });
+        }
+    });
+    addr
+}
+
 /// GET a path with a raw HTTP/1.1 request; the whole response (head and body), lower-cased.
 pub fn get(addr: SocketAddr, path: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();

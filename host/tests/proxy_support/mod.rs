@@ -137,6 +137,7 @@ pub fn config(upstreams: Vec<Upstream>, routes: Vec<Route>) -> Config {
         listeners: Vec::new(),
         admin: None,
         limits: Limits::default(),
+        server: Default::default(),
         state: Default::default(),
         upstreams: upstreams
             .into_iter()
@@ -166,10 +167,8 @@ impl Gateway {
         let addr = listener.local_addr().unwrap();
         let proxy = Arc::new(Proxy::new(table));
         let (tx, rx) = oneshot::channel::<()>();
-        let options = ServeOptions {
-            drain_timeout: Duration::from_secs(5),
-            ..ServeOptions::default()
-        };
+        let mut options = ServeOptions::default();
+        options.server.drain_timeout = Duration::from_secs(5);
         let done = tokio::spawn(serve_with(
             listener,
             proxy.clone(),
