@@ -16,6 +16,7 @@ repository's wit/plugin.wit, world `plugin`, exactly as for the Rust plugins.
 """
 
 import hashlib
+import warnings  # noqa: F401  (hmac imports it lazily; componentize-py bundles only what is imported)
 import hmac
 import json
 

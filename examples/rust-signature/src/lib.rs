@@ -70,9 +70,10 @@ impl Plugin for Signature {
 
     fn on_request(&self, req: &Request) -> Action {
         let c = &self.0;
-        let (Some(signature), Some(timestamp)) =
-            (req.header(&c.signature_header), req.header(&c.timestamp_header))
-        else {
+        let (Some(signature), Some(timestamp)) = (
+            req.header(&c.signature_header),
+            req.header(&c.timestamp_header),
+        ) else {
             return unauthorized(
                 "missing",
                 &format!(
