@@ -95,7 +95,7 @@ fn python_signature_plugin_accepts_a_signed_request_and_refuses_a_stale_one() {
 
 #[test]
 fn js_and_rust_ab_routers_pick_the_same_variant_and_tell_upstream_and_client() {
-    let config = "experiment = \"checkout\"\nsticky_header = \"x-user-id\"\nvariants = [{ name = \"a\", weight = 50 }, { name = \"b\", weight = 50 }]\n";
+    let config = "experiment = \"checkout\"\nsticky_header = \"x-visitor-id\"\nvariants = [{ name = \"a\", weight = 50 }, { name = \"b\", weight = 50 }]\n";
     let mut decided = Vec::new();
     for module in [
         "js_ab_router.wasm",
@@ -104,7 +104,7 @@ fn js_and_rust_ab_routers_pick_the_same_variant_and_tell_upstream_and_client() {
         let module = examples().join(module);
         let mut variants = Vec::new();
         for user in ["alice", "bob", "carol", "dave"] {
-            let req = format!(r#"{{"path":"/shop","headers":{{"x-user-id":"{user}"}}}}"#);
+            let req = format!(r#"{{"path":"/shop","headers":{{"x-visitor-id":"{user}"}}}}"#);
             let (out, json) = run(
                 &[
                     module.to_str().unwrap(),

@@ -51,7 +51,7 @@ memory_limit_mb = 64
 timeout_ms = 2000
 [plugins.ab.config]
 experiment = "checkout"
-sticky_header = "x-user-id"
+sticky_header = "x-visitor-id"
 variants = [{{ name = "a", weight = {a} }}, {{ name = "b", weight = {b} }}]
 
 [plugins.tag]
@@ -124,7 +124,7 @@ async fn signed_post(
         &[
             ("x-timestamp", &ts),
             ("x-signature", &sig),
-            ("x-user-id", user),
+            ("x-visitor-id", user),
         ],
         body.to_owned(),
     )
