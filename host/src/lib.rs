@@ -10,6 +10,7 @@ pub mod chain;
 pub mod config;
 pub mod gateway;
 pub mod path;
+pub mod plugin_test;
 pub mod proxy;
 pub mod runtime;
 pub mod telemetry;

@@ -1,4 +1,6 @@
-//! The `tollgate` command: run the gateway, or check a config.
+//! The `tollgate` command: run the gateway, check a config, test or create a plugin.
+
+mod plugin_cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -35,6 +37,59 @@ enum Command {
         #[command(subcommand)]
         command: KeyCommand,
     },
+    /// Tools for plugin authors: run a plugin once, or start a new one.
+    Plugin {
+        #[command(subcommand)]
+        command: PluginCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum PluginCommand {
+    /// Run one plugin (a .wasm component in any language) once against a request described in
+    /// JSON, and print what it decided as JSON: action, status, headers, body, the request as
+    /// the upstream would get it, context changes, logs. Exit code 0 when the plugin decided,
+    /// 1 when it failed or refused its config, 2 on bad input.
+    Test {
+        /// The plugin component.
+        module: PathBuf,
+        /// The request, as JSON: {"method", "path", "query", "headers": {name: value or
+        /// [values]}, "body" or "body_base64", "client_ip", "route", "context": {key: value},
+        /// "response": {"status", "headers", "body"} (the upstream's answer for the response
+        /// phase)}. Every field is optional.
+        #[arg(short, long)]
+        request: Option<PathBuf>,
+        /// The plugin's config: a TOML file with the content of its [plugins.NAME.config]
+        /// table, or a .json file.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Fix the plugin's clock (`clock.now-millis`) at these Unix milliseconds.
+        #[arg(long)]
+        now_ms: Option<u64>,
+        /// Linear memory cap (the gateway's default is 32).
+        #[arg(long, default_value_t = 32)]
+        memory_limit_mb: usize,
+        /// CPU deadline per call (the gateway's default is 100).
+        #[arg(long, default_value_t = 100)]
+        timeout_ms: u64,
+        /// Cache compiled components here (large Python/JS components compile in seconds).
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
+        /// The plugin's name: namespaces its state keys and tags its logs.
+        #[arg(long, default_value = "plugin")]
+        name: String,
+    },
+    /// Create a Rust plugin crate that builds and passes its own tests.
+    New {
+        /// Crate name (lower case, digits, `-`, `_`).
+        name: String,
+        /// Where to create it (default: ./NAME).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// The tollgate SDK folder to depend on by path (default: the one this binary was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -55,6 +110,30 @@ fn main() -> ExitCode {
     {
         return key_hash(key.as_deref());
     }
+    if let Command::Plugin { command } = cli.command {
+        return match command {
+            PluginCommand::Test {
+                module,
+                request,
+                config,
+                now_ms,
+                memory_limit_mb,
+                timeout_ms,
+                cache_dir,
+                name,
+            } => plugin_cli::test(plugin_cli::TestArgs {
+                module,
+                request,
+                config,
+                now_ms,
+                memory_limit_mb,
+                timeout_ms,
+                cache_dir,
+                name,
+            }),
+            PluginCommand::New { name, dir, sdk } => plugin_cli::new(&name, dir, sdk),
+        };
+    }
     tollgate::telemetry::init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -67,7 +146,8 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Key { .. } => ExitCode::SUCCESS, // handled above, without a runtime
+        // Handled above, without this runtime.
+        Command::Key { .. } | Command::Plugin { .. } => ExitCode::SUCCESS,
         Command::Check { config } => runtime.block_on(check(config)),
         Command::Run { config } => match runtime.block_on(tollgate::gateway::run(config)) {
             Ok(()) => ExitCode::SUCCESS,

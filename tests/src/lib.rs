@@ -72,6 +72,45 @@ fn build_wasm() -> &'static (PathBuf, PathBuf) {
     })
 }
 
+/// Directory of the example plugins in other languages (`examples/target/`): runs
+/// `scripts/build-examples.sh` once per test process (a second run takes about a second; the
+/// first installs componentize-py and componentize-js from PyPI and npm) and fails clearly when
+/// a component is still missing.
+pub fn example_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let root = repo_root();
+        let status = Command::new("bash")
+            .arg(root.join("scripts/build-examples.sh"))
+            .current_dir(&root)
+            .env_remove("RUSTFLAGS")
+            .env_remove("CARGO_ENCODED_RUSTFLAGS")
+            .env_remove("CARGO_TARGET_DIR")
+            .env_remove("CARGO_BUILD_TARGET")
+            .status()
+            .expect("run scripts/build-examples.sh");
+        assert!(
+            status.success(),
+            "scripts/build-examples.sh failed: the Python and JavaScript example plugins could not be built (needs python3 with venv, node and npm, and PyPI/npm reachable on the first run)"
+        );
+        let dir = root.join("examples/target").canonicalize().unwrap();
+        for file in [
+            "python_signature.wasm",
+            "js_ab_router.wasm",
+            "wasm32-wasip2/release/rust_ab_router.wasm",
+            "wasm32-wasip2/release/rust_signature.wasm",
+        ] {
+            assert!(
+                dir.join(file).is_file(),
+                "example component {} is missing after scripts/build-examples.sh",
+                dir.join(file).display()
+            );
+        }
+        dir
+    })
+    .clone()
+}
+
 /// What a mock upstream saw, echoed back as JSON by [`Upstream::echo`].
 pub type Handler =
     Arc<dyn Fn(Request<Bytes>) -> futures::BoxFuture<'static, Response<Full<Bytes>>> + Send + Sync>;
@@ -260,10 +299,15 @@ impl Gateway {
     }
 }
 
-/// Replace `{plugins}`, `{fixtures}` and `{cache}` in a config. `{cache}` is one compile cache
+/// Replace `{plugins}`, `{fixtures}`, `{examples}` (see [`example_dir`]) and `{cache}` in a config. `{cache}` is one compile cache
 /// shared by every test, so each plugin is compiled once per machine, not once per test.
 pub fn expand(config: &str) -> String {
     let cache = repo_root().join("target/tollgate-test-cache");
+    let config = if config.contains("{examples}") {
+        config.replace("{examples}", &example_dir().display().to_string())
+    } else {
+        config.to_owned()
+    };
     config
         .replace("{plugins}", &plugin_dir().display().to_string())
         .replace("{fixtures}", &fixture_dir().display().to_string())

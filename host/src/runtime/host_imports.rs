@@ -1,12 +1,10 @@
 //! The plugin's imports besides the request and response: per-request context, shared state,
 //! log, metrics, clock and the allow-listed `http-client`.
 
-use std::sync::OnceLock;
-
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::{HeaderMap, HeaderName, HeaderValue, Method};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use super::bindings::tollgate::plugin::{
     clock, context, http_client, log, metrics as wit_metrics, state,
@@ -200,21 +198,13 @@ impl wit_metrics::Host for HostState {
     }
 }
 
-fn process_start() -> Instant {
-    static START: OnceLock<Instant> = OnceLock::new();
-    *START.get_or_init(Instant::now)
-}
-
 impl clock::Host for HostState {
     fn now_millis(&mut self) -> wasmtime::Result<u64> {
-        let since = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        Ok(u64::try_from(since.as_millis()).unwrap_or(u64::MAX))
+        Ok(self.clock.now_millis())
     }
 
     fn monotonic_nanos(&mut self) -> wasmtime::Result<u64> {
-        Ok(u64::try_from(process_start().elapsed().as_nanos()).unwrap_or(u64::MAX))
+        Ok(self.clock.monotonic_nanos())
     }
 }
 

@@ -13,6 +13,7 @@ use std::time::Duration;
 use wasmtime::component::{Resource, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+use super::clock::PluginClock;
 use super::limiter::MemoryLimiter;
 use super::state::StateBackend;
 use crate::chain::{Fetcher, RequestState, ResponseState};
@@ -56,6 +57,8 @@ pub(crate) struct HostState {
     /// The first state backend failure of the current call (the plugin's `on_state_error`
     /// decides what it means for the request).
     pub(crate) state_error: Option<String>,
+    /// What the `clock` import answers (the system clock, or a test kit's).
+    pub(crate) clock: Arc<dyn PluginClock>,
 }
 
 impl HostState {
@@ -65,12 +68,17 @@ impl HostState {
         state: Arc<dyn StateBackend>,
         fetcher: Arc<dyn Fetcher>,
         fetch_allowed: Arc<[String]>,
+        clock: Arc<dyn PluginClock>,
+        guest_output_to_stderr: bool,
     ) -> Self {
-        let wasi = WasiCtxBuilder::new()
-            .allow_tcp(false)
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.allow_tcp(false)
             .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+            .allow_ip_name_lookup(false);
+        if guest_output_to_stderr {
+            wasi.stdout(wasmtime_wasi::cli::stderr()).inherit_stderr();
+        }
+        let wasi = wasi.build();
         Self {
             table: ResourceTable::new(),
             wasi,
@@ -83,6 +91,7 @@ impl HostState {
             fetch_allowed,
             host_wait: Duration::ZERO,
             state_error: None,
+            clock,
         }
     }
 

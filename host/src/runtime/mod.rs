@@ -14,6 +14,7 @@
 
 mod bindings;
 mod cache;
+mod clock;
 mod engine;
 mod error;
 mod host_imports;
@@ -29,6 +30,7 @@ mod stats;
 mod wasm_chain;
 
 pub use cache::CompileSource;
+pub use clock::{PluginClock, SystemClock};
 pub use error::RuntimeError;
 pub use options::RuntimeOptions;
 pub use plugin::{LoadedPlugin, PluginCapabilities, PluginFingerprint};

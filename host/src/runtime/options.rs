@@ -32,6 +32,10 @@ pub struct RuntimeOptions {
     /// Most total time one request may spend deferred by plugins in one phase before the chain
     /// answers 503 `deferred_too_long`.
     pub max_defer: Duration,
+    /// Send what plugins print (WASI stdout and stderr: a Python traceback, `console.log`) to
+    /// this process's stderr instead of discarding it. For `tollgate plugin test`; the gateway
+    /// keeps it off (plugins log through the `log` import).
+    pub guest_output_to_stderr: bool,
 }
 
 impl Default for RuntimeOptions {
@@ -48,6 +52,7 @@ impl Default for RuntimeOptions {
             epoch_tick: Duration::from_millis(1),
             max_idle_per_plugin: 64,
             max_defer: Duration::from_secs(30),
+            guest_output_to_stderr: false,
         }
     }
 }

@@ -154,6 +154,8 @@ pub(crate) async fn new_instance(
         Arc::clone(&rt.state),
         Arc::clone(&rt.fetcher),
         Arc::from(spec.fetch.as_slice()),
+        Arc::clone(&rt.clock),
+        rt.opts.guest_output_to_stderr,
     );
     let mut store = Store::new(&rt.engine, data);
     store.limiter(|s| &mut s.limiter);

@@ -8,6 +8,7 @@ use wasmtime::component::{HasSelf, Linker};
 
 use super::bindings::{Plugin, PluginPre};
 use super::cache::CompileCache;
+use super::clock::{PluginClock, SystemClock};
 use super::engine::{EpochTicker, build_engine};
 use super::error::RuntimeError;
 use super::host_state::HostState;
@@ -25,6 +26,7 @@ pub(crate) struct RuntimeInner {
     pub(crate) opts: RuntimeOptions,
     pub(crate) state: Arc<dyn StateBackend>,
     pub(crate) fetcher: Arc<dyn Fetcher>,
+    pub(crate) clock: Arc<dyn PluginClock>,
     _ticker: EpochTicker,
 }
 
@@ -57,6 +59,17 @@ impl Runtime {
         state: Arc<dyn StateBackend>,
         fetcher: Arc<dyn Fetcher>,
     ) -> Result<Self, RuntimeError> {
+        Self::with_clock(opts, state, fetcher, Arc::new(SystemClock))
+    }
+
+    /// Like [`Runtime::with_fetcher`], with `clock` answering plugins' `clock` import (the
+    /// plugin test kit fixes the time with it).
+    pub fn with_clock(
+        opts: RuntimeOptions,
+        state: Arc<dyn StateBackend>,
+        fetcher: Arc<dyn Fetcher>,
+        clock: Arc<dyn PluginClock>,
+    ) -> Result<Self, RuntimeError> {
         let engine = build_engine(&opts)?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(RuntimeError::Engine)?;
@@ -72,6 +85,7 @@ impl Runtime {
                 opts,
                 state,
                 fetcher,
+                clock,
                 _ticker: ticker,
             }),
         })
