@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Benchmark: direct to the upstream vs through the gateway with an empty chain, a chain of five
-# `headers` plugins, and auth (API key) + rate-limit + meter with the state in memory and in Redis. Open-loop load (oha at a fixed request rate with latency correction), all on
+# `headers` plugins, and auth (API key) + rate-limit + meter with the state in memory and in Redis,
+# and the cost of `redact` on a few-KB JSON response. Open-loop load (oha at a fixed request rate with latency correction), all on
 # 127.0.0.1. Prints throughput ratios and p50/p99 at a common rate; compare ratios, not absolutes.
 #
 #   scripts/bench.sh [SECONDS]      (default 8 seconds per measurement)
@@ -74,6 +75,20 @@ key = ["consumer"]
 module = "meter"
 [plugins.meter.config]
 retention_days = 1
+
+# Redaction case: the same few-KB JSON response (the upstream echoes the x-pii-* request
+# headers) through an empty chain and through redact.
+[[routes]]
+name = "redact"
+path_prefix = "/redact"
+upstream = "up"
+chain = ["redact"]
+
+[plugins.redact]
+module = "redact"
+[plugins.redact.config]
+fields = ["x-pii-1"]
+detectors = ["email", "card", "ipv4", "phone"]
 TOML
   for i in 1 2 3 4 5; do
     printf '\n[plugins.h%s]\nmodule = "headers"\n[plugins.h%s.config]\nrequest.set = { "x-bench-%s" = "%s" }\n' "$i" "$i" "$i" "$i"
@@ -106,9 +121,19 @@ declare -A url=(
   [secure-redis]="http://127.0.0.1:$gw_redis_port/secure/x"
 )
 targets=(direct empty chain5 secure secure-redis)
+# Redaction case: 16 x-pii-* headers of ~200 bytes each make the echoed JSON a few KB.
+url[json-empty]="http://127.0.0.1:$gw_port/empty/json"
+url[json-redact]="http://127.0.0.1:$gw_port/redact/json"
+json_targets=(json-empty json-redact)
+pii_headers=()
+for i in $(seq 16); do
+  pii_headers+=(-H "x-pii-$i: user $i alice.$i@example.com card 4111 1111 1111 1111 from 203.0.113.$i tel +44 20 7946 0958 note lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor")
+done
 run_oha() { # name rate seconds -> json file
+  local extra=()
+  [[ $1 == json-* ]] && extra=("${pii_headers[@]}")
   oha --no-tui --output-format json -z "${3}s" -c "$conns" -q "$2" --latency-correction \
-    -H "x-api-key: $key" "${url[$1]}" > "$work/$1-$2.json"
+    -H "x-api-key: $key" "${extra[@]}" "${url[$1]}" > "$work/$1-$2.json"
 }
 
 echo "warm-up..."
@@ -120,10 +145,18 @@ for t in "${targets[@]}"; do run_oha "$t" "$offered" "$secs"; done
 # 2. Latency at a common rate: half of the empty chain's capacity.
 half=$(python3 -c "import json;print(int(json.load(open('$work/empty-$offered.json'))['summary']['requestsPerSec']/2))")
 for t in "${targets[@]}"; do run_oha "$t" "$half" "$secs"; done
+# 3. Redaction: capacity, then latency at half the slower JSON target's capacity.
+for t in "${json_targets[@]}"; do oha --no-tui -z 2s -c "$conns" "${pii_headers[@]}" "${url[$t]}" >/dev/null; done
+for t in "${json_targets[@]}"; do run_oha "$t" "$offered" "$secs"; done
+json_half=$(python3 -c "import json;print(int(min(json.load(open('$work/'+t+'-$offered.json'))['summary']['requestsPerSec'] for t in ('json-empty','json-redact'))/2))")
+for t in "${json_targets[@]}"; do run_oha "$t" "$json_half" "$secs"; done
+json_bytes=$(curl -s "${pii_headers[@]}" "${url[json-empty]}" | wc -c)
+redacted_bytes=$(curl -s "${pii_headers[@]}" "${url[json-redact]}" | wc -c)
 
-python3 - "$work" "$offered" "$half" <<'PY'
+python3 - "$work" "$offered" "$half" "$json_half" "$json_bytes" "$redacted_bytes" <<'PY'
 import json, sys
 work, offered, half = sys.argv[1], sys.argv[2], sys.argv[3]
+json_half, json_bytes, redacted_bytes = sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
 def load(name, rate):
     d = json.load(open(f"{work}/{name}-{rate}.json"))
     s, p = d["summary"], d["latencyPercentiles"]
@@ -144,4 +177,17 @@ print(f"  auth+rate-limit+meter / empty, memory state  throughput {cap['secure']
 print(f"  auth+rate-limit+meter / empty, Redis state   throughput {cap['secure-redis'][0]/cap['empty'][0]:.2f}")
 print(f"  added p50 by the gateway {lat['empty'][2]-lat['direct'][2]:.0f} us, p99 {lat['empty'][3]-lat['direct'][3]:.0f} us")
 print(f"  added p50 by 5 plugins   {lat['chain5'][2]-lat['empty'][2]:.0f} us, p99 {lat['chain5'][3]-lat['empty'][3]:.0f} us")
+
+jcap = {t: load(t, offered) for t in ("json-empty", "json-redact")}
+jlat = {t: load(t, json_half) for t in ("json-empty", "json-redact")}
+kb = json_bytes / 1024
+print(f"\nredaction of a {json_bytes}-byte JSON response ({redacted_bytes} bytes after), empty chain vs redact:")
+for t in jcap:
+    rps, ok, _, _ = jcap[t]
+    _, ok2, p50, p99 = jlat[t]
+    print(f"  {t:12} capacity {rps:8.0f} req/s ({ok*100:5.1f}% ok)   at {json_half} req/s: p50 {p50:6.0f} us  p99 {p99:6.0f} us ({ok2*100:5.1f}% ok)")
+added = jlat['json-redact'][2] - jlat['json-empty'][2]
+per_req = 1e6 / jcap['json-redact'][0] - 1e6 / jcap['json-empty'][0]
+print(f"  throughput redact / empty {jcap['json-redact'][0]/jcap['json-empty'][0]:.2f}")
+print(f"  added p50 {added:.0f} us = {added/kb:.1f} us per KB; added machine time per request at capacity {per_req:.0f} us = {per_req/kb:.1f} us per KB")
 PY
