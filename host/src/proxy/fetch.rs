@@ -321,7 +321,10 @@ mod tests {
     fn bad_paths_are_refused() {
         let to = addr("10.0.0.7:80");
         for bad in ["/a%2Fb", "/x?y#z", "/../x", "/a b"] {
-            assert!(build("http", "t:80", to, req(bad, &[])).is_err(), "{bad} accepted");
+            assert!(
+                build("http", "t:80", to, req(bad, &[])).is_err(),
+                "{bad} accepted"
+            );
         }
     }
 

@@ -270,7 +270,7 @@ where
         ),
         Flow::Continue => {
             let client = clients.get(&route.upstream);
-            let trace_context = trace.trace_context.clone();
+            let trace_context = trace.trace_context;
             let sent_at = Instant::now();
             // A later attempt (retry) can only resend a body that was buffered, or none.
             let replayable = streamed.is_none() || !framing.has_body;

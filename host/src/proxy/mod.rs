@@ -22,8 +22,8 @@
 pub mod balance;
 pub mod body;
 pub mod client;
-pub mod connector;
 mod connection;
+pub mod connector;
 pub mod drain;
 pub mod error;
 pub mod fetch;
