@@ -13,9 +13,11 @@
 #
 # --debug uses target/debug/tollgate (no release build). The guest's code is compiled by
 # Cranelift the same way in both profiles (the workspace optimises the cranelift crates in dev),
-# so the plugin's own time is the same; the host's side of each call (moving the request into
-# the instance, answering the plugin's host calls) is slower in debug, which adds the same
-# amount to both languages and so narrows the ratios a little.
+# so the guest's own time is the same; the host's side of each call (wasmtime's runtime code,
+# moving the request into the instance, answering the plugin's host calls) is unoptimised in
+# debug and makes up most of a Rust example's call time. It adds about the same to both
+# languages: in a debug run the extra µs per call is the meaningful figure and the ratios are
+# lower bounds (larger with a release gateway).
 # Defaults: release, 200 requests/s for 10 s over 2 connections, 3 runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
