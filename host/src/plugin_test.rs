@@ -1,5 +1,5 @@
-//! Run one plugin once, without a gateway: what `tollgate plugin test` and the
-//! `tollgate-testkit` crate are built on.
+//! Run one plugin once, without a gateway: what `tollgate plugin test` and the test kit
+//! (this module, used from an author's tests: docs/plugin-guide.md) are built on.
 //!
 //! The plugin is loaded by the same runtime the gateway uses (same engine, sandbox, imports and
 //! limits), so what it decides here is what it decides in a chain. A [`TestRequest`] is fed to its
@@ -576,7 +576,7 @@ pub struct PluginLog {
 }
 
 /// A `tracing` layer that keeps the lines plugins write with the `log` import (install it with
-/// a subscriber around the calls; see `tollgate plugin test` and `tollgate-testkit`).
+/// a subscriber around the calls; see `tollgate plugin test` and `host/tests/plugin_test_kit.rs`).
 #[derive(Debug, Clone, Default)]
 pub struct LogCapture {
     lines: Arc<Mutex<Vec<PluginLog>>>,

@@ -1,5 +1,5 @@
 //! Where the `clock` import gets its time. The gateway uses the system clock; the plugin test
-//! kit (`tollgate plugin test --now-ms`, `tollgate-testkit`) sets a fixed or stepped one so a
+//! kit (`tollgate plugin test --now-ms`, `tollgate::plugin_test`) sets a fixed or stepped one so a
 //! plugin's time-dependent decisions (token expiry, stale signatures) can be tested.
 
 use std::sync::OnceLock;
