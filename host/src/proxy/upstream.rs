@@ -23,33 +23,31 @@ pub type HttpClient = Client<Connector, ProxyBody>;
 /// An upstream's targets and settings, for one routing table.
 #[derive(Debug)]
 pub struct UpstreamPool {
-    name: String,
-    targets: Vec<String>,
-    next: AtomicUsize,
-    connect_timeout: Duration,
-    request_timeout: Duration,
-    allow_link_local: bool,
-    /// Balancing, health-check, ejection and retry settings.
+    /// The upstream as configured: targets, timeouts, TLS, balancing, health and retries.
     spec: Upstream,
+    next: AtomicUsize,
     /// Target health, in-flight counts and the retry budget: carried from table to table by
     /// [`super::health::HealthRegistry`] while the upstream is unchanged.
     shared: OnceLock<Arc<UpstreamState>>,
-    tls: Option<UpstreamTls>,
+    /// Which pooled client serves this upstream, computed once (the TLS part hashes files'
+    /// digests) rather than on every request.
+    client_key: ClientKey,
 }
+
+/// Connect timeout and the TLS settings' cache key: what makes two upstreams' clients differ.
+type ClientKey = (Duration, Option<String>);
 
 impl UpstreamPool {
     /// Build from the config; `targets` must not be empty (checked by the routing table).
     pub fn new(upstream: &Upstream) -> Self {
         Self {
-            name: upstream.name.clone(),
-            targets: upstream.targets.clone(),
-            next: AtomicUsize::new(0),
-            connect_timeout: upstream.connect_timeout,
-            request_timeout: upstream.request_timeout,
-            allow_link_local: upstream.allow_link_local,
             spec: upstream.clone(),
+            next: AtomicUsize::new(0),
             shared: OnceLock::new(),
-            tls: upstream.tls.clone(),
+            client_key: (
+                upstream.connect_timeout,
+                upstream.tls.as_ref().map(UpstreamTls::cache_key),
+            ),
         }
     }
 
@@ -76,41 +74,46 @@ impl UpstreamPool {
 
     /// `https` for TLS upstreams, else `http`.
     pub fn scheme(&self) -> &'static str {
-        if self.tls.is_some() { "https" } else { "http" }
+        if self.spec.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        }
     }
 
     /// The upstream's name.
     pub fn name(&self) -> &str {
-        &self.name
+        &self.spec.name
     }
 
     /// The next available target (see `balance`), or the next in turn when none is available.
     /// For one-off calls that need no retries or in-flight count (plugins' fetches).
     pub fn pick(&self) -> &str {
         if let Some(pick) = super::balance::pick(self, &[])
-            && let Some(target) = self.targets.get(pick.index())
+            && let Some(target) = self.spec.targets.get(pick.index())
         {
             return target;
         }
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        self.targets
-            .get(n % self.targets.len().max(1))
+        let targets = &self.spec.targets;
+        targets
+            .get(n % targets.len().max(1))
             .map_or("", String::as_str)
     }
 
     /// TCP connect timeout.
     pub fn connect_timeout(&self) -> Duration {
-        self.connect_timeout
+        self.spec.connect_timeout
     }
 
     /// Time allowed for the response head.
     pub fn request_timeout(&self) -> Duration {
-        self.request_timeout
+        self.spec.request_timeout
     }
 
     /// Whether plugins may `fetch` from link-local targets of this upstream.
     pub fn allow_link_local(&self) -> bool {
-        self.allow_link_local
+        self.spec.allow_link_local
     }
 }
 
@@ -119,18 +122,15 @@ impl UpstreamPool {
 /// swaps; a reload that changes an upstream's TLS files gets a new client (new connections).
 #[derive(Debug, Default)]
 pub struct Clients {
-    by_settings: RwLock<HashMap<(Duration, Option<String>), HttpClient>>,
+    by_settings: RwLock<HashMap<ClientKey, HttpClient>>,
 }
 
 impl Clients {
     /// The client for this upstream's settings, created on first use.
     pub fn get(&self, pool: &UpstreamPool) -> HttpClient {
-        let key = (
-            pool.connect_timeout,
-            pool.tls.as_ref().map(UpstreamTls::cache_key),
-        );
+        let key = &pool.client_key;
         if let Ok(map) = self.by_settings.read()
-            && let Some(client) = map.get(&key)
+            && let Some(client) = map.get(key)
         {
             return client.clone();
         }
@@ -138,8 +138,8 @@ impl Clients {
             Ok(map) => map,
             Err(poisoned) => poisoned.into_inner(),
         };
-        map.entry(key)
-            .or_insert_with(|| new_client(pool.connect_timeout, pool.tls.as_ref()))
+        map.entry(key.clone())
+            .or_insert_with(|| new_client(pool.spec.connect_timeout, pool.spec.tls.as_ref()))
             .clone()
     }
 }
@@ -159,21 +159,21 @@ pub async fn send(
     target: &str,
     req: Request<ProxyBody>,
 ) -> Result<Response<Incoming>, ProxyError> {
-    let result = tokio::time::timeout(pool.request_timeout, client.request(req)).await;
+    let result = tokio::time::timeout(pool.spec.request_timeout, client.request(req)).await;
     match result {
         Ok(Ok(response)) => Ok(response),
         Err(_elapsed) => Err(ProxyError::UpstreamTimeout {
-            upstream: pool.name.clone(),
+            upstream: pool.spec.name.clone(),
             target: target.to_owned(),
-            timeout: pool.request_timeout,
+            timeout: pool.spec.request_timeout,
         }),
         Ok(Err(e)) if e.is_connect() => Err(ProxyError::UpstreamConnect {
-            upstream: pool.name.clone(),
+            upstream: pool.spec.name.clone(),
             target: target.to_owned(),
             source: Box::new(e),
         }),
         Ok(Err(e)) => Err(ProxyError::Upstream {
-            upstream: pool.name.clone(),
+            upstream: pool.spec.name.clone(),
             target: target.to_owned(),
             source: Box::new(e),
         }),
