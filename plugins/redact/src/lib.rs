@@ -82,26 +82,8 @@ impl Redact {
         }
         let content_type = req.header("content-type");
         let encoding = req.header_all("content-encoding");
-        let mut notes = body::Notes::default();
-        let outcome = body::redact(
-            &self.0,
-            content_type.as_deref(),
-            &encoding,
-            &body,
-            counts,
-            &mut notes,
-        );
-        self.note(&notes, "request");
-        match outcome {
-            body::Outcome::Unchanged => Action::Continue,
-            body::Outcome::Skipped => {
-                metrics::counter_add(
-                    "redact_skipped",
-                    &[("reason", "content_type"), ("phase", "request")],
-                    1,
-                );
-                Action::Continue
-            }
+        match self.redact_body("request", content_type.as_deref(), &encoding, &body, counts) {
+            body::Outcome::Unchanged | body::Outcome::Skipped => Action::Continue,
             body::Outcome::Replaced(bytes) => match req.set_body(&bytes) {
                 Ok(()) => {
                     for name in DIGEST_HEADERS {
@@ -131,26 +113,14 @@ impl Redact {
         }
         let content_type = resp.header("content-type");
         let encoding = resp.header_all("content-encoding");
-        let mut notes = body::Notes::default();
-        let outcome = body::redact(
-            &self.0,
+        match self.redact_body(
+            "response",
             content_type.as_deref(),
             &encoding,
             &body,
             counts,
-            &mut notes,
-        );
-        self.note(&notes, "response");
-        match outcome {
-            body::Outcome::Unchanged => Action::Continue,
-            body::Outcome::Skipped => {
-                metrics::counter_add(
-                    "redact_skipped",
-                    &[("reason", "content_type"), ("phase", "response")],
-                    1,
-                );
-                Action::Continue
-            }
+        ) {
+            body::Outcome::Unchanged | body::Outcome::Skipped => Action::Continue,
             body::Outcome::Replaced(bytes) => match resp.set_body(&bytes) {
                 Ok(()) => {
                     for name in DIGEST_HEADERS {
@@ -168,10 +138,29 @@ impl Redact {
         }
     }
 
-    fn note(&self, notes: &body::Notes, phase: &str) {
+    /// Redact one body, counting what was skipped or read as text; the caller applies the
+    /// outcome to its request or response.
+    fn redact_body(
+        &self,
+        phase: &str,
+        content_type: Option<&str>,
+        encoding: &[String],
+        body: &[u8],
+        counts: &mut [u64],
+    ) -> body::Outcome {
+        let mut notes = body::Notes::default();
+        let outcome = body::redact(&self.0, content_type, encoding, body, counts, &mut notes);
         if notes.json_as_text {
             metrics::counter_add("redact_invalid_json_as_text", &[("phase", phase)], 1);
         }
+        if matches!(outcome, body::Outcome::Skipped) {
+            metrics::counter_add(
+                "redact_skipped",
+                &[("reason", "content_type"), ("phase", phase)],
+                1,
+            );
+        }
+        outcome
     }
 }
 
