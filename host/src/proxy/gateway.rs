@@ -13,9 +13,9 @@ use super::body::ProxyBody;
 use super::error::BoxError;
 use super::fetch::ProxyFetcher;
 use super::handler;
-use super::health::HealthRegistry;
 use super::routing::RoutingTable;
 use super::upstream::Clients;
+use super::upstream::health::HealthRegistry;
 use crate::access_log::AccessLog;
 use crate::chain::Fetcher;
 
@@ -36,7 +36,7 @@ impl Proxy {
     pub fn new(table: RoutingTable) -> Self {
         let clients = Clients::default();
         let mut health = HealthRegistry::default();
-        health.adopt(&table, &clients);
+        health.adopt(table.upstream_pools(), &clients);
         Self {
             table: ArcSwap::from_pointee(table),
             admin: OnceLock::new(),
@@ -62,7 +62,7 @@ impl Proxy {
     /// upstream whose config did not change (health checks of removed upstreams stop).
     pub fn swap(&self, table: RoutingTable) -> Arc<RoutingTable> {
         let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
-        health.adopt(&table, &self.clients);
+        health.adopt(table.upstream_pools(), &self.clients);
         self.table.swap(Arc::new(table))
     }
 

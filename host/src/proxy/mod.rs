@@ -19,22 +19,18 @@
 //! The flow of one request is in [`handler`]; every refusal is a [`ProxyError`], turned into a
 //! response in one place ([`ProxyError::into_response`]).
 
-pub mod balance;
 pub mod body;
 pub mod client;
 mod connection;
-pub mod connector;
 pub mod drain;
 pub mod error;
 pub mod fetch;
 mod gateway;
 pub mod handler;
 pub mod headers;
-pub mod health;
 mod metrics;
 mod plain_http;
-
-pub mod retry;
+mod response;
 pub mod routing;
 pub mod server;
 pub mod upstream;

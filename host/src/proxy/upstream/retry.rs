@@ -11,10 +11,11 @@ use http::{Method, Request, Response};
 use hyper::body::Incoming;
 
 use super::balance::{self, Pick};
-use super::body::ProxyBody;
-use super::error::ProxyError;
+use super::client::{self, HttpClient};
 use super::health::now_ms;
-use super::upstream::{self, HttpClient, UpstreamPool};
+use super::pool::UpstreamPool;
+use crate::proxy::body::ProxyBody;
+use crate::proxy::error::ProxyError;
 
 /// The window the budget looks back over, in one-second buckets.
 const WINDOW_SECS: usize = 10;
@@ -136,7 +137,7 @@ where
         };
         on_attempt(pick.addr());
         let req = build(pick.addr())?;
-        match upstream::send(client, pool, pick.addr(), req).await {
+        match client::send(client, pool, pick.addr(), req).await {
             Ok(response) => {
                 let failed = spec.passive.eject_on_5xx && response.status().is_server_error();
                 if failed {
