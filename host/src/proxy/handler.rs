@@ -18,14 +18,14 @@ use http_body_util::{BodyExt, Limited};
 use tracing::Instrument;
 
 use super::body::{BodyMeter, CappedBody, Completion, ProxyBody};
-use super::client::Origin;
 use super::error::{BoxError, ProxyError};
 use super::headers::{self, X_REQUEST_ID};
 use super::metrics;
 use super::response::client_response;
 use super::routing::{RouteEntry, RoutingTable};
 use super::upstream::balance::Pick;
-use super::upstream::forward::{Framing, upstream_request};
+use super::upstream::forward::{Client, Framing, upstream_request};
+use super::upstream::replay::ReplaySource;
 use super::upstream::{Clients, retry};
 use crate::access_log::{AccessLog, AccessRecord};
 use crate::chain::{Flow, LogEntry, RequestState, ResponseState};
@@ -103,9 +103,8 @@ struct Exchange<'t> {
 /// What routing decided and what the later phases need of the client's request.
 struct Routed<'t> {
     route: &'t RouteEntry,
-    origin: Origin,
-    framing: Framing,
-    authority: Option<String>,
+    /// The client's connection and framing, for the forwarding headers.
+    client: Client,
     state: RequestState,
 }
 
@@ -243,9 +242,12 @@ impl<'t> Exchange<'t> {
         self.trace_context.apply(&mut state.headers);
         let routed = Routed {
             route,
-            origin,
-            framing,
-            authority,
+            client: Client {
+                origin,
+                authority,
+                tls: conn.tls.is_some(),
+                framing,
+            },
             state,
         };
         Ok((routed, body))
@@ -300,35 +302,26 @@ impl<'t> Exchange<'t> {
         let client = self.clients.get(&route.upstream);
         let trace_context = self.trace_context;
         let sent_at = Instant::now();
-        // A later attempt (retry) can only resend a body that was buffered, or none.
-        let replayable = streamed.is_none() || !routed.framing.has_body;
-        let mut streamed = streamed;
-        let mut last_target = None;
         // Retries follow the method sent upstream, after any plugin rewrote it.
         let sent_method = routed.state.method.clone();
+        let mut body =
+            AttemptBodies::new(streamed, retry::may_retry(&route.upstream, &sent_method));
+        let mut last_target = None;
         let Routed {
-            origin,
-            framing,
-            authority,
+            client: from,
             state,
             ..
         } = routed;
+        let replay = body.replay.clone();
         let result = retry::forward(
             &route.upstream,
             &client,
             &sent_method,
-            replayable,
+            &|| replay.as_ref().is_none_or(ReplaySource::replayable),
             &|| meter.over_limit(),
             |target| {
-                let mut upstream_req = upstream_request(
-                    state,
-                    origin,
-                    framing,
-                    &route.upstream,
-                    target,
-                    authority.as_deref(),
-                    streamed.take(),
-                )?;
+                let mut upstream_req =
+                    upstream_request(state, from, &route.upstream, target, body.next())?;
                 // The gateway's child `traceparent` wins over whatever a plugin left there.
                 trace_context.apply(upstream_req.headers_mut());
                 Ok(upstream_req)
@@ -472,6 +465,37 @@ impl<'t> Exchange<'t> {
             }
         });
         response.map(|body| Completion::new(body, on_done).boxed_unsync())
+    }
+}
+
+/// The bodies of the attempts of one request: the client's streamed body for the first, then a
+/// replay of it ([`ReplaySource`]) when a retry may follow; none when the body was buffered (each
+/// attempt then sends the buffered bytes).
+struct AttemptBodies {
+    first: Option<ProxyBody>,
+    replay: Option<ReplaySource>,
+}
+
+impl AttemptBodies {
+    fn new(streamed: Option<ProxyBody>, may_retry: bool) -> Self {
+        match streamed {
+            // Only a body that can be retried and is not known to be empty needs a replay.
+            Some(body) if may_retry && !body.is_end_stream() => Self {
+                first: None,
+                replay: Some(ReplaySource::new(body)),
+            },
+            first => Self {
+                first,
+                replay: None,
+            },
+        }
+    }
+
+    fn next(&mut self) -> Option<ProxyBody> {
+        match &self.replay {
+            Some(replay) => Some(replay.attempt()),
+            None => self.first.take(),
+        }
     }
 }
 

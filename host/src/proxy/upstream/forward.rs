@@ -1,8 +1,10 @@
 //! The request a target receives: the state after the request phase, the gateway's forwarding
-//! headers set last, and framing decided by the gateway from what the client sent, never by a
-//! plugin.
+//! headers set last (`X-Forwarded-For`, `-Host`, `-Proto`: `https` when the client came over TLS),
+//! `cookie` fields joined into one (HTTP/2 clients send one field per cookie; HTTP/1.1 upstreams
+//! expect one header, RFC 9113 §8.2.3), and framing decided by the gateway from what the client
+//! sent, never by a plugin.
 
-use http::header::CONTENT_LENGTH;
+use http::header::{CONTENT_LENGTH, COOKIE};
 use http::{HeaderMap, HeaderValue, Request, Uri, Version};
 
 use super::pool::UpstreamPool;
@@ -11,7 +13,7 @@ use crate::path::normalize_path;
 use crate::proxy::body::{ProxyBody, full};
 use crate::proxy::client::Origin;
 use crate::proxy::error::ProxyError;
-use crate::proxy::headers::{self, X_REQUEST_ID};
+use crate::proxy::headers::{self, X_FORWARDED_PROTO, X_REQUEST_ID};
 
 /// How the client framed its body, remembered before its headers become the plugins' to change.
 #[derive(Debug, Clone)]
@@ -34,17 +36,29 @@ impl Framing {
     }
 }
 
+/// What the forwarding headers say about the client's connection.
+#[derive(Debug)]
+pub struct Client {
+    /// The client address (trusted proxies applied) and the forwarded chain.
+    pub origin: Origin,
+    /// The authority the client asked for (`Host` or `:authority`).
+    pub authority: Option<String>,
+    /// The client came over TLS.
+    pub tls: bool,
+    /// How the client framed its body.
+    pub framing: Framing,
+}
+
 /// The request for `target` of `pool`. `streamed` is the client's body when it was not
-/// buffered (only the first attempt gets it); otherwise the buffered body (or none) is sent.
+/// buffered (each attempt gets its own); otherwise the buffered body (or none) is sent.
 pub fn upstream_request(
     state: &mut RequestState,
-    origin: &Origin,
-    framing: &Framing,
+    client: &Client,
     pool: &UpstreamPool,
     target: &str,
-    authority: Option<&str>,
     streamed: Option<ProxyBody>,
 ) -> Result<Request<ProxyBody>, ProxyError> {
+    let (origin, framing) = (&client.origin, &client.framing);
     // A plugin may rewrite the path; the rewritten path obeys the same rule.
     let path = normalize_path(&state.path)
         .map_err(|e| ProxyError::InvalidRewrite(format!("rewritten path: {e}")))?;
@@ -64,8 +78,12 @@ pub fn upstream_request(
         &mut headers,
         origin.peer,
         origin.forwarded_chain.as_deref(),
-        authority,
+        client.authority.as_deref(),
     );
+    if client.tls {
+        headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("https"));
+    }
+    join_cookies(&mut headers);
     if let Ok(value) = HeaderValue::from_str(&state.request_id) {
         headers.insert(X_REQUEST_ID.clone(), value);
     }
@@ -92,4 +110,41 @@ pub fn upstream_request(
     *req.version_mut() = Version::HTTP_11;
     *req.headers_mut() = headers;
     Ok(req)
+}
+
+/// One `cookie` header from several fields, joined with `; ` (RFC 9113 §8.2.3).
+fn join_cookies(headers: &mut HeaderMap) {
+    let mut fields = headers.get_all(COOKIE).iter();
+    if fields.next().is_none() || fields.next().is_none() {
+        return;
+    }
+    let mut joined = Vec::new();
+    for value in headers.get_all(COOKIE) {
+        if !joined.is_empty() {
+            joined.extend_from_slice(b"; ");
+        }
+        joined.extend_from_slice(value.as_bytes());
+    }
+    // The parts were valid header values, and so is their join with `; `.
+    if let Ok(value) = HeaderValue::from_bytes(&joined) {
+        headers.insert(COOKIE, value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_fields_are_joined_in_order() {
+        let mut headers = HeaderMap::new();
+        headers.append(COOKIE, HeaderValue::from_static("a=1"));
+        join_cookies(&mut headers);
+        assert_eq!(headers.get_all(COOKIE).iter().count(), 1);
+        headers.append(COOKIE, HeaderValue::from_static("b=2"));
+        headers.append(COOKIE, HeaderValue::from_static("c=3"));
+        join_cookies(&mut headers);
+        let all: Vec<_> = headers.get_all(COOKIE).iter().collect();
+        assert_eq!(all, ["a=1; b=2; c=3"]);
+    }
 }

@@ -3,7 +3,7 @@
 //! - [`pool`]: an upstream's targets and settings, as one routing table serves them;
 //! - [`balance`]: round-robin or least-connections over the available targets;
 //! - [`health`]: target health (active checks, passive ejection), carried across tables;
-//! - [`retry`]: sending with retries, within a budget;
+//! - [`retry`]: sending with retries, within a budget, replaying streamed bodies ([`replay`]);
 //! - [`client`]: pooled keep-alive HTTP clients and one bounded attempt ([`client::send`]);
 //! - [`forward`]: the request a target receives (forwarding headers, framing);
 //! - [`connector`]: TCP and TLS connections to targets.
@@ -17,6 +17,7 @@ pub mod connector;
 pub mod forward;
 pub mod health;
 pub mod pool;
+pub mod replay;
 pub mod retry;
 
 pub use client::{Clients, HttpClient, send};

@@ -106,16 +106,21 @@ fn counts_against_target(error: &ProxyError) -> bool {
     )
 }
 
+/// Whether the upstream's policy allows retrying `method` at all.
+pub fn may_retry(pool: &UpstreamPool, method: &Method) -> bool {
+    let policy = &pool.spec().retry;
+    policy.retries > 0 && policy.methods.contains(method)
+}
+
 /// Send a request to `pool`, retrying as the upstream's policy allows. `build` makes the request
-/// for a target (the first attempt may consume a streamed body); `replayable`
-/// says whether a later attempt can carry the same body; `client_fault` says whether a failure
+/// for a target; `replayable` says whether a later attempt can carry the same body whole; `client_fault` says whether a failure
 /// was the client's (its body broke the limit), which is neither retried nor held against the
 /// target. The last error is returned when every attempt failed.
 pub async fn forward<F>(
     pool: &UpstreamPool,
     client: &HttpClient,
     method: &Method,
-    replayable: bool,
+    replayable: &(dyn Fn() -> bool + Sync),
     client_fault: &(dyn Fn() -> bool + Sync),
     mut build: F,
     mut on_attempt: impl FnMut(&str),
@@ -127,7 +132,7 @@ where
     let spec = pool.spec();
     state.budget().record_request();
     let policy = &spec.retry;
-    let may_retry = replayable && policy.retries > 0 && policy.methods.contains(method);
+    let may_retry = may_retry(pool, method);
     let mut tried: Vec<usize> = Vec::new();
     loop {
         let Some(pick) = balance::pick(pool, &tried) else {
@@ -158,7 +163,7 @@ where
                 tried.push(pick.index());
                 drop(pick);
                 let attempts_left = tried.len() <= policy.retries as usize;
-                let retry = may_retry && never_sent && attempts_left;
+                let retry = may_retry && never_sent && attempts_left && replayable();
                 if !(retry && balance::has_candidate(pool, &tried)) {
                     return Err(error);
                 }
