@@ -15,6 +15,7 @@ use tokio::sync::{Mutex, watch};
 
 use crate::chain::{Chain, Fetcher, NoFetcher};
 use crate::config::{self, Config, ConfigError, ConfigIssue, StateSettings};
+use crate::proxy::workers::WorkerListener;
 use crate::proxy::{Proxy, RoutingTable};
 use crate::runtime::{
     LoadedPlugin, MemoryState, PluginFingerprint, RedisOptions, RedisState, Runtime,
@@ -501,30 +502,25 @@ pub async fn start(config_path: &Path) -> Result<Running, GatewayError> {
     let config = gateway.config().await;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
-    let mut listeners = Vec::new();
-    for l in &config.listeners {
-        let listener = TcpListener::bind(l.addr)
-            .await
-            .map_err(|source| GatewayError::Bind {
-                addr: l.addr,
-                source,
-            })?;
-        let local = listener.local_addr().map_err(|source| GatewayError::Bind {
-            addr: l.addr,
+    let (listeners, bound) = bind_listeners(&gateway, &config)?;
+    // Thread-per-core: each worker serves every listener on a socket of its own (docs/performance.md).
+    let workers = config
+        .server
+        .workers
+        .unwrap_or_else(crate::proxy::workers::default_workers);
+    let first = listeners
+        .first()
+        .copied()
+        .unwrap_or(([127, 0, 0, 1], 0).into());
+    let served = crate::proxy::workers::spawn(workers, bound, &gateway.proxy(), &shutdown_rx)
+        .map_err(|source| GatewayError::Bind {
+            addr: first,
             source,
         })?;
-        listeners.push(local);
-        tracing::info!(listener = %l.name, addr = %local, "listening");
-        let proxy = gateway.proxy();
-        let stop = wait_for(shutdown_rx.clone());
-        let options = crate::proxy::ServeOptions {
-            mode: gateway.listener_mode(l)?,
-            listener: l.name.clone(),
-            server: config.server.clone(),
-        };
-        tasks.push(tokio::spawn(crate::proxy::serve_with(
-            listener, proxy, stop, options,
-        )));
+    for worker in served {
+        tasks.push(tokio::spawn(async move {
+            let _ = worker.await;
+        }));
     }
     let mut admin = None;
     let (admin_shutdown, admin_rx) = watch::channel(false);
@@ -567,6 +563,44 @@ pub async fn start(config_path: &Path) -> Result<Running, GatewayError> {
         admin_shutdown,
         admin_task,
     })
+}
+
+/// Bind every listener with one `SO_REUSEPORT` socket per worker; their bound addresses in
+/// config order (useful with port 0).
+fn bind_listeners(
+    gateway: &Gateway,
+    config: &Config,
+) -> Result<(Vec<SocketAddr>, Vec<WorkerListener>), GatewayError> {
+    let workers = config
+        .server
+        .workers
+        .unwrap_or_else(crate::proxy::workers::default_workers);
+    let mut addrs = Vec::new();
+    let mut bound = Vec::new();
+    for l in &config.listeners {
+        let bind_error = |source| GatewayError::Bind {
+            addr: l.addr,
+            source,
+        };
+        let sockets = crate::proxy::workers::bind_reuseport(l.addr, workers).map_err(bind_error)?;
+        let local = match sockets.first() {
+            Some(socket) => socket.local_addr().map_err(bind_error)?,
+            None => l.addr,
+        };
+        addrs.push(local);
+        tracing::info!(listener = %l.name, addr = %local, workers, "listening");
+        let options = crate::proxy::ServeOptions {
+            mode: gateway.listener_mode(l)?,
+            listener: l.name.clone(),
+            server: config.server.clone(),
+            // One cap per listener, whichever worker accepts.
+            slots: Some(Arc::new(tokio::sync::Semaphore::new(
+                config.server.max_connections,
+            ))),
+        };
+        bound.push(WorkerListener { options, sockets });
+    }
+    Ok((addrs, bound))
 }
 
 async fn wait_for(mut rx: watch::Receiver<bool>) {

@@ -288,6 +288,9 @@ pub struct ServerSettings {
     /// Open client connections per listener; past it a new connection gets a short 503 and is
     /// closed.
     pub max_connections: usize,
+    /// Worker threads, each with its own runtime, listener sockets and upstream pools; `None`:
+    /// one per CPU this process may run on.
+    pub workers: Option<usize>,
     /// HTTP/2 stream and flow-control settings.
     pub http2: Http2Settings,
 }
@@ -300,6 +303,7 @@ impl Default for ServerSettings {
             idle_timeout: Duration::from_secs(60),
             body_read_timeout: Duration::from_secs(30),
             max_connections: 10_000,
+            workers: None,
             http2: Http2Settings::default(),
         }
     }

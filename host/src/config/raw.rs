@@ -103,6 +103,7 @@ pub struct RawServer {
     pub idle_timeout_ms: Option<u64>,
     pub body_read_timeout_ms: Option<u64>,
     pub max_connections: Option<u64>,
+    pub workers: Option<u64>,
     pub http2: Option<RawHttp2>,
 }
 

@@ -470,6 +470,9 @@ impl Validator<'_> {
                 1,
                 10_000_000,
             ) as usize,
+            workers: raw
+                .workers
+                .map(|_| range("workers", raw.workers, 1, 1, 1024) as usize),
             http2: defaults.http2.clone(),
         };
         let Some(h2) = raw.http2 else {

@@ -23,7 +23,8 @@ use crate::chain::Fetcher;
 #[derive(Debug)]
 pub struct Proxy {
     table: ArcSwap<RoutingTable>,
-    clients: Clients,
+    /// Pools for callers that are not workers (health checks); workers have their own.
+    clients: Arc<Clients>,
     /// The admin listener's bound address, which plugins may never `fetch` from.
     admin: OnceLock<SocketAddr>,
     /// Upstream health and checkers, carried across tables.
@@ -34,7 +35,7 @@ pub struct Proxy {
 impl Proxy {
     /// A proxy serving `table`.
     pub fn new(table: RoutingTable) -> Self {
-        let clients = Clients::default();
+        let clients = Arc::new(Clients::default());
         let mut health = HealthRegistry::default();
         health.adopt(table.upstream_pools(), &clients);
         Self {
@@ -81,9 +82,9 @@ impl Proxy {
         self.table.load_full()
     }
 
-    /// The pooled upstream clients.
-    pub(crate) fn clients(&self) -> &Clients {
-        &self.clients
+    /// The pooled upstream clients of this thread: the worker's own, or the shared ones.
+    pub(crate) fn clients(&self) -> Arc<Clients> {
+        Clients::for_worker().unwrap_or_else(|| self.clients.clone())
     }
 
     /// A [`Fetcher`] for plugins' `http-client` calls through this proxy's current upstreams.
@@ -100,6 +101,7 @@ impl Proxy {
         B::Error: Into<BoxError>,
     {
         // Pin one table for the whole exchange: a swap must not change route or chain under it.
-        handler::handle(self.table(), &self.clients, peer, req, self.access_log()).await
+        let clients = self.clients();
+        handler::handle(self.table(), &clients, peer, req, self.access_log()).await
     }
 }

@@ -34,6 +34,7 @@ mod response;
 pub mod routing;
 pub mod server;
 pub mod upstream;
+pub mod workers;
 
 pub use crate::path::{PathError, normalize_path};
 pub use error::ProxyError;

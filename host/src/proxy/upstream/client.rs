@@ -2,8 +2,9 @@
 //! TLS), owned by the proxy so connections outlive routing table swaps; and [`send`], one
 //! attempt bounded by the upstream's request timeout.
 
+use std::cell::OnceCell;
 use std::collections::HashMap;
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use http::{Request, Response};
@@ -44,6 +45,26 @@ impl Clients {
         map.entry(key.clone())
             .or_insert_with(|| new_client(pool.spec().connect_timeout, pool.spec().tls.as_ref()))
             .clone()
+    }
+}
+
+thread_local! {
+    /// The pools of the worker running on this thread (see `proxy::workers`).
+    static WORKER: OnceCell<Arc<Clients>> = const { OnceCell::new() };
+}
+
+impl Clients {
+    /// Give the current thread (a worker with its own runtime) pools of its own: connections
+    /// it opens are driven by its runtime and used only by its requests.
+    pub fn install_for_worker() {
+        WORKER.with(|cell| {
+            let _ = cell.set(Arc::default());
+        });
+    }
+
+    /// The current worker's pools, if this thread is a worker.
+    pub fn for_worker() -> Option<Arc<Clients>> {
+        WORKER.with(|cell| cell.get().cloned())
     }
 }
 
