@@ -189,7 +189,12 @@ pub(crate) async fn new_instance(
             return Ok(UpdateDeadline::Interrupt);
         }
         data.ticks_left -= 1;
-        Ok(UpdateDeadline::Yield(1))
+        // tokio's `yield_now`, not a bare self-wake: it lets the runtime poll its I/O driver
+        // before resuming the plugin, so other connections on this worker make progress.
+        Ok(UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(tokio::task::yield_now()),
+        ))
     });
     store.data_mut().ticks_left = init_ticks(spec.timeout, rt.opts.epoch_tick);
     store.set_epoch_deadline(1);

@@ -73,7 +73,11 @@ async fn imports_refuse_past_their_caps() {
     let upstream = Upstream::echo("up").await;
     let gateway = gateway(&upstream, PLUGINS).await;
     let client = client();
-    let call = |path: &str| send(&client, Method::GET, &gateway.url(path), &[], "");
+    let call = |path: &str| {
+        let url = gateway.url(path);
+        let client = client.clone();
+        async move { send(&client, Method::GET, &url, &[], "").await }
+    };
 
     // Context: 1,000 keys of 1 KB fail the call, 500 naming the plugin.
     let reply = call("/ctx").await;
