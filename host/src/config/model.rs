@@ -256,6 +256,8 @@ pub struct Limits {
     pub max_body_bytes: u64,
     /// Maximum buffered response body size when a plugin needs the response body (502 beyond).
     pub max_response_body_bytes: u64,
+    /// Request-body bytes buffered for plugins across all requests at once (503 beyond).
+    pub max_buffered_bytes: u64,
 }
 
 impl Default for Limits {
@@ -265,6 +267,7 @@ impl Default for Limits {
             max_header_bytes: 16 * 1024,
             max_body_bytes: 10 * 1024 * 1024,
             max_response_body_bytes: 10 * 1024 * 1024,
+            max_buffered_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -622,4 +625,7 @@ pub struct Route {
     pub upstream: String,
     /// Plugin names in chain order (validated to exist).
     pub chain: Vec<String>,
+    /// Match the path ignoring ASCII case (`case_insensitive = true`), for upstreams that serve
+    /// `/Admin` as `/admin`.
+    pub case_insensitive: bool,
 }

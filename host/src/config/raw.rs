@@ -92,6 +92,7 @@ pub struct RawLimits {
     pub max_header_bytes: Option<usize>,
     pub max_body_bytes: Option<u64>,
     pub max_response_body_bytes: Option<u64>,
+    pub max_buffered_bytes: Option<u64>,
 }
 
 /// `[server]`: connection handling of the client-facing listeners.
@@ -222,6 +223,8 @@ pub struct RawRoute {
     pub upstream: String,
     #[serde(default)]
     pub chain: Vec<String>,
+    #[serde(default)]
+    pub case_insensitive: bool,
 }
 
 /// `[access_log]`

@@ -46,6 +46,8 @@ struct Trace {
     consumer: Option<String>,
     /// The request context's `access_log.*` overrides, for the access log.
     log_context: HashMap<String, String>,
+    /// The request body's share of `[limits] max_buffered_bytes`, held until the request ends.
+    buffer: Option<super::budget::BufferCharge>,
 }
 
 /// Serve one request from the TCP peer `peer` against `table`, turning every failure into its
@@ -119,7 +121,11 @@ fn access_record<B>(
         trace_id: trace_context.trace_id_hex(),
         method: req.method().as_str().to_owned(),
         path: req.uri().path().to_owned(),
-        query: req.uri().query().map(str::to_owned),
+        // API keys passed in the query never reach the log file.
+        query: req
+            .uri()
+            .query()
+            .map(|q| crate::access_log::mask_query(q, table.secret_query_params()).into_owned()),
         client_ip: table
             .client_policy()
             .origin(peer, req.headers())
@@ -145,8 +151,10 @@ where
     B::Error: Into<BoxError>,
 {
     let limits = table.limits();
-    // 1. Normalise the path first: routing, plugins and the upstream must all see this one path.
+    // 1. Normalise the path and check the host first: routing, plugins and the upstream must all
+    //    see this one path and this one host.
     let path = normalize_path(req.uri().path())?;
+    let authority = super::host::request_host(&req)?;
     //    Plain HTTP on a listener that wants HTTPS is redirected or refused before anything else
     //    (docs/tls.md). The connection info is set by the server, never from the request.
     let conn = req
@@ -163,13 +171,15 @@ where
     // 3. A declared body over the limit is refused before routing and plugins spend work on it.
     check_content_length(req.headers(), limits.max_body_bytes)?;
     // 4. Route on the normalised path (404/405 here, before any plugin runs).
-    let authority = headers::request_authority(&req);
     let host = authority
         .as_deref()
-        .map(headers::route_host)
+        .map(super::host::route_host)
         .unwrap_or_default();
     let route = table.route(&host, &path, req.method())?;
     trace.route = Some(route.name.clone());
+    if route.chain.needs_request_body() {
+        trace.buffer = Some(table.buffer_budget().charge());
+    }
     // 5. The client address (trusted proxies and X-Forwarded-For), read before the forwarding
     //    headers go; then the plugins' view of the request: hop-by-hop, client forwarding and
     //    identity headers removed, so only plugins can set identity.
@@ -243,6 +253,10 @@ where
     //    plugin asked for it, so the common case streams.
     let meter = trace.request_body.clone();
     let capped = CappedBody::new(body, body_limit, meter.clone());
+    let capped = match &trace.buffer {
+        Some(charge) => capped.charged(charge.clone()),
+        None => capped,
+    };
     let streamed = if chain.needs_request_body() {
         let collected = capped
             .collect()
@@ -306,10 +320,16 @@ where
             trace.upstream = last_target;
             trace.upstream_name = Some(route.upstream.name().to_owned());
             trace.upstream_time = Some(sent_at.elapsed());
+            // The client's body failing mid-stream is the client's error (400), not the
+            // upstream's (502); the upstream connection that got half of it is closed by the
+            // client pool, never reused.
             let forwarded = result.map_err(|e| match (meter.over_limit(), meter.stalled()) {
                 (true, _) => ProxyError::BodyTooLarge { limit: body_limit },
                 (false, Some(timeout)) => ProxyError::BodyTimeout { timeout },
-                (false, None) => e,
+                (false, None) => match meter.client_error() {
+                    Some(reason) => ProxyError::ClientBody(reason.into()),
+                    None => e,
+                },
             })?;
             let target = forwarded.pick.addr().to_owned();
             trace.in_flight = Some(forwarded.pick);
@@ -520,10 +540,12 @@ fn check_content_length(headers: &HeaderMap, limit: u64) -> Result<(), ProxyErro
 fn body_error(meter: &BodyMeter, limit: u64, error: BoxError) -> ProxyError {
     if meter.over_limit() {
         ProxyError::BodyTooLarge { limit }
+    } else if meter.over_budget() {
+        ProxyError::BufferBudgetExhausted
     } else if let Some(timeout) = meter.stalled() {
         ProxyError::BodyTimeout { timeout }
     } else {
-        ProxyError::ClientBody(error)
+        ProxyError::ClientBody(meter.client_error().map_or(error, Into::into))
     }
 }
 
@@ -588,9 +610,11 @@ fn finish(
         trace_context: _,
         consumer,
         log_context,
+        buffer,
     } = trace;
     let on_done = Box::new(move |sent: u64| {
         drop(in_flight);
+        drop(buffer);
         let elapsed = started.elapsed();
         metrics::record_request(route.as_deref(), &method, status, elapsed);
         if let (Some(name), Some(took)) = (&upstream_name, upstream_time) {

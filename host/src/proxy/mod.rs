@@ -21,8 +21,9 @@
 
 pub mod balance;
 pub mod body;
+pub mod budget;
 pub mod client;
-mod connection;
+pub(crate) mod connection;
 pub mod connector;
 pub mod drain;
 pub mod error;
@@ -31,6 +32,7 @@ mod gateway;
 pub mod handler;
 pub mod headers;
 pub mod health;
+pub mod host;
 mod metrics;
 mod plain_http;
 
