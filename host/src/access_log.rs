@@ -184,7 +184,10 @@ pub const SECRET_QUERY_PARAMS: [&str; 5] = ["api_key", "apikey", "key", "token",
 
 /// [`SECRET_QUERY_PARAMS`] plus every `api_key.query` of the config's plugins, lower case.
 pub fn secret_query_params(config: &crate::config::Config) -> Vec<String> {
-    let mut names: Vec<String> = SECRET_QUERY_PARAMS.iter().map(|n| (*n).to_owned()).collect();
+    let mut names: Vec<String> = SECRET_QUERY_PARAMS
+        .iter()
+        .map(|n| (*n).to_owned())
+        .collect();
     for plugin in config.plugins.values() {
         let Ok(value) = serde_json::from_str::<serde_json::Value>(&plugin.config_json) else {
             continue;
@@ -290,7 +293,10 @@ mod tests {
     fn api_keys_in_the_query_are_masked() {
         let names: Vec<String> = ["api_key", "key", "x-auth"].map(String::from).into();
         assert_eq!(
-            mask_query("a=1&api_key=s3&KEY=s3&api%5Fkey=s3&x-auth=s3&keys=v", &names),
+            mask_query(
+                "a=1&api_key=s3&KEY=s3&api%5Fkey=s3&x-auth=s3&keys=v",
+                &names
+            ),
             "a=1&api_key=***&KEY=***&api%5Fkey=***&x-auth=***&keys=v"
         );
         assert!(matches!(

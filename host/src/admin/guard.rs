@@ -61,8 +61,13 @@ pub fn refuse_cross_site<B>(req: &Request<B>) -> Option<Response<Full<Bytes>>> {
             }),
         ));
     }
-    let media = header(header::CONTENT_TYPE)
-        .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase());
+    let media = header(header::CONTENT_TYPE).map(|v| {
+        v.split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+    });
     match media.as_deref() {
         None | Some("application/json") => None,
         Some(other) => Some(super::json_response(
@@ -98,9 +103,7 @@ fn allowed_host(authority: &str, admin: Option<SocketAddr>) -> bool {
         return false;
     }
     let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(':') && (!h.contains(':') || h.ends_with(']')) => {
-            (h, Some(p))
-        }
+        Some((h, p)) if !h.ends_with(':') && (!h.contains(':') || h.ends_with(']')) => (h, Some(p)),
         _ => (authority, None),
     };
     if port.is_some_and(|p| p.parse::<u16>().is_err()) {

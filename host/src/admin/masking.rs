@@ -150,7 +150,12 @@ const PUBLIC_FIELDS: &[&str] = &[
 
 /// Header names whose values are credentials wherever a plugin config names them: as a key
 /// (`set = { authorization = "Bearer …" }`) or as the `name` beside a `value`.
-const SECRET_HEADERS: &[&str] = &["authorization", "proxy-authorization", "cookie", "set-cookie"];
+const SECRET_HEADERS: &[&str] = &[
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+];
 
 /// Does a config key name look like it holds a secret?
 pub fn looks_secret(key: &str) -> bool {

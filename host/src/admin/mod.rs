@@ -113,10 +113,7 @@ async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<Full<
 
 /// Check `Authorization: Bearer TOKEN`: `None` when it is right, else the 401 (with
 /// `WWW-Authenticate`) to send.
-fn refuse_unauthorized<B>(
-    token: &AdminToken,
-    req: &Request<B>,
-) -> Option<Response<Full<Bytes>>> {
+fn refuse_unauthorized<B>(token: &AdminToken, req: &Request<B>) -> Option<Response<Full<Bytes>>> {
     let presented = req
         .headers()
         .get(header::AUTHORIZATION)

@@ -423,7 +423,9 @@ impl Validator<'_> {
                     limits.max_body_bytes
                 ),
             ),
-            None => limits.max_buffered_bytes = limits.max_buffered_bytes.max(limits.max_body_bytes),
+            None => {
+                limits.max_buffered_bytes = limits.max_buffered_bytes.max(limits.max_body_bytes)
+            }
             _ => {}
         }
         limits

@@ -70,7 +70,10 @@ fn check_authority(authority: &str) -> Result<(), ProxyError> {
     if authority.contains('@') {
         return Err(bad("the host has userinfo (`@`)"));
     }
-    if authority.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+    if authority
+        .bytes()
+        .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
         return Err(bad("the host contains whitespace or control characters"));
     }
     if authority.contains(['/', '\\', '?', '#']) {
@@ -86,7 +89,11 @@ fn check_authority(authority: &str) -> Result<(), ProxyError> {
             }
             match tail {
                 "" => return Ok(()),
-                _ => (None, tail.strip_prefix(':').ok_or_else(|| bad("junk after `]`"))?),
+                _ => (
+                    None,
+                    tail.strip_prefix(':')
+                        .ok_or_else(|| bad("junk after `]`"))?,
+                ),
             }
         }
         None => match authority.split_once(':') {
@@ -144,7 +151,11 @@ mod tests {
             "svc_a.internal.",
             "a:65535",
         ] {
-            assert_eq!(host(&h1(Version::HTTP_11, &[h])), Ok(Some(h.to_owned())), "{h}");
+            assert_eq!(
+                host(&h1(Version::HTTP_11, &[h])),
+                Ok(Some(h.to_owned())),
+                "{h}"
+            );
         }
         assert_eq!(host(&h1(Version::HTTP_10, &[])), Ok(None));
     }

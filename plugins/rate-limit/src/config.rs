@@ -395,9 +395,14 @@ mod tests {
     fn ipv6_prefix_is_a_prefix_length() {
         let s = ok(r#"{"limit": 1, "period": "1s", "ipv6_prefix": 48}"#);
         assert_eq!(s.ipv6_prefix, 48);
-        assert_eq!(ok(r#"{"limit": 1, "period": "1s", "ipv6_prefix": 128}"#).ipv6_prefix, 128);
+        assert_eq!(
+            ok(r#"{"limit": 1, "period": "1s", "ipv6_prefix": 128}"#).ipv6_prefix,
+            128
+        );
         for bad in ["0", "129"] {
-            let e = err(&format!(r#"{{"limit": 1, "period": "1s", "ipv6_prefix": {bad}}}"#));
+            let e = err(&format!(
+                r#"{{"limit": 1, "period": "1s", "ipv6_prefix": {bad}}}"#
+            ));
             assert!(e.contains("ipv6_prefix:"), "{e}");
         }
     }

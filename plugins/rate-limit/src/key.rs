@@ -102,7 +102,9 @@ pub fn ip_bucket(ip: &str, v6_prefix: u8) -> String {
         std::net::IpAddr::V6(v6) if v6_prefix >= 128 => v6.to_string(),
         std::net::IpAddr::V6(v6) => {
             let bits = u128::from(v6);
-            let mask = u128::MAX.checked_shl(128 - u32::from(v6_prefix)).unwrap_or(0);
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(v6_prefix))
+                .unwrap_or(0);
             format!("{}/{v6_prefix}", std::net::Ipv6Addr::from(bits & mask))
         }
     }
@@ -262,7 +264,10 @@ mod tests {
             ip_bucket("2001:db8:1:2:ffff:ffff:ffff:ffff", 64),
             ip_bucket("2001:db8:1:2::1", 64)
         );
-        assert_ne!(ip_bucket("2001:db8:1:3::1", 64), ip_bucket("2001:db8:1:2::1", 64));
+        assert_ne!(
+            ip_bucket("2001:db8:1:3::1", 64),
+            ip_bucket("2001:db8:1:2::1", 64)
+        );
         assert_eq!(ip_bucket("2001:db8:1:2::1", 48), "2001:db8:1::/48");
         assert_eq!(ip_bucket("2001:db8::1", 128), "2001:db8::1");
         assert_eq!(ip_bucket("::1", 64), "::/64");

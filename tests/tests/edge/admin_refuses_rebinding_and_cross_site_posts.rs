@@ -45,7 +45,8 @@ async fn only_loopback_names_and_the_admin_address_are_served_without_a_token() 
         format!("localhost.evil.example:{port}"),
         format!("127.0.0.1.nip.io:{port}"),
     ] {
-        let request = format!("GET /admin/config HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        let request =
+            format!("GET /admin/config HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
         let reply = raw(admin, request.as_bytes()).await;
         assert_eq!(reply.status, 403, "{host}: {reply:?}");
         assert_eq!(reply.json()["error"], "forbidden_host");
@@ -55,7 +56,8 @@ async fn only_loopback_names_and_the_admin_address_are_served_without_a_token() 
         format!("localhost:{port}"),
         "localhost".to_owned(),
     ] {
-        let request = format!("GET /admin/health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+        let request =
+            format!("GET /admin/health HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
         let reply = raw(admin, request.as_bytes()).await;
         assert_eq!(reply.status, 200, "{host}: {reply:?}");
     }
@@ -108,7 +110,9 @@ async fn the_admin_listener_has_the_header_timeout_and_connection_cap() {
 
     // A head that trickles in is cut at the header timeout (500 ms), not held open.
     let mut slow = TcpStream::connect(admin).await.unwrap();
-    slow.write_all(b"GET /admin/health HTTP/1.1\r\n").await.unwrap();
+    slow.write_all(b"GET /admin/health HTTP/1.1\r\n")
+        .await
+        .unwrap();
     let started = Instant::now();
     let mut buf = [0u8; 1024];
     let closed = loop {
@@ -120,7 +124,11 @@ async fn the_admin_listener_has_the_header_timeout_and_connection_cap() {
         }
     };
     assert!(closed, "the slow head was never cut");
-    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
     drop(slow);
 
     // Three idle connections fill the cap; the fourth gets a fast 503.

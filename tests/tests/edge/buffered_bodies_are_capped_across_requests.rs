@@ -84,11 +84,18 @@ async fn past_the_budget_a_request_gets_a_fast_503_and_the_bytes_come_back() {
     let reply = raw(gateway.addr, request.as_bytes()).await;
     assert_eq!(reply.status, 503, "{reply:?}");
     assert_eq!(reply.json()["error"], "buffer_budget_exhausted");
-    assert!(started.elapsed() < Duration::from_secs(2), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
 
     let text = get(&format!("http://{admin}/metrics"), &[]).await;
     let text = String::from_utf8_lossy(&text.body).into_owned();
-    assert!(metric(&text, "tollgate_buffer_budget_refusals_total") >= 1.0, "{text}");
+    assert!(
+        metric(&text, "tollgate_buffer_budget_refusals_total") >= 1.0,
+        "{text}"
+    );
 
     // A goes away: its bytes are given back, and C fits again.
     drop(holder);
@@ -124,8 +131,7 @@ const RSS_GROWTH_BOUND: u64 = 256 * 1024 * 1024;
 async fn two_hundred_unauthenticated_10_mb_posts_over_one_h2c_connection_stay_bounded() {
     let upstream = Upstream::echo("echo").await;
     let limits = "max_body_bytes = 10485760\nmax_buffered_bytes = 33554432";
-    let gateway =
-        Gateway::start(&gateway_config(&upstream, r#""auth", "redact""#, limits)).await;
+    let gateway = Gateway::start(&gateway_config(&upstream, r#""auth", "redact""#, limits)).await;
     let stream = TcpStream::connect(gateway.addr).await.unwrap();
     let (sender, connection) =
         hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(stream))
@@ -167,8 +173,7 @@ async fn two_hundred_unauthenticated_10_mb_posts_over_one_h2c_connection_stay_bo
         match tokio::time::timeout(Duration::from_millis(20), requests.join_next()).await {
             Ok(Some(done)) => match done.unwrap() {
                 Ok((status, body)) => {
-                    let json: serde_json::Value =
-                        serde_json::from_slice(&body).unwrap_or_default();
+                    let json: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
                     statuses.push((status, json["error"].as_str().map(str::to_owned)));
                 }
                 // A stream reset after the answer is fine; the answer is what counts.
@@ -178,7 +183,9 @@ async fn two_hundred_unauthenticated_10_mb_posts_over_one_h2c_connection_stay_bo
             Err(_) => assert!(Instant::now() < deadline, "answers: {}", statuses.len()),
         }
     }
-    let growth = peak.load(std::sync::atomic::Ordering::Relaxed).saturating_sub(baseline);
+    let growth = peak
+        .load(std::sync::atomic::Ordering::Relaxed)
+        .saturating_sub(baseline);
     eprintln!(
         "200 x 10 MB over h2c: peak RSS growth {} MB (bound {} MB)",
         growth / (1024 * 1024),

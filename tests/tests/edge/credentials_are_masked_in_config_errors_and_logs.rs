@@ -21,7 +21,11 @@ fn read_log(path: &std::path::Path, want: usize) -> Vec<serde_json::Value> {
         if lines.len() >= want {
             return lines;
         }
-        assert!(Instant::now() < deadline, "only {} lines:\n{text}", lines.len());
+        assert!(
+            Instant::now() < deadline,
+            "only {} lines:\n{text}",
+            lines.len()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -117,13 +121,17 @@ async fn admin_config_errors_and_the_access_log_keep_credentials_out() {
     assert_eq!(set["Authorization"], "***");
     assert_eq!(set["Proxy-Authorization"], "***");
     assert_eq!(set["Cookie"], "***");
-    assert_eq!(set["x-callback"], "https://hook:***@hooks.example/cb?token=***&v=1");
+    assert_eq!(
+        set["x-callback"],
+        "https://hook:***@hooks.example/cb?token=***&v=1"
+    );
     assert_eq!(set["x-plain"], "visible");
 
     // 504 and 502 name the upstream, not where it lives.
-    for (path, status, upstream, address) in
-        [("/slow", 504, "slow", slow.target()), ("/gone", 502, "gone", dead.clone())]
-    {
+    for (path, status, upstream, address) in [
+        ("/slow", 504, "slow", slow.target()),
+        ("/gone", 502, "gone", dead.clone()),
+    ] {
         let request = format!("GET {path} HTTP/1.1\r\nHost: gw.test\r\nConnection: close\r\n\r\n");
         let reply = raw(gateway.addr, request.as_bytes()).await;
         assert_eq!(reply.status, status, "{reply:?}");

@@ -30,12 +30,21 @@ async fn http1_requests_with_a_missing_repeated_or_malformed_host_get_400() {
     let gateway = Gateway::start(&gateway_config(&upstream)).await;
     for (case, host_lines) in [
         ("no Host", ""),
-        ("two equal Host fields", "Host: www.example.com\r\nHost: www.example.com\r\n"),
-        ("two different Host fields", "Host: www.example.com\r\nHost: other.example\r\n"),
+        (
+            "two equal Host fields",
+            "Host: www.example.com\r\nHost: www.example.com\r\n",
+        ),
+        (
+            "two different Host fields",
+            "Host: www.example.com\r\nHost: other.example\r\n",
+        ),
         ("whitespace", "Host: www.example .com\r\n"),
         ("a path", "Host: www.example.com/admin\r\n"),
         ("userinfo", "Host: a@www.example.com\r\n"),
-        ("userinfo hiding the host", "Host: admin.example.com:1@www.example.com\r\n"),
+        (
+            "userinfo hiding the host",
+            "Host: admin.example.com:1@www.example.com\r\n",
+        ),
         ("a port out of range", "Host: www.example.com:99999\r\n"),
         ("a port that is no number", "Host: www.example.com:http\r\n"),
         ("an empty port", "Host: www.example.com:\r\n"),
@@ -103,11 +112,27 @@ async fn h2_authority_faults_and_a_disagreeing_host_get_400() {
     assert_eq!(status, 200, "the same host twice is one host");
 
     for (case, uri, host) in [
-        ("disagreeing Host", "http://www.example.com/x", Some("admin.example.com")),
+        (
+            "disagreeing Host",
+            "http://www.example.com/x",
+            Some("admin.example.com"),
+        ),
         ("userinfo", "http://a@www.example.com/x", None),
-        ("userinfo hiding the host", "http://admin.example.com:1@www.example.com/x", None),
-        ("a port out of range", "http://www.example.com:99999/x", None),
-        ("a bad Host beside a good :authority", "http://www.example.com/x", Some("www.example.com/x")),
+        (
+            "userinfo hiding the host",
+            "http://admin.example.com:1@www.example.com/x",
+            None,
+        ),
+        (
+            "a port out of range",
+            "http://www.example.com:99999/x",
+            None,
+        ),
+        (
+            "a bad Host beside a good :authority",
+            "http://www.example.com/x",
+            Some("www.example.com/x"),
+        ),
     ] {
         let (status, body) = h2_status(&gateway, uri, host).await;
         assert_eq!(status, 400, "{case}: {body}");

@@ -45,7 +45,9 @@ enum Parsed {
     /// A whole request of this many bytes.
     Done(usize),
     /// More bytes needed; `in_body` once the head is complete.
-    More { in_body: bool },
+    More {
+        in_body: bool,
+    },
     Garbage,
 }
 
@@ -148,7 +150,10 @@ upstream = "echo"
         ("negative size", "3\r\nabc\r\n-1\r\nx\r\n0\r\n\r\n"),
         ("0x prefix", "3\r\nabc\r\n0x5\r\nhello\r\n0\r\n\r\n"),
         ("plus sign", "3\r\nabc\r\n+5\r\nhello\r\n0\r\n\r\n"),
-        ("overflowing size", "3\r\nabc\r\nfffffffffffffffffff\r\nhello\r\n0\r\n\r\n"),
+        (
+            "overflowing size",
+            "3\r\nabc\r\nfffffffffffffffffff\r\nhello\r\n0\r\n\r\n",
+        ),
         ("data without CRLF", "3\r\nabc\r\n5\r\nhelloXX0\r\n\r\n"),
         ("LF-only lines", "3\r\nabc\r\n5\nhello\n0\n\n"),
         ("bad first size", "-1\r\nabc\r\n0\r\n\r\n"),
@@ -161,14 +166,21 @@ upstream = "echo"
         let json = reply.json();
         assert_eq!(json["error"], "bad_request_body", "{case}: {json}");
         assert!(
-            json["message"].as_str().unwrap_or_default().contains("chunk"),
+            json["message"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("chunk"),
             "{case}: the message says what was wrong: {json}"
         );
         // The next request is served cleanly: no connection carried the rest of a body.
         let reply = raw(gateway.addr, good).await;
         assert_eq!(reply.status, 200, "after {case}: {reply:?}");
     }
-    assert_eq!(seen.garbage.load(Ordering::SeqCst), 0, "a half-sent connection was reused");
+    assert_eq!(
+        seen.garbage.load(Ordering::SeqCst),
+        0,
+        "a half-sent connection was reused"
+    );
     // Every connection that got part of a body was closed, not answered and reused.
     let connections = seen.connections.load(Ordering::SeqCst);
     let aborted = seen.aborted.load(Ordering::SeqCst);

@@ -51,7 +51,11 @@ async fn addresses_of_one_slash_64_share_a_limit_by_default() {
     let gateway = tollgate_tests::Gateway::start(&config(&upstream, "127.0.0.1:0", "")).await;
     let url = gateway.url("/x");
     // Three addresses in 2001:db8:1:2::/64: the third request is over the limit of 2.
-    let got = statuses(&url, &["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::9"]).await;
+    let got = statuses(
+        &url,
+        &["2001:db8:1:2::1", "2001:db8:1:2::2", "2001:db8:1:2:ffff::9"],
+    )
+    .await;
     assert_eq!(got, [200, 200, 429]);
     // Another /64 has its own count; IPv4 clients are still counted per address.
     let got = statuses(&url, &["2001:db8:1:3::1", "192.0.2.1", "192.0.2.2"]).await;
@@ -65,7 +69,11 @@ async fn ipv6_prefix_sets_the_width_counted_as_one_client() {
     let wide = config(&upstream, "127.0.0.1:0", ", ipv6_prefix = 48");
     let gateway = tollgate_tests::Gateway::start(&wide).await;
     let url = gateway.url("/x");
-    let got = statuses(&url, &["2001:db8:1:2::1", "2001:db8:1:3::1", "2001:db8:1:4::1"]).await;
+    let got = statuses(
+        &url,
+        &["2001:db8:1:2::1", "2001:db8:1:3::1", "2001:db8:1:4::1"],
+    )
+    .await;
     assert_eq!(got, [200, 200, 429], "one /48");
     gateway.shutdown().await;
 
