@@ -575,6 +575,7 @@ pub async fn start(config_path: &Path) -> Result<Running, GatewayError> {
             listener,
             gateway.clone(),
             a.token.clone(),
+            config.server.clone(),
             wait_for(admin_rx),
         )));
     }

@@ -98,6 +98,8 @@ struct Exchange<'t> {
     consumer: Option<String>,
     /// The request context's `access_log.*` overrides, for the access log.
     log_context: HashMap<String, String>,
+    /// The request body's share of `[limits] max_buffered_bytes`, held until the request ends.
+    buffer: Option<super::budget::BufferCharge>,
 }
 
 /// What routing decided and what the later phases need of the client's request.
@@ -148,6 +150,7 @@ impl<'t> Exchange<'t> {
             log_state: None,
             consumer: None,
             log_context: HashMap::new(),
+            buffer: None,
         }
     }
 
@@ -193,8 +196,10 @@ impl<'t> Exchange<'t> {
     fn route<B>(&mut self, req: Request<B>) -> Result<(Routed<'t>, B), ProxyError> {
         let table = self.table;
         let limits = table.limits();
-        // 1. Normalise the path first: routing, plugins and the upstream must all see this one path.
+        // 1. Normalise the path and check the host first: routing, plugins and the upstream must
+        //    all see this one path and this one host.
         let path = normalize_path(req.uri().path())?;
+        let authority = super::host::request_host(&req)?;
         //    Plain HTTP on a listener that wants HTTPS is redirected or refused before anything
         //    else (docs/tls.md). The connection info is set by the server, never from the request.
         let conn = req
@@ -211,13 +216,15 @@ impl<'t> Exchange<'t> {
         // 3. A declared body over the limit is refused before routing and plugins spend work on it.
         check_content_length(req.headers(), limits.max_body_bytes)?;
         // 4. Route on the normalised path (404/405 here, before any plugin runs).
-        let authority = headers::request_authority(&req);
         let host = authority
             .as_deref()
-            .map(headers::route_host)
+            .map(super::host::route_host)
             .unwrap_or_default();
         let route = table.route(&host, &path, req.method())?;
         self.route = Some(route);
+        if route.chain.needs_request_body() {
+            self.buffer = Some(table.buffer_budget().charge());
+        }
         // 5. The client address (trusted proxies and X-Forwarded-For), read before the forwarding
         //    headers go; then the plugins' view of the request: hop-by-hop, client forwarding and
         //    identity headers removed, so only plugins can set identity.
@@ -269,6 +276,10 @@ impl<'t> Exchange<'t> {
         // 6. Chunked bodies declare no size: the cap applies while the bytes stream.
         let meter = self.request_body.clone();
         let capped = CappedBody::new(body, body_limit, meter.clone());
+        let capped = match &self.buffer {
+            Some(charge) => capped.charged(charge.clone()),
+            None => capped,
+        };
         let streamed = if chain.needs_request_body() {
             let collected = capped
                 .collect()
@@ -334,7 +345,13 @@ impl<'t> Exchange<'t> {
         let forwarded = result.map_err(|e| match (meter.over_limit(), meter.stalled()) {
             (true, _) => ProxyError::BodyTooLarge { limit: body_limit },
             (false, Some(timeout)) => ProxyError::BodyTimeout { timeout },
-            (false, None) => e,
+            // The client's body failing mid-stream is the client's error (400), not the
+            // upstream's (502); the upstream connection that got half of it is closed by the
+            // client pool, never reused.
+            (false, None) => match meter.client_error() {
+                Some(reason) => ProxyError::ClientBody(reason.into()),
+                None => e,
+            },
         })?;
         let target = forwarded.pick.addr().to_owned();
         self.in_flight = Some(forwarded.pick);
@@ -427,12 +444,14 @@ impl<'t> Exchange<'t> {
             upstream_target: upstream,
             upstream_time,
             in_flight,
+            buffer,
             consumer,
             log_context,
             ..
         } = self;
         let on_done = Box::new(move |sent: u64| {
             drop(in_flight);
+            drop(buffer);
             let elapsed = started.elapsed();
             metrics::record_request(route.as_deref(), &method, status, elapsed);
             if let (Some(name), Some(took)) = (&upstream_name, upstream_time) {
@@ -519,7 +538,11 @@ fn access_record<B>(
         trace_id: trace_context.trace_id_hex(),
         method: req.method().as_str().to_owned(),
         path: req.uri().path().to_owned(),
-        query: req.uri().query().map(str::to_owned),
+        // API keys passed in the query never reach the log file.
+        query: req
+            .uri()
+            .query()
+            .map(|q| crate::access_log::mask_query(q, table.secret_query_params()).into_owned()),
         client_ip: table
             .client_policy()
             .origin(peer, req.headers())
@@ -579,8 +602,10 @@ fn body_error(meter: &BodyMeter, limit: u64, error: BoxError) -> ProxyError {
         ProxyError::BodyTooLarge { limit }
     } else if let Some(timeout) = meter.stalled() {
         ProxyError::BodyTimeout { timeout }
+    } else if meter.over_budget() {
+        ProxyError::BufferBudgetExhausted
     } else {
-        ProxyError::ClientBody(error)
+        ProxyError::ClientBody(meter.client_error().map_or(error, Into::into))
     }
 }
 
