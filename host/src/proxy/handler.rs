@@ -25,7 +25,7 @@ use super::response::client_response;
 use super::routing::{RouteEntry, RoutingTable};
 use super::upstream::balance::Pick;
 use super::upstream::forward::{Client, Framing, upstream_request};
-use super::upstream::replay::ReplaySource;
+use super::upstream::replay::{AttemptBodies, ReplaySource};
 use super::upstream::{Clients, retry};
 use crate::access_log::{AccessLog, AccessRecord};
 use crate::chain::{Flow, LogEntry, RequestState, ResponseState};
@@ -312,7 +312,7 @@ impl<'t> Exchange<'t> {
             state,
             ..
         } = routed;
-        let replay = body.replay.clone();
+        let replay = body.replay();
         let result = retry::forward(
             &route.upstream,
             &client,
@@ -465,37 +465,6 @@ impl<'t> Exchange<'t> {
             }
         });
         response.map(|body| Completion::new(body, on_done).boxed_unsync())
-    }
-}
-
-/// The bodies of the attempts of one request: the client's streamed body for the first, then a
-/// replay of it ([`ReplaySource`]) when a retry may follow; none when the body was buffered (each
-/// attempt then sends the buffered bytes).
-struct AttemptBodies {
-    first: Option<ProxyBody>,
-    replay: Option<ReplaySource>,
-}
-
-impl AttemptBodies {
-    fn new(streamed: Option<ProxyBody>, may_retry: bool) -> Self {
-        match streamed {
-            // Only a body that can be retried and is not known to be empty needs a replay.
-            Some(body) if may_retry && !body.is_end_stream() => Self {
-                first: None,
-                replay: Some(ReplaySource::new(body)),
-            },
-            first => Self {
-                first,
-                replay: None,
-            },
-        }
-    }
-
-    fn next(&mut self) -> Option<ProxyBody> {
-        match &self.replay {
-            Some(replay) => Some(replay.attempt()),
-            None => self.first.take(),
-        }
     }
 }
 
