@@ -321,7 +321,7 @@ impl<'t> Exchange<'t> {
             &|| meter.over_limit(),
             |target| {
                 let mut upstream_req =
-                    upstream_request(state, from, &route.upstream, target, body.next())?;
+                    upstream_request(state, from, &route.upstream, target, body.next_body())?;
                 // The gateway's child `traceparent` wins over whatever a plugin left there.
                 trace_context.apply(upstream_req.headers_mut());
                 Ok(upstream_req)

@@ -155,7 +155,7 @@ impl Body for AttemptBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.size_hint.clone()
+        self.size_hint
     }
 }
 
@@ -213,7 +213,7 @@ impl AttemptBodies {
     }
 
     /// The body of the next attempt.
-    pub fn next(&mut self) -> Option<ProxyBody> {
+    pub fn next_body(&mut self) -> Option<ProxyBody> {
         match &self.replay {
             Some(replay) => Some(replay.attempt()),
             None => self.first.take(),
