@@ -330,18 +330,25 @@ fn listener_addrs(config: &Config) -> Vec<SocketAddr> {
 fn new_runtime(config: &Config, fetcher: Arc<dyn Fetcher>) -> Result<Runtime, GatewayError> {
     let opts = RuntimeOptions {
         cache_dir: Some(config.gateway.cache_dir.clone()),
+        limits: config.limits.plugins.clone(),
         ..RuntimeOptions::default()
     };
-    Runtime::with_fetcher(opts, new_state(&config.state)?, fetcher)
-        .map_err(|e| GatewayError::Runtime(e.to_string()))
+    let state = new_state(&config.state, &config.limits.plugins)?;
+    Runtime::with_fetcher(opts, state, fetcher).map_err(|e| GatewayError::Runtime(e.to_string()))
 }
 
 /// The state backend for `[state]`. Redis connects lazily, so the gateway starts while Redis is
 /// down (each plugin's `on_state_error` decides meanwhile); a background ping logs whether it
 /// answers.
-fn new_state(settings: &StateSettings) -> Result<Arc<dyn StateBackend>, GatewayError> {
+fn new_state(
+    settings: &StateSettings,
+    limits: &config::PluginLimits,
+) -> Result<Arc<dyn StateBackend>, GatewayError> {
     match settings {
-        StateSettings::Memory => Ok(Arc::new(MemoryState::new())),
+        StateSettings::Memory => Ok(Arc::new(MemoryState::with_limits(
+            limits.state_max_entries,
+            limits.state_max_bytes,
+        ))),
         StateSettings::Redis {
             url,
             timeout,
@@ -435,18 +442,43 @@ fn plugin_issue(name: &str, message: &str) -> ConfigIssue {
 }
 
 /// Validate a config and load every plugin once (compile and `init` with its config), without
-/// serving. Returns a one-line summary.
+/// serving. Returns a one-line summary, then one `warning: ...` line per risky setting.
 pub async fn check(path: &Path) -> Result<String, GatewayError> {
     let config = config::load(path)?;
     let runtime = new_runtime(&config, Arc::new(NoFetcher))?;
     build(&runtime, &config, &HashMap::new()).await?;
-    Ok(format!(
+    let mut out = format!(
         "{} listener(s), {} upstream(s), {} plugin(s), {} route(s)",
         config.listeners.len(),
         config.upstreams.len(),
         config.plugins.len(),
         config.routes.len()
-    ))
+    );
+    for warning in check_warnings(&config) {
+        out.push_str("\nwarning: ");
+        out.push_str(&warning);
+    }
+    Ok(out)
+}
+
+/// Settings that load but weaken the gateway: access-control plugins that let requests through
+/// when they fail.
+pub fn check_warnings(config: &Config) -> Vec<String> {
+    const ACCESS_CONTROL: [&str; 3] = ["auth", "rbac", "ip_filter"];
+    config
+        .plugins
+        .values()
+        .filter(|spec| spec.on_error == config::OnError::FailOpen)
+        .filter_map(|spec| {
+            let stem = spec.module.file_stem()?.to_str()?.replace('-', "_");
+            ACCESS_CONTROL.contains(&stem.as_str()).then(|| {
+                format!(
+                    "plugin `{}` ({stem}) is on_error = \"fail-open\": when it traps or times out, requests pass without its check",
+                    spec.name
+                )
+            })
+        })
+        .collect()
 }
 
 /// A gateway that is serving: its bound addresses and a handle to stop it.

@@ -167,7 +167,11 @@ fn main() -> ExitCode {
 async fn check(path: PathBuf) -> ExitCode {
     match tollgate::gateway::check(&path).await {
         Ok(summary) => {
-            println!("{}: ok ({summary})", path.display());
+            let mut lines = summary.lines();
+            println!("{}: ok ({})", path.display(), lines.next().unwrap_or(""));
+            for warning in lines {
+                eprintln!("{warning}");
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

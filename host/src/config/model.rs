@@ -256,6 +256,8 @@ pub struct Limits {
     pub max_body_bytes: u64,
     /// Maximum buffered response body size when a plugin needs the response body (502 beyond).
     pub max_response_body_bytes: u64,
+    /// Caps on what plugins hand the host (`plugin_*` and `state_*` keys).
+    pub plugins: super::PluginLimits,
 }
 
 impl Default for Limits {
@@ -265,6 +267,7 @@ impl Default for Limits {
             max_header_bytes: 16 * 1024,
             max_body_bytes: 10 * 1024 * 1024,
             max_response_body_bytes: 10 * 1024 * 1024,
+            plugins: super::PluginLimits::default(),
         }
     }
 }
@@ -597,6 +600,9 @@ pub struct PluginSpec {
     pub memory_limit: usize,
     /// Warm instances created at load time and kept idle.
     pub pool_size: usize,
+    /// Most instances alive at once (idle and busy); a call past it waits for one to come back,
+    /// up to the call deadline, then fails `unavailable` (503).
+    pub max_instances: usize,
     /// Upstreams the plugin may call through the `http-client` import (validated to exist).
     pub fetch: Vec<String>,
 }

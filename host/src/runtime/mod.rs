@@ -21,17 +21,21 @@ mod host_imports;
 mod host_request;
 mod host_state;
 mod limiter;
+mod limits;
 mod options;
 mod plugin;
+mod pool;
 #[allow(clippy::module_inception)]
 mod runtime;
 mod state;
 mod stats;
+mod wall_clock;
 mod wasm_chain;
 
 pub use cache::CompileSource;
 pub use clock::{PluginClock, SystemClock};
 pub use error::RuntimeError;
+pub use limits::PluginLimits;
 pub use options::RuntimeOptions;
 pub use plugin::{LoadedPlugin, PluginCapabilities, PluginFingerprint};
 pub use runtime::Runtime;

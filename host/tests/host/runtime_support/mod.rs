@@ -58,6 +58,7 @@ pub fn spec(name: &str, file: &str, config: serde_json::Value) -> PluginSpec {
         timeout: Duration::from_secs(1),
         memory_limit: 16 << 20,
         pool_size: 1,
+        max_instances: 64,
         fetch: Vec::new(),
     }
 }
