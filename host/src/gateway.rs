@@ -604,34 +604,23 @@ fn bind_listeners(
     gateway: &Gateway,
     config: &Config,
 ) -> Result<(Vec<SocketAddr>, Vec<WorkerListener>), GatewayError> {
-    let workers = config
-        .server
-        .workers
-        .unwrap_or_else(crate::proxy::workers::default_workers);
     let mut addrs = Vec::new();
     let mut bound = Vec::new();
     for l in &config.listeners {
-        let bind_error = |source| GatewayError::Bind {
-            addr: l.addr,
-            source,
-        };
-        let sockets = crate::proxy::workers::bind_reuseport(l.addr, workers).map_err(bind_error)?;
-        let local = match sockets.first() {
-            Some(socket) => socket.local_addr().map_err(bind_error)?,
-            None => l.addr,
-        };
-        addrs.push(local);
-        tracing::info!(listener = %l.name, addr = %local, workers, "listening");
         let options = crate::proxy::ServeOptions {
             mode: gateway.listener_mode(l)?,
             listener: l.name.clone(),
             server: config.server.clone(),
-            // One cap per listener, whichever worker accepts.
-            slots: Some(Arc::new(tokio::sync::Semaphore::new(
-                config.server.max_connections,
-            ))),
+            slots: None,
         };
-        bound.push(WorkerListener { options, sockets });
+        let (local, listener) =
+            crate::proxy::workers::bind(l.addr, options).map_err(|source| GatewayError::Bind {
+                addr: l.addr,
+                source,
+            })?;
+        tracing::info!(listener = %l.name, addr = %local, "listening");
+        addrs.push(local);
+        bound.push(listener);
     }
     Ok((addrs, bound))
 }

@@ -25,7 +25,7 @@ use super::response::client_response;
 use super::routing::{RouteEntry, RoutingTable};
 use super::upstream::balance::Pick;
 use super::upstream::forward::{Client, Framing, upstream_request};
-use super::upstream::replay::ReplaySource;
+use super::upstream::replay::{AttemptBodies, ReplaySource};
 use super::upstream::{Clients, retry};
 use crate::access_log::{AccessLog, AccessRecord};
 use crate::chain::{Flow, LogEntry, RequestState, ResponseState};
@@ -323,7 +323,7 @@ impl<'t> Exchange<'t> {
             state,
             ..
         } = routed;
-        let replay = body.replay.clone();
+        let replay = body.replay();
         let result = retry::forward(
             &route.upstream,
             &client,
@@ -332,7 +332,7 @@ impl<'t> Exchange<'t> {
             &|| meter.over_limit(),
             |target| {
                 let mut upstream_req =
-                    upstream_request(state, from, &route.upstream, target, body.next())?;
+                    upstream_request(state, from, &route.upstream, target, body.next_body())?;
                 // The gateway's child `traceparent` wins over whatever a plugin left there.
                 trace_context.apply(upstream_req.headers_mut());
                 Ok(upstream_req)
@@ -484,37 +484,6 @@ impl<'t> Exchange<'t> {
             }
         });
         response.map(|body| Completion::new(body, on_done).boxed_unsync())
-    }
-}
-
-/// The bodies of the attempts of one request: the client's streamed body for the first, then a
-/// replay of it ([`ReplaySource`]) when a retry may follow; none when the body was buffered (each
-/// attempt then sends the buffered bytes).
-struct AttemptBodies {
-    first: Option<ProxyBody>,
-    replay: Option<ReplaySource>,
-}
-
-impl AttemptBodies {
-    fn new(streamed: Option<ProxyBody>, may_retry: bool) -> Self {
-        match streamed {
-            // Only a body that can be retried and is not known to be empty needs a replay.
-            Some(body) if may_retry && !body.is_end_stream() => Self {
-                first: None,
-                replay: Some(ReplaySource::new(body)),
-            },
-            first => Self {
-                first,
-                replay: None,
-            },
-        }
-    }
-
-    fn next(&mut self) -> Option<ProxyBody> {
-        match &self.replay {
-            Some(replay) => Some(replay.attempt()),
-            None => self.first.take(),
-        }
     }
 }
 
