@@ -207,7 +207,7 @@ pub fn secret_query_params(config: &crate::config::Config) -> Vec<String> {
 pub fn mask_query<'a>(query: &'a str, names: &[String]) -> std::borrow::Cow<'a, str> {
     let secret = |name: &str| {
         let decoded = percent_decode(name).to_ascii_lowercase();
-        names.iter().any(|n| *n == decoded)
+        names.contains(&decoded)
     };
     let hit = query
         .split('&')

@@ -297,7 +297,7 @@ mod tests {
                 {"name": "proxy-authorization", "value": "Basic s3"},
                 {"name": "accept", "value": "application/json"},
             ]}],
-            "jwks_url": "https://user:pw@idp.example/keys?token=s3&kid=k1",
+            "callback_url": "https://user:pw@idp.example/keys?token=s3&kid=k1",
             "remove": ["authorization"],
         });
         mask_secrets(&mut config, false);
@@ -309,7 +309,7 @@ mod tests {
         assert_eq!(headers[0]["name"], "proxy-authorization");
         assert_eq!(headers[1]["value"], "application/json");
         assert_eq!(
-            config["jwks_url"],
+            config["callback_url"],
             "https://user:***@idp.example/keys?token=***&kid=k1"
         );
         assert_eq!(config["remove"][0], "authorization");

@@ -181,12 +181,13 @@ upstream = "echo"
         0,
         "a half-sent connection was reused"
     );
-    // Every connection that got part of a body was closed, not answered and reused.
+    // Every connection that got part of a body was closed, not answered and reused; the good
+    // requests were answered on connections that never carried one.
     let connections = seen.connections.load(Ordering::SeqCst);
     let aborted = seen.aborted.load(Ordering::SeqCst);
     assert_eq!(seen.complete.load(Ordering::SeqCst), 8);
     assert!(
-        connections >= 1 + aborted,
+        connections > aborted,
         "connections {connections}, aborted {aborted}"
     );
     gateway.shutdown().await;
