@@ -45,7 +45,7 @@ fn ttl(ms: u64) -> Option<Duration> {
 impl HostState {
     /// Finish a state call: its wait is host I/O, not guest CPU (credited back to the deadline),
     /// and a backend failure is remembered for the plugin's `on_state_error` policy.
-    fn state_done<T>(
+    pub(super) fn state_done<T>(
         &mut self,
         started: Instant,
         result: Result<T, StateError>,
@@ -60,7 +60,7 @@ impl HostState {
         })
     }
 
-    fn state_key(&self, key: &str) -> String {
+    pub(super) fn state_key(&self, key: &str) -> String {
         format!("{}:{key}", self.plugin)
     }
 }

@@ -59,6 +59,8 @@ pub(crate) struct HostState {
     pub(crate) state_error: Option<String>,
     /// What the `clock` import answers (the system clock, or a test kit's).
     pub(crate) clock: Arc<dyn PluginClock>,
+    /// `crypto` keys this instance holds in its table (bounded).
+    pub(crate) keys_held: usize,
 }
 
 impl HostState {
@@ -92,6 +94,7 @@ impl HostState {
             host_wait: Duration::ZERO,
             state_error: None,
             clock,
+            keys_held: 0,
         }
     }
 

@@ -15,20 +15,24 @@
 mod bindings;
 mod cache;
 mod clock;
+mod crypto;
 mod engine;
 mod error;
 mod host_imports;
 mod host_request;
 mod host_state;
+mod imports_v2;
 mod limiter;
 mod options;
 mod plugin;
 #[allow(clippy::module_inception)]
 mod runtime;
 mod state;
+mod state_v2;
 mod stats;
 mod wasm_chain;
 
+pub use bindings::ContractVersion;
 pub use cache::CompileSource;
 pub use clock::{PluginClock, SystemClock};
 pub use error::RuntimeError;

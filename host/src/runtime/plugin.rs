@@ -266,6 +266,11 @@ impl LoadedPlugin {
         self.fingerprint
     }
 
+    /// The contract version the component targets.
+    pub fn contract_version(&self) -> super::ContractVersion {
+        self.pre.version()
+    }
+
     /// What the plugin declared in `init`.
     pub fn capabilities(&self) -> PluginCapabilities {
         self.caps

@@ -10,6 +10,8 @@ use super::{StateBackend, StateError, StateFuture, TakeOutcome, TokenBucket};
 enum Value {
     Counter(i64),
     Text(String),
+    /// A value stored by the 0.2.0 operations (any bytes).
+    Binary(Vec<u8>),
     /// A token bucket's theoretical arrival time, in milliseconds since the store's `epoch`.
     Bucket(f64),
 }
@@ -40,6 +42,18 @@ impl Map {
             self.entries.remove(key);
         }
         self.entries.get_mut(key)
+    }
+
+    /// Store a binary value (the 0.2.0 operations).
+    fn put_binary(&mut self, key: &str, value: &[u8], ttl: Option<Duration>, now: Instant) {
+        self.maybe_sweep(now);
+        self.entries.insert(
+            key.to_owned(),
+            Entry {
+                value: Value::Binary(value.to_vec()),
+                expires: ttl.and_then(|t| now.checked_add(t)),
+            },
+        );
     }
 
     /// Drop expired entries once the map has doubled since the last sweep, so keys that are
@@ -104,7 +118,7 @@ impl StateBackend for MemoryState {
                         *n = n.saturating_add(delta);
                         Ok(*n)
                     }
-                    Value::Text(_) | Value::Bucket(_) => Err(not_a(key, "counter")),
+                    Value::Text(_) | Value::Binary(_) | Value::Bucket(_) => Err(not_a(key, "counter")),
                 };
             }
             map.maybe_sweep(now);
@@ -125,7 +139,7 @@ impl StateBackend for MemoryState {
         let result = self.with(|map, now| match map.live(key, now).map(|e| &e.value) {
             None => Ok(0),
             Some(Value::Counter(n)) => Ok(*n),
-            Some(Value::Text(_) | Value::Bucket(_)) => Err(not_a(key, "counter")),
+            Some(Value::Text(_) | Value::Binary(_) | Value::Bucket(_)) => Err(not_a(key, "counter")),
         });
         Box::pin(std::future::ready(result))
     }
@@ -135,6 +149,7 @@ impl StateBackend for MemoryState {
             Ok(map.live(key, now).map(|e| match &e.value {
                 Value::Counter(n) => n.to_string(),
                 Value::Text(s) => s.clone(),
+                Value::Binary(b) => String::from_utf8_lossy(b).into_owned(),
                 Value::Bucket(tat) => format!("{tat:.3}"),
             }))
         });
@@ -183,7 +198,7 @@ impl StateBackend for MemoryState {
             let tat = match map.live(key, now).map(|e| &e.value) {
                 None => None,
                 Some(Value::Bucket(tat)) => Some(*tat),
-                Some(Value::Counter(_) | Value::Text(_)) => {
+                Some(Value::Counter(_) | Value::Text(_) | Value::Binary(_)) => {
                     return Err(not_a(key, "token bucket"));
                 }
             };
@@ -209,6 +224,88 @@ impl StateBackend for MemoryState {
         Box::pin(std::future::ready(result))
     }
 
+    fn get_bytes<'a>(&'a self, key: &'a str) -> StateFuture<'a, Option<Vec<u8>>> {
+        let result = self.with(|map, now| {
+            Ok(map.live(key, now).and_then(|e| match &e.value {
+                Value::Counter(n) => Some(n.to_string().into_bytes()),
+                Value::Text(s) => Some(s.as_bytes().to_vec()),
+                Value::Binary(b) => Some(b.clone()),
+                Value::Bucket(tat) => Some(format!("{tat:.3}").into_bytes()),
+            }))
+        });
+        Box::pin(std::future::ready(result))
+    }
+
+    fn set_bytes<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Option<Duration>,
+    ) -> StateFuture<'a, ()> {
+        let result = self.with(|map, now| {
+            map.put_binary(key, value, ttl, now);
+            Ok(())
+        });
+        Box::pin(std::future::ready(result))
+    }
+
+    fn set_if_absent<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Option<Duration>,
+    ) -> StateFuture<'a, bool> {
+        let result = self.with(|map, now| {
+            if map.live(key, now).is_some() {
+                return Ok(false);
+            }
+            map.put_binary(key, value, ttl, now);
+            Ok(true)
+        });
+        Box::pin(std::future::ready(result))
+    }
+
+    fn compare_and_set<'a>(
+        &'a self,
+        key: &'a str,
+        expected: &'a [u8],
+        value: Option<&'a [u8]>,
+        ttl: Option<Duration>,
+    ) -> StateFuture<'a, bool> {
+        let result = self.with(|map, now| {
+            let matches = map.live(key, now).is_some_and(|e| match &e.value {
+                Value::Text(s) => s.as_bytes() == expected,
+                Value::Binary(b) => b.as_slice() == expected,
+                // As in Redis, where a counter is its decimal text.
+                Value::Counter(n) => n.to_string().as_bytes() == expected,
+                Value::Bucket(_) => false,
+            });
+            if matches {
+                match value {
+                    Some(value) => map.put_binary(key, value, ttl, now),
+                    None => {
+                        map.entries.remove(key);
+                    }
+                }
+            }
+            Ok(matches)
+        });
+        Box::pin(std::future::ready(result))
+    }
+
+    fn expire<'a>(&'a self, key: &'a str, ttl: Option<Duration>) -> StateFuture<'a, bool> {
+        let result = self.with(|map, now| {
+            Ok(match map.live(key, now) {
+                Some(entry) => {
+                    entry.expires = ttl.and_then(|t| now.checked_add(t));
+                    true
+                }
+                None => false,
+            })
+        });
+        Box::pin(std::future::ready(result))
+    }
+
     fn scan_counters<'a>(&'a self, prefix: &'a str) -> StateFuture<'a, Vec<(String, i64)>> {
         let result = self.with(|map, now| {
             Ok(map
@@ -217,7 +314,7 @@ impl StateBackend for MemoryState {
                 .filter(|(k, e)| k.starts_with(prefix) && e.live(now))
                 .filter_map(|(k, e)| match e.value {
                     Value::Counter(n) => Some((k.clone(), n)),
-                    Value::Text(_) | Value::Bucket(_) => None,
+                    Value::Text(_) | Value::Binary(_) | Value::Bucket(_) => None,
                 })
                 .collect())
         });
