@@ -16,6 +16,7 @@ use super::balance::Pick;
 use super::body::{BodyMeter, CappedBody, Completion, ProxyBody, full};
 use super::client::Origin;
 use super::error::{BoxError, ProxyError};
+use super::lazy_body::{Parked, ReadFailure};
 use super::headers::{self, X_REQUEST_ID};
 use super::metrics;
 use super::retry;
@@ -243,12 +244,20 @@ where
     //    plugin asked for it, so the common case streams.
     let meter = trace.request_body.clone();
     let capped = CappedBody::new(body, body_limit, meter.clone());
+    //    A 0.1.0 plugin that declared the body gets it buffered up front; a 0.2.0 plugin reads it
+    //    when it calls `body()`, so a request refused before that is never buffered.
+    let mut parked = None;
     let streamed = if chain.needs_request_body() {
         let collected = capped
             .collect()
             .await
             .map_err(|e| body_error(&meter, body_limit, e))?;
         state.body = Some(collected.to_bytes());
+        None
+    } else if chain.reads_bodies_on_demand() {
+        let body = Parked::new(capped.boxed_unsync(), None, "request");
+        state.lazy_body = Some(body.lazy());
+        parked = Some(body);
         None
     } else {
         Some(capped.boxed_unsync())
@@ -257,14 +266,33 @@ where
     // 7. Request phase, in chain order; a `respond` short-circuits the upstream.
     let outcome = chain.on_request(state).await?;
     let ran = outcome.ran;
+    //    Unread, the body streams on; read and over the cap (or broken), the client is answered
+    //    for it whatever the plugins decided.
+    let streamed = match parked {
+        Some(parked) => {
+            state.lazy_body = None;
+            let back = parked.take_back();
+            if back.is_none() && state.body.is_none() {
+                let e: BoxError = "the request body could not be read".into();
+                return Err(body_error(&meter, body_limit, e));
+            }
+            if meter.over_limit() {
+                return Err(ProxyError::BodyTooLarge { limit: body_limit });
+            }
+            back.filter(|_| state.body.is_none())
+        }
+        None => streamed,
+    };
 
     // 8. Upstream, unless a plugin answered. The response head is bounded by the request timeout.
+    let mut response_parked = None;
     let (mut response, upstream_body) = match outcome.flow {
         Flow::Respond(reply) => (
             ResponseState {
                 status: reply.status,
                 headers: reply.headers,
                 body: Some(reply.body),
+                ..ResponseState::default()
             },
             None,
         ),
@@ -306,11 +334,15 @@ where
             trace.upstream = last_target;
             trace.upstream_name = Some(route.upstream.name().to_owned());
             trace.upstream_time = Some(sent_at.elapsed());
-            let forwarded = result.map_err(|e| match (meter.over_limit(), meter.stalled()) {
+            let forwarded = match result.map_err(|e| match (meter.over_limit(), meter.stalled()) {
                 (true, _) => ProxyError::BodyTooLarge { limit: body_limit },
                 (false, Some(timeout)) => ProxyError::BodyTimeout { timeout },
                 (false, None) => e,
-            })?;
+            }) {
+                Ok(forwarded) => forwarded,
+                // The plugins that took something in their request phase hear of the failure.
+                Err(e) => return upstream_failed(chain, state, ran, e, &client_method).await,
+            };
             let target = forwarded.pick.addr().to_owned();
             trace.in_flight = Some(forwarded.pick);
             let (mut head, incoming) = forwarded.response.into_parts();
@@ -318,11 +350,12 @@ where
             let mut response = ResponseState {
                 status: head.status,
                 headers: head.headers,
-                body: None,
+                ..ResponseState::default()
             };
-            // Buffer only for plugins that asked; past the limit the upstream broke the contract.
+            // Buffer only for plugins that asked (0.1.0), or park it for one that may ask (0.2.0);
+            // past the limit the upstream broke the contract.
+            let limit = limits.max_response_body_bytes;
             if chain.needs_response_body() {
-                let limit = limits.max_response_body_bytes;
                 let collected =
                     Limited::new(incoming, usize::try_from(limit).unwrap_or(usize::MAX))
                         .collect()
@@ -330,8 +363,17 @@ where
                         .map_err(|e| upstream_body_error(route, &target, limit, e))?;
                 response.body = Some(collected.to_bytes());
                 (response, None)
+            } else if chain.reads_bodies_on_demand() {
+                let body = Parked::new(
+                    incoming.map_err(BoxError::from).boxed_unsync(),
+                    Some(limit),
+                    "response",
+                );
+                response.lazy_body = Some(body.lazy());
+                response_parked = Some((body, target));
+                (response, None)
             } else {
-                (response, Some(incoming))
+                (response, Some(incoming.map_err(BoxError::from).boxed_unsync()))
             }
         }
     };
@@ -345,8 +387,28 @@ where
             status: reply.status,
             headers: reply.headers,
             body: Some(reply.body),
+            ..ResponseState::default()
         };
         upstream_body = None;
+    } else if let Some((parked, target)) = response_parked {
+        // Unread, the upstream's body streams on; read past the limit or broken, 502.
+        response.lazy_body = None;
+        let back = parked.take_back();
+        if response.body.is_none() {
+            upstream_body = back;
+            if upstream_body.is_none() {
+                let limit = limits.max_response_body_bytes;
+                let upstream = route.upstream.name().to_owned();
+                return Err(match parked.failure() {
+                    Some(ReadFailure::TooLarge) => ProxyError::UpstreamBodyTooLarge { upstream, limit },
+                    _ => ProxyError::Upstream {
+                        upstream,
+                        target,
+                        source: "the response body broke off".into(),
+                    },
+                });
+            }
+        }
     }
     Ok(client_response(
         response,
@@ -354,6 +416,38 @@ where
         upstream_length,
         &client_method,
     ))
+}
+
+/// The upstream failed and the gateway answers itself: the response phase of the plugins that
+/// ran (0.2.0) sees the gateway's error response with `upstream-error` set, and may change it.
+async fn upstream_failed(
+    chain: &Arc<dyn Chain>,
+    state: &mut RequestState,
+    ran: usize,
+    error: ProxyError,
+    client_method: &Method,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let failure = match super::upstream_failure::of(&error) {
+        Some(failure) if chain.hears_upstream_failures() => failure,
+        _ => return Err(error),
+    };
+    tracing::debug!(%error, kind = failure.kind.as_str(), request_sent = failure.request_sent, "upstream failed");
+    state.upstream_error = Some(failure.clone());
+    let (head, body) = error.into_response().into_parts();
+    let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let mut response = ResponseState {
+        status: head.status,
+        headers: head.headers,
+        body: Some(body),
+        upstream_error: Some(failure),
+        ..ResponseState::default()
+    };
+    if let Flow::Respond(reply) = chain.on_upstream_failure(state, &mut response, ran).await? {
+        response.status = reply.status;
+        response.headers = reply.headers;
+        response.body = Some(reply.body);
+    }
+    Ok(client_response(response, None, None, client_method))
 }
 
 /// The request as plugins see it.
@@ -381,6 +475,8 @@ fn request_state(
         query: parts.uri.query().map(str::to_owned),
         headers,
         body: None,
+        lazy_body: None,
+        upstream_error: None,
         client_ip,
         route: route.name.clone(),
         request_id: Arc::from(request_id),
@@ -450,7 +546,7 @@ fn upstream_request(
 
 fn client_response(
     mut response: ResponseState,
-    upstream_body: Option<hyper::body::Incoming>,
+    upstream_body: Option<ProxyBody>,
     upstream_length: Option<HeaderValue>,
     method: &Method,
 ) -> Response<ProxyBody> {
@@ -474,7 +570,7 @@ fn client_response(
             if no_body {
                 full(Bytes::new())
             } else {
-                incoming.map_err(BoxError::from).boxed_unsync()
+                incoming
             }
         }
         None => {

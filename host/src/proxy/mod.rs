@@ -31,6 +31,7 @@ mod gateway;
 pub mod handler;
 pub mod headers;
 pub mod health;
+mod lazy_body;
 mod metrics;
 mod plain_http;
 
@@ -38,6 +39,7 @@ pub mod retry;
 pub mod routing;
 pub mod server;
 pub mod upstream;
+mod upstream_failure;
 
 pub use crate::path::{PathError, normalize_path};
 pub use error::ProxyError;
