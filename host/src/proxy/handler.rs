@@ -16,8 +16,8 @@ use super::balance::Pick;
 use super::body::{BodyMeter, CappedBody, Completion, ProxyBody, full};
 use super::client::Origin;
 use super::error::{BoxError, ProxyError};
-use super::lazy_body::{Parked, ReadFailure};
 use super::headers::{self, X_REQUEST_ID};
+use super::lazy_body::{Parked, ReadFailure};
 use super::metrics;
 use super::retry;
 use super::routing::{RouteEntry, RoutingTable};
@@ -373,7 +373,10 @@ where
                 response_parked = Some((body, target));
                 (response, None)
             } else {
-                (response, Some(incoming.map_err(BoxError::from).boxed_unsync()))
+                (
+                    response,
+                    Some(incoming.map_err(BoxError::from).boxed_unsync()),
+                )
             }
         }
     };
@@ -382,7 +385,29 @@ where
     //    unless the body was buffered or replaced, when Content-Length is set from the bytes.
     let upstream_length = response.headers.get(CONTENT_LENGTH).cloned();
     let mut upstream_body = upstream_body;
-    if let Flow::Respond(reply) = chain.on_response(state, &mut response, ran).await? {
+    let flow = chain.on_response(state, &mut response, ran).await?;
+    if let Some((parked, target)) = response_parked {
+        // Read past the limit or broken: 502, whatever the plugins answered. Unread: the
+        // upstream's body streams on.
+        response.lazy_body = None;
+        if let Some(failure) = parked.failure() {
+            let limit = limits.max_response_body_bytes;
+            let upstream = route.upstream.name().to_owned();
+            return Err(match failure {
+                ReadFailure::TooLarge => ProxyError::UpstreamBodyTooLarge { upstream, limit },
+                ReadFailure::Broken => ProxyError::Upstream {
+                    upstream,
+                    target,
+                    source: "the response body broke off".into(),
+                },
+            });
+        }
+        let back = parked.take_back();
+        if response.body.is_none() {
+            upstream_body = back;
+        }
+    }
+    if let Flow::Respond(reply) = flow {
         response = ResponseState {
             status: reply.status,
             headers: reply.headers,
@@ -390,25 +415,6 @@ where
             ..ResponseState::default()
         };
         upstream_body = None;
-    } else if let Some((parked, target)) = response_parked {
-        // Unread, the upstream's body streams on; read past the limit or broken, 502.
-        response.lazy_body = None;
-        let back = parked.take_back();
-        if response.body.is_none() {
-            upstream_body = back;
-            if upstream_body.is_none() {
-                let limit = limits.max_response_body_bytes;
-                let upstream = route.upstream.name().to_owned();
-                return Err(match parked.failure() {
-                    Some(ReadFailure::TooLarge) => ProxyError::UpstreamBodyTooLarge { upstream, limit },
-                    _ => ProxyError::Upstream {
-                        upstream,
-                        target,
-                        source: "the response body broke off".into(),
-                    },
-                });
-            }
-        }
     }
     Ok(client_response(
         response,
@@ -434,7 +440,11 @@ async fn upstream_failed(
     tracing::debug!(%error, kind = failure.kind.as_str(), request_sent = failure.request_sent, "upstream failed");
     state.upstream_error = Some(failure.clone());
     let (head, body) = error.into_response().into_parts();
-    let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
     let mut response = ResponseState {
         status: head.status,
         headers: head.headers,

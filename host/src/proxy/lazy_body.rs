@@ -105,10 +105,12 @@ impl BodyReader for Parked {
             let Some(body) = body else {
                 return Err("the body was already read".to_owned());
             };
-            collect(body, self.limit).await.map_err(|(failure, message)| {
-                self.fail(failure);
-                format!("reading the {} body failed: {message}", self.what)
-            })
+            collect(body, self.limit)
+                .await
+                .map_err(|(failure, message)| {
+                    self.fail(failure);
+                    format!("reading the {} body failed: {message}", self.what)
+                })
         })
     }
 }

@@ -60,7 +60,9 @@ pub(crate) mod v02 {
 }
 
 pub(crate) use self::v01::tollgate;
-pub(crate) use self::v01::tollgate::plugin::types::{Action, Capabilities, LogEntry, Phases, Reply};
+pub(crate) use self::v01::tollgate::plugin::types::{
+    Action, Capabilities, LogEntry, Phases, Reply,
+};
 
 /// Which contract a component was built against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -8,9 +8,7 @@
 use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 use wasmtime::component::Resource;
 
-use super::bindings::v02::tollgate::plugin::crypto::{
-    Algorithm, Host, HostVerifyKey, KeyMaterial,
-};
+use super::bindings::v02::tollgate::plugin::crypto::{Algorithm, Host, HostVerifyKey, KeyMaterial};
 use super::host_state::HostState;
 
 /// Smallest RSA modulus accepted, in bits.
@@ -159,12 +157,16 @@ impl Material {
                     .verify(params, message, sig)
                     .is_ok()
             }
-            Material::P256(point) => UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
-                .verify(message, sig)
-                .is_ok(),
-            Material::P384(point) => UnparsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, point)
-                .verify(message, sig)
-                .is_ok(),
+            Material::P256(point) => {
+                UnparsedPublicKey::new(&signature::ECDSA_P256_SHA256_FIXED, point)
+                    .verify(message, sig)
+                    .is_ok()
+            }
+            Material::P384(point) => {
+                UnparsedPublicKey::new(&signature::ECDSA_P384_SHA384_FIXED, point)
+                    .verify(message, sig)
+                    .is_ok()
+            }
             Material::Ed25519(x) => UnparsedPublicKey::new(&signature::ED25519, x)
                 .verify(message, sig)
                 .is_ok(),

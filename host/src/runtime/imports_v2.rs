@@ -34,10 +34,7 @@ pub(crate) fn upstream_error(f: &UpstreamFailure) -> types::UpstreamError {
 }
 
 /// Read a lazy body once: the wait is host I/O (credited back to the CPU deadline).
-async fn read_lazy(
-    host_wait: &mut std::time::Duration,
-    lazy: LazyBody,
-) -> Result<Bytes, String> {
+async fn read_lazy(host_wait: &mut std::time::Duration, lazy: LazyBody) -> Result<Bytes, String> {
     let started = Instant::now();
     let result = lazy.read().await;
     *host_wait += started.elapsed();
@@ -125,7 +122,10 @@ impl types::HostRequest for HostState {
         V1Request::headers(self, r)
     }
 
-    async fn body(&mut self, r: Resource<RequestState>) -> wasmtime::Result<Result<Vec<u8>, String>> {
+    async fn body(
+        &mut self,
+        r: Resource<RequestState>,
+    ) -> wasmtime::Result<Result<Vec<u8>, String>> {
         let req = self.table.get_mut(&r)?;
         if let Some(body) = &req.body {
             return Ok(Ok(body.to_vec()));

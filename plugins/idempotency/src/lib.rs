@@ -114,7 +114,11 @@ impl Idempotency {
         };
         let fp = fingerprint(req, &body);
         let consumer = context::get("consumer").unwrap_or_else(|| "anonymous".into());
-        let scope = format!("{}:{}", state::key_segment(&consumer), state::key_segment(key));
+        let scope = format!(
+            "{}:{}",
+            state::key_segment(&consumer),
+            state::key_segment(key)
+        );
         if let Some(stored) = self.stored(&scope)? {
             return Ok(answer_from(stored, &fp));
         }

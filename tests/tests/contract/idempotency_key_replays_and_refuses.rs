@@ -101,17 +101,42 @@ async fn same_key_replays_other_body_conflicts_and_5xx_is_not_stored() {
     let upstream = payments(Arc::clone(&calls)).await;
     let gateway = Gateway::start(&config(&upstream.target(), &dead_port().await.to_string())).await;
 
-    let first = post(&gateway, "/pay/orders", ALICE, "order-1", r#"{"amount":10}"#).await;
+    let first = post(
+        &gateway,
+        "/pay/orders",
+        ALICE,
+        "order-1",
+        r#"{"amount":10}"#,
+    )
+    .await;
     assert_eq!(first.status, 201, "{:?}", first.body);
     assert_eq!(first.header("idempotent-replayed"), None);
-    let again = post(&gateway, "/pay/orders", ALICE, "order-1", r#"{"amount":10}"#).await;
+    let again = post(
+        &gateway,
+        "/pay/orders",
+        ALICE,
+        "order-1",
+        r#"{"amount":10}"#,
+    )
+    .await;
     assert_eq!(again.status, 201);
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!(again.body, first.body, "the stored response, byte for byte");
     assert_eq!(again.header("content-type"), Some("application/json"));
-    assert_eq!(calls.load(Ordering::SeqCst), 1, "a replay does not reach the upstream");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "a replay does not reach the upstream"
+    );
 
-    let other = post(&gateway, "/pay/orders", ALICE, "order-1", r#"{"amount":99}"#).await;
+    let other = post(
+        &gateway,
+        "/pay/orders",
+        ALICE,
+        "order-1",
+        r#"{"amount":99}"#,
+    )
+    .await;
     assert_eq!(other.status, 422, "{:?}", other.body);
     assert_eq!(other.json()["error"], "idempotency_key_reused");
 

@@ -114,10 +114,19 @@ async fn requests_a_plugin_does_not_read_stream_and_a_0_1_body_plugin_still_buff
     // The 0.1.0 fixture declared `request-body`: its route buffers as before, so nothing comes
     // back until the body is complete, and then the plugin saw all of it.
     let (mut raw, head) = partial_chunked(&gateway, "PUT", "/v01/items").await;
-    assert!(head.is_none(), "a 0.1.0 body plugin must see the whole body: {head:?}");
+    assert!(
+        head.is_none(),
+        "a 0.1.0 body plugin must see the whole body: {head:?}"
+    );
     raw.write(b"6\r\n world\r\n0\r\n\r\n").await;
-    let head = raw.head_within(Duration::from_secs(3)).await.expect("answer");
+    let head = raw
+        .head_within(Duration::from_secs(3))
+        .await
+        .expect("answer");
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
-    assert!(head.to_ascii_lowercase().contains("x-contract: 0.1.0"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("x-contract: 0.1.0"),
+        "{head}"
+    );
     gateway.shutdown().await;
 }

@@ -16,7 +16,10 @@ async fn refused_and_timed_out_upstreams_are_told_to_the_plugins() {
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_nanos();
-    let prefix = format!("tollgate-test:upstream-error:{}:{nanos}:", std::process::id());
+    let prefix = format!(
+        "tollgate-test:upstream-error:{}:{nanos}:",
+        std::process::id()
+    );
     let config = format!(
         r#"
 [gateway]
@@ -75,7 +78,11 @@ chain = ["watch"]
         refused.header("x-upstream-error"),
         Some("connect sent=false status=502")
     );
-    assert_eq!(refused.json()["error"], "upstream_unavailable", "the gateway's own JSON error");
+    assert_eq!(
+        refused.json()["error"],
+        "upstream_unavailable",
+        "the gateway's own JSON error"
+    );
 
     let timed_out = get(&gateway.url("/slow/x"), &[]).await;
     assert_eq!(timed_out.status, 504, "{:?}", timed_out.body);
@@ -98,8 +105,14 @@ chain = ["watch"]
     let mut counts = (0, 0, 0);
     for _ in 0..50 {
         counts = (
-            state.get_counter("watch:upstream-error:connect:false").await.unwrap(),
-            state.get_counter("watch:upstream-error:timeout:true").await.unwrap(),
+            state
+                .get_counter("watch:upstream-error:connect:false")
+                .await
+                .unwrap(),
+            state
+                .get_counter("watch:upstream-error:timeout:true")
+                .await
+                .unwrap(),
             state.get_counter("watch:upstream-ok").await.unwrap(),
         );
         if counts == (1, 1, 1) {

@@ -118,7 +118,9 @@ impl StateBackend for MemoryState {
                         *n = n.saturating_add(delta);
                         Ok(*n)
                     }
-                    Value::Text(_) | Value::Binary(_) | Value::Bucket(_) => Err(not_a(key, "counter")),
+                    Value::Text(_) | Value::Binary(_) | Value::Bucket(_) => {
+                        Err(not_a(key, "counter"))
+                    }
                 };
             }
             map.maybe_sweep(now);
@@ -139,7 +141,9 @@ impl StateBackend for MemoryState {
         let result = self.with(|map, now| match map.live(key, now).map(|e| &e.value) {
             None => Ok(0),
             Some(Value::Counter(n)) => Ok(*n),
-            Some(Value::Text(_) | Value::Binary(_) | Value::Bucket(_)) => Err(not_a(key, "counter")),
+            Some(Value::Text(_) | Value::Binary(_) | Value::Bucket(_)) => {
+                Err(not_a(key, "counter"))
+            }
         });
         Box::pin(std::future::ready(result))
     }

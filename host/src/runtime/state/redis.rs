@@ -417,9 +417,7 @@ impl StateBackend for RedisState {
             let full = self.key(key);
             let mut call = self.expire.key(&full);
             call.arg(ttl.map_or(0, |t| ms(t).max(1)));
-            let existed: i64 = self
-                .bounded("expire", call.invoke_async(&mut conn))
-                .await?;
+            let existed: i64 = self.bounded("expire", call.invoke_async(&mut conn)).await?;
             Ok(existed == 1)
         })
     }
