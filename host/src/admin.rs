@@ -131,7 +131,7 @@ async fn handle(
         (&Method::GET, "/admin/usage") => usage(&gateway, req.uri().query()).await,
         (&Method::GET, "/admin/upstreams") => json_response(
             StatusCode::OK,
-            &crate::proxy::health::report(&gateway.proxy().table()),
+            &crate::proxy::upstream::health::report(gateway.proxy().table().upstream_pools()),
         ),
         (&Method::GET, "/metrics") => match PROMETHEUS.get().and_then(Option::as_ref) {
             Some(handle) => Response::builder()

@@ -255,6 +255,7 @@ impl PluginUnderTest {
             timeout: opts.timeout,
             memory_limit,
             pool_size: 1,
+            max_instances: 64,
             fetch: Vec::new(),
         };
         let plugin = runtime

@@ -12,7 +12,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-#[path = "../tests/auth_support/mod.rs"]
+#[path = "../tests/e2e/auth_support/mod.rs"]
 mod auth_support;
 
 use std::time::{Duration, Instant};

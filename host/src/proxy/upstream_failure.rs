@@ -2,8 +2,15 @@
 //! answers an upstream failure itself: the kind, and whether request bytes may have reached the
 //! upstream (false only when it never connected, so it cannot have acted on the request).
 
+use std::sync::Arc;
+
+use http::{Method, Response};
+use http_body_util::BodyExt;
+
+use super::body::ProxyBody;
 use super::error::ProxyError;
-use crate::chain::{UpstreamFailure, UpstreamFailureKind};
+use super::response::client_response;
+use crate::chain::{Chain, Flow, RequestState, ResponseState, UpstreamFailure, UpstreamFailureKind};
 
 /// The failure as plugins see it; `None` for errors that are not an upstream failure.
 pub fn of(error: &ProxyError) -> Option<UpstreamFailure> {
@@ -46,4 +53,39 @@ fn reset_or_other(error: &(dyn std::error::Error + 'static)) -> UpstreamFailureK
         cause = e.source();
     }
     UpstreamFailureKind::Other
+}
+
+/// The upstream failed and the gateway answers itself: the response phase of the plugins that
+/// ran (0.2.0) sees the gateway's error response with `upstream-error` set, and may change it.
+pub(super) async fn answer(
+    chain: &Arc<dyn Chain>,
+    state: &mut RequestState,
+    ran: usize,
+    error: ProxyError,
+    client_method: &Method,
+) -> Result<Response<ProxyBody>, ProxyError> {
+    let failure = match of(&error) {
+        Some(failure) if chain.hears_upstream_failures() => failure,
+        _ => return Err(error),
+    };
+    tracing::debug!(%error, kind = failure.kind.as_str(), request_sent = failure.request_sent, "upstream failed");
+    state.upstream_error = Some(failure.clone());
+    let (head, body) = error.into_response().into_parts();
+    let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let mut response = ResponseState {
+        status: head.status,
+        headers: head.headers,
+        body: Some(body),
+        upstream_error: Some(failure),
+        ..ResponseState::default()
+    };
+    let flow = chain
+        .on_upstream_failure(state, &mut response, ran)
+        .await?;
+    if let Flow::Respond(reply) = flow {
+        response.status = reply.status;
+        response.headers = reply.headers;
+        response.body = Some(reply.body);
+    }
+    Ok(client_response(response, None, None, client_method))
 }

@@ -11,7 +11,7 @@ use super::cache::CompileCache;
 use super::clock::{PluginClock, SystemClock};
 use super::engine::{EpochTicker, build_engine};
 use super::error::RuntimeError;
-use super::host_state::HostState;
+use super::host_state::{HostState, PluginShared};
 use super::options::RuntimeOptions;
 use super::plugin::{LoadedPlugin, NewInstanceError, PluginFingerprint, new_instance};
 use super::state::StateBackend;
@@ -144,8 +144,9 @@ impl Runtime {
             })?;
         let mut warm = Vec::with_capacity(spec.pool_size.max(1));
         let mut caps = None;
+        let shared = Arc::new(PluginShared::default());
         for _ in 0..spec.pool_size.max(1) {
-            match new_instance(rt, &pre, spec).await {
+            match new_instance(rt, &pre, spec, &shared).await {
                 Ok((w, c)) => {
                     caps.get_or_insert(c);
                     warm.push(w);
@@ -174,6 +175,7 @@ impl Runtime {
             pre,
             caps,
             warm,
+            shared,
         )))
     }
 }

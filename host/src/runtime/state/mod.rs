@@ -14,11 +14,6 @@ pub use self::redis::{RedisOptions, RedisState};
 pub use gcra::{TakeOutcome, TokenBucket};
 pub use memory::MemoryState;
 
-/// Longest state key a plugin may use, in bytes (before the host's namespace prefix).
-pub const MAX_KEY_BYTES: usize = 1024;
-/// Largest value a plugin may store with the 0.2.0 value operations, in bytes.
-pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
-
 /// A state backend failure, shown to the plugin as the `state` import's error string.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StateError {
