@@ -19,6 +19,7 @@ use tracing::Instrument;
 
 use super::body::{BodyMeter, CappedBody, Completion, ProxyBody};
 use super::error::{BoxError, ProxyError};
+use super::lazy_body::{Parked, ReadFailure};
 use super::headers::{self, X_REQUEST_ID};
 use super::metrics;
 use super::response::client_response;
@@ -27,6 +28,7 @@ use super::upstream::balance::Pick;
 use super::upstream::forward::{Client, Framing, upstream_request};
 use super::upstream::replay::{AttemptBodies, ReplaySource};
 use super::upstream::{Clients, retry};
+use super::upstream_failure;
 use crate::access_log::{AccessLog, AccessRecord};
 use crate::chain::{Flow, LogEntry, RequestState, ResponseState};
 use crate::path::normalize_path;
@@ -183,10 +185,20 @@ impl<'t> Exchange<'t> {
                     status: reply.status,
                     headers: reply.headers,
                     body: Some(reply.body),
+                    ..ResponseState::default()
                 },
-                None,
+                Downstream::None,
             ),
-            Flow::Continue => self.forward(routed, requested.streamed).await?,
+            Flow::Continue => match self.forward(routed, requested.streamed).await {
+                Ok(forwarded) => forwarded,
+                // The plugins that took something in their request phase hear of the failure.
+                Err(e) => {
+                    let chain = &routed.route.chain;
+                    let state = &mut routed.state;
+                    return upstream_failure::answer(chain, state, requested.ran, e, &self.method)
+                        .await;
+                }
+            },
         };
         self.response_phase(routed, response, upstream_body, requested.ran)
             .await
@@ -222,7 +234,9 @@ impl<'t> Exchange<'t> {
             .unwrap_or_default();
         let route = table.route(&host, &path, req.method())?;
         self.route = Some(route);
-        if route.chain.needs_request_body() {
+        //    Bodies read for plugins (up front, or on demand by a 0.2.0 plugin) count against the
+        //    global buffer budget; a route whose plugins never read bodies streams uncharged.
+        if route.chain.needs_request_body() || route.chain.reads_bodies_on_demand() {
             self.buffer = Some(table.buffer_budget().charge());
         }
         // 5. The client address (trusted proxies and X-Forwarded-For), read before the forwarding
@@ -280,6 +294,9 @@ impl<'t> Exchange<'t> {
             Some(charge) => capped.charged(charge.clone()),
             None => capped,
         };
+        //    A 0.1.0 plugin that declared the body gets it buffered up front; a 0.2.0 plugin reads it
+        //    when it calls `body()`, so a request refused before that is never buffered.
+        let mut parked = None;
         let streamed = if chain.needs_request_body() {
             let collected = capped
                 .collect()
@@ -287,11 +304,34 @@ impl<'t> Exchange<'t> {
                 .map_err(|e| body_error(&meter, body_limit, e))?;
             routed.state.body = Some(collected.to_bytes());
             None
+        } else if chain.reads_bodies_on_demand() {
+            let body = Parked::new(capped.boxed_unsync(), None, "request");
+            routed.state.lazy_body = Some(body.lazy());
+            parked = Some(body);
+            None
         } else {
             Some(capped.boxed_unsync())
         };
         // 7. Request phase, in chain order.
         let outcome = chain.on_request(&mut routed.state).await?;
+        //    Unread, the body streams on; read and over the cap (or broken), the client is
+        //    answered for it whatever the plugins decided.
+        let streamed = match parked {
+            Some(parked) => {
+                let state = &mut routed.state;
+                state.lazy_body = None;
+                let back = parked.take_back();
+                if back.is_none() && state.body.is_none() {
+                    let e: BoxError = "the request body could not be read".into();
+                    return Err(body_error(&meter, body_limit, e));
+                }
+                if meter.over_limit() {
+                    return Err(ProxyError::BodyTooLarge { limit: body_limit });
+                }
+                back.filter(|_| state.body.is_none())
+            }
+            None => streamed,
+        };
         Ok(Requested {
             ran: outcome.ran,
             flow: outcome.flow,
@@ -305,7 +345,7 @@ impl<'t> Exchange<'t> {
         &mut self,
         routed: &mut Routed<'t>,
         streamed: Option<ProxyBody>,
-    ) -> Result<(ResponseState, Option<hyper::body::Incoming>), ProxyError> {
+    ) -> Result<(ResponseState, Downstream), ProxyError> {
         let route = routed.route;
         let limits = self.table.limits();
         let body_limit = limits.max_body_bytes;
@@ -360,19 +400,30 @@ impl<'t> Exchange<'t> {
         let mut response = ResponseState {
             status: head.status,
             headers: head.headers,
-            body: None,
+            ..ResponseState::default()
         };
+        let limit = limits.max_response_body_bytes;
+        if route.chain.reads_bodies_on_demand() && !route.chain.needs_response_body() {
+            // Parked for a 0.2.0 plugin that may ask; streamed on when none does.
+            let body = Parked::new(
+                incoming.map_err(BoxError::from).boxed_unsync(),
+                Some(limit),
+                "response",
+            );
+            response.lazy_body = Some(body.lazy());
+            return Ok((response, Downstream::Parked(body, target)));
+        }
         if !route.chain.needs_response_body() {
-            return Ok((response, Some(incoming)));
+            let body = incoming.map_err(BoxError::from).boxed_unsync();
+            return Ok((response, Downstream::Stream(body)));
         }
         // Past the limit the upstream broke the contract.
-        let limit = limits.max_response_body_bytes;
         let collected = Limited::new(incoming, usize::try_from(limit).unwrap_or(usize::MAX))
             .collect()
             .await
             .map_err(|e| upstream_body_error(route, &target, limit, e))?;
         response.body = Some(collected.to_bytes());
-        Ok((response, None))
+        Ok((response, Downstream::None))
     }
 
     /// Phase 9: the response phase, in reverse over the plugins that ran; the upstream's framing
@@ -381,20 +432,28 @@ impl<'t> Exchange<'t> {
         &mut self,
         routed: &mut Routed<'t>,
         mut response: ResponseState,
-        upstream_body: Option<hyper::body::Incoming>,
+        downstream: Downstream,
         ran: usize,
     ) -> Result<Response<ProxyBody>, ProxyError> {
         let upstream_length = response.headers.get(CONTENT_LENGTH).cloned();
-        let mut upstream_body = upstream_body;
         let chain = &routed.route.chain;
-        if let Flow::Respond(reply) = chain
+        let flow = chain
             .on_response(&mut routed.state, &mut response, ran)
-            .await?
-        {
+            .await?;
+        let mut upstream_body = match downstream {
+            Downstream::None => None,
+            Downstream::Stream(body) => Some(body),
+            Downstream::Parked(parked, target) => {
+                response.lazy_body = None;
+                self.unparked(routed.route, &mut response, &parked, target)?
+            }
+        };
+        if let Flow::Respond(reply) = flow {
             response = ResponseState {
                 status: reply.status,
                 headers: reply.headers,
                 body: Some(reply.body),
+                ..ResponseState::default()
             };
             upstream_body = None;
         }
@@ -404,6 +463,31 @@ impl<'t> Exchange<'t> {
             upstream_length,
             &self.method,
         ))
+    }
+
+    /// The upstream's parked body after the response phase: streamed on when no plugin read it;
+    /// read past the limit or broken, 502 whatever the plugins answered.
+    fn unparked(
+        &self,
+        route: &RouteEntry,
+        response: &mut ResponseState,
+        parked: &Parked,
+        target: String,
+    ) -> Result<Option<ProxyBody>, ProxyError> {
+        if let Some(failure) = parked.failure() {
+            let limit = self.table.limits().max_response_body_bytes;
+            let upstream = route.upstream.name().to_owned();
+            return Err(match failure {
+                ReadFailure::TooLarge => ProxyError::UpstreamBodyTooLarge { upstream, limit },
+                ReadFailure::Broken => ProxyError::Upstream {
+                    upstream,
+                    target,
+                    source: "the response body broke off".into(),
+                },
+            });
+        }
+        let back = parked.take_back();
+        Ok(back.filter(|_| response.body.is_none()))
     }
 
     /// What the access log and the log phase need of the request state after the chain.
@@ -487,6 +571,16 @@ impl<'t> Exchange<'t> {
     }
 }
 
+/// The upstream's response body on its way to the client.
+enum Downstream {
+    /// Buffered into the response state, or replaced by a plugin's reply.
+    None,
+    /// Streamed as it arrives.
+    Stream(ProxyBody),
+    /// Parked for a plugin that may read it (contract 0.2.0); from this target.
+    Parked(Arc<Parked>, String),
+}
+
 /// The access log's view of the request as the client sent it: raw path and query, and the
 /// client address after the trusted-proxy rule.
 fn access_record<B>(
@@ -548,6 +642,8 @@ fn request_state(
         query: parts.uri.query().map(str::to_owned),
         headers,
         body: None,
+        lazy_body: None,
+        upstream_error: None,
         client_ip,
         route: route.name.clone(),
         request_id: Arc::from(request_id),

@@ -30,12 +30,14 @@ mod gateway;
 pub mod handler;
 pub mod headers;
 pub mod host;
+mod lazy_body;
 mod metrics;
 mod plain_http;
 mod response;
 pub mod routing;
 pub mod server;
 pub mod upstream;
+mod upstream_failure;
 pub mod workers;
 
 pub use crate::path::{PathError, normalize_path};

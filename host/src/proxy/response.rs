@@ -5,10 +5,8 @@
 use bytes::Bytes;
 use http::header::CONTENT_LENGTH;
 use http::{HeaderMap, HeaderValue, Method, Response, StatusCode};
-use http_body_util::BodyExt;
 
 use super::body::{ProxyBody, full};
-use super::error::BoxError;
 use super::headers;
 use crate::chain::ResponseState;
 
@@ -16,7 +14,7 @@ use crate::chain::ResponseState;
 /// upstream's body when it streams (its `upstream_length` is kept); `method` is the client's.
 pub(crate) fn client_response(
     mut response: ResponseState,
-    upstream_body: Option<hyper::body::Incoming>,
+    upstream_body: Option<ProxyBody>,
     upstream_length: Option<HeaderValue>,
     method: &Method,
 ) -> Response<ProxyBody> {
@@ -40,7 +38,7 @@ pub(crate) fn client_response(
             if no_body {
                 full(Bytes::new())
             } else {
-                incoming.map_err(BoxError::from).boxed_unsync()
+                incoming
             }
         }
         None => {

@@ -118,6 +118,8 @@ pub struct LoadedPlugin {
     fingerprint: PluginFingerprint,
     compile_source: CompileSource,
     caps: PluginCapabilities,
+    /// The contract version the component targets.
+    version: super::ContractVersion,
     pool: Arc<Pool>,
     /// How long a call waits for an instance when none is idle.
     checkout_wait: Duration,
@@ -292,6 +294,7 @@ impl LoadedPlugin {
         let deadline_ticks = ticks(spec.timeout, rt.opts.epoch_tick);
         let stats = Stats::new(&spec.name);
         let checkout_wait = spec.timeout.max(MIN_CHECKOUT_WAIT);
+        let version = pre.version();
         let factory = Factory {
             rt: Arc::clone(&rt),
             pre,
@@ -306,6 +309,7 @@ impl LoadedPlugin {
             fingerprint,
             compile_source,
             caps,
+            version,
             pool,
             checkout_wait,
             log_slots,
@@ -327,6 +331,11 @@ impl LoadedPlugin {
     /// Code + config + limits: equal fingerprints mean the plugin can be reused across a reload.
     pub fn fingerprint(&self) -> PluginFingerprint {
         self.fingerprint
+    }
+
+    /// The contract version the component targets.
+    pub fn contract_version(&self) -> super::ContractVersion {
+        self.version
     }
 
     /// What the plugin declared in `init`.
