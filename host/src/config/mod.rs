@@ -3,10 +3,12 @@
 
 mod error;
 pub mod model;
+mod plugin_errors;
 mod raw;
 mod validate;
 
 pub(crate) use error::render as render_issues;
 pub use error::{ConfigError, ConfigIssue};
 pub use model::*;
+pub use plugin_errors::plugin_config_issues;
 pub use validate::{DEFAULT_PLUGIN_DIR, load, parse};
