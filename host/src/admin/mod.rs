@@ -70,7 +70,10 @@ async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<Full<
         (&Method::POST, "/admin/reload") => match gateway.reload().await {
             Ok(report) => json_response(
                 StatusCode::OK,
-                &json!({"status": "reloaded", "report": report}),
+                &json!({
+                    "status": if report.unchanged { "unchanged" } else { "reloaded" },
+                    "report": report,
+                }),
             ),
             Err(e) => json_response(
                 StatusCode::UNPROCESSABLE_ENTITY,
