@@ -3,14 +3,14 @@
 
 mod error;
 pub mod model;
-mod plugin_limits;
 mod plugin_errors;
+mod plugin_limits;
 mod raw;
 mod validate;
 
 pub(crate) use error::render as render_issues;
 pub use error::{ConfigError, ConfigIssue};
 pub use model::*;
-pub use plugin_limits::PluginLimits;
 pub use plugin_errors::plugin_config_issues;
+pub use plugin_limits::PluginLimits;
 pub use validate::{DEFAULT_PLUGIN_DIR, load, parse};
