@@ -19,8 +19,8 @@ use tracing::Instrument;
 
 use super::body::{BodyMeter, CappedBody, Completion, ProxyBody};
 use super::error::{BoxError, ProxyError};
-use super::lazy_body::{Parked, ReadFailure};
 use super::headers::{self, X_REQUEST_ID};
+use super::lazy_body::{Parked, ReadFailure};
 use super::metrics;
 use super::response::client_response;
 use super::routing::{RouteEntry, RoutingTable};

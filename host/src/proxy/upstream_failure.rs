@@ -10,7 +10,9 @@ use http_body_util::BodyExt;
 use super::body::ProxyBody;
 use super::error::ProxyError;
 use super::response::client_response;
-use crate::chain::{Chain, Flow, RequestState, ResponseState, UpstreamFailure, UpstreamFailureKind};
+use crate::chain::{
+    Chain, Flow, RequestState, ResponseState, UpstreamFailure, UpstreamFailureKind,
+};
 
 /// The failure as plugins see it; `None` for errors that are not an upstream failure.
 pub fn of(error: &ProxyError) -> Option<UpstreamFailure> {
@@ -71,7 +73,11 @@ pub(super) async fn answer(
     tracing::debug!(%error, kind = failure.kind.as_str(), request_sent = failure.request_sent, "upstream failed");
     state.upstream_error = Some(failure.clone());
     let (head, body) = error.into_response().into_parts();
-    let body = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let body = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
     let mut response = ResponseState {
         status: head.status,
         headers: head.headers,
@@ -79,9 +85,7 @@ pub(super) async fn answer(
         upstream_error: Some(failure),
         ..ResponseState::default()
     };
-    let flow = chain
-        .on_upstream_failure(state, &mut response, ran)
-        .await?;
+    let flow = chain.on_upstream_failure(state, &mut response, ran).await?;
     if let Flow::Respond(reply) = flow {
         response.status = reply.status;
         response.headers = reply.headers;

@@ -219,7 +219,9 @@ impl StateBackend for MemoryState {
                         *n = n.saturating_add(delta);
                         Ok(*n)
                     }
-                    Value::Text(_) | Value::Binary(_) | Value::Bucket(_) => Err(not_a(key, "counter")),
+                    Value::Text(_) | Value::Binary(_) | Value::Bucket(_) => {
+                        Err(not_a(key, "counter"))
+                    }
                 };
             }
             let expires = ttl.and_then(|t| now.checked_add(t));
@@ -234,7 +236,9 @@ impl StateBackend for MemoryState {
         let result = self.with(key, |map, now| match map.live(key, now).map(|e| &e.value) {
             None => Ok(0),
             Some(Value::Counter(n)) => Ok(*n),
-            Some(Value::Text(_) | Value::Binary(_) | Value::Bucket(_)) => Err(not_a(key, "counter")),
+            Some(Value::Text(_) | Value::Binary(_) | Value::Bucket(_)) => {
+                Err(not_a(key, "counter"))
+            }
         });
         Box::pin(std::future::ready(result))
     }
