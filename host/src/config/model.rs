@@ -258,6 +258,8 @@ pub struct Limits {
     pub max_response_body_bytes: u64,
     /// Caps on what plugins hand the host (`plugin_*` and `state_*` keys).
     pub plugins: super::PluginLimits,
+    /// Request-body bytes buffered for plugins across all requests at once (503 beyond).
+    pub max_buffered_bytes: u64,
 }
 
 impl Default for Limits {
@@ -268,6 +270,7 @@ impl Default for Limits {
             max_body_bytes: 10 * 1024 * 1024,
             max_response_body_bytes: 10 * 1024 * 1024,
             plugins: super::PluginLimits::default(),
+            max_buffered_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -632,4 +635,7 @@ pub struct Route {
     pub upstream: String,
     /// Plugin names in chain order (validated to exist).
     pub chain: Vec<String>,
+    /// Match the path ignoring ASCII case (`case_insensitive = true`), for upstreams that serve
+    /// `/Admin` as `/admin`.
+    pub case_insensitive: bool,
 }

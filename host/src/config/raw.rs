@@ -104,6 +104,7 @@ pub struct RawLimits {
     pub plugin_call_time_ms: Option<u64>,
     pub state_max_entries: Option<u64>,
     pub state_max_bytes: Option<u64>,
+    pub max_buffered_bytes: Option<u64>,
 }
 
 /// `[server]`: connection handling of the client-facing listeners.
@@ -236,6 +237,8 @@ pub struct RawRoute {
     pub upstream: String,
     #[serde(default)]
     pub chain: Vec<String>,
+    #[serde(default)]
+    pub case_insensitive: bool,
 }
 
 /// `[access_log]`

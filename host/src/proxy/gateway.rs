@@ -61,7 +61,8 @@ impl Proxy {
     /// Replace the routing table atomically and return the old one. Requests in flight keep the
     /// table they started with; upstream connections are kept, and so is the health of every
     /// upstream whose config did not change (health checks of removed upstreams stop).
-    pub fn swap(&self, table: RoutingTable) -> Arc<RoutingTable> {
+    pub fn swap(&self, mut table: RoutingTable) -> Arc<RoutingTable> {
+        table.share_budget(&self.table.load());
         let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
         health.adopt(table.upstream_pools(), &self.clients);
         self.table.swap(Arc::new(table))

@@ -26,7 +26,7 @@ use super::response::client_response;
 use super::routing::{RouteEntry, RoutingTable};
 use super::upstream::balance::Pick;
 use super::upstream::forward::{Client, Framing, upstream_request};
-use super::upstream::replay::ReplaySource;
+use super::upstream::replay::{AttemptBodies, ReplaySource};
 use super::upstream::{Clients, retry};
 use super::upstream_failure;
 use crate::access_log::{AccessLog, AccessRecord};
@@ -100,6 +100,8 @@ struct Exchange<'t> {
     consumer: Option<String>,
     /// The request context's `access_log.*` overrides, for the access log.
     log_context: HashMap<String, String>,
+    /// The request body's share of `[limits] max_buffered_bytes`, held until the request ends.
+    buffer: Option<super::budget::BufferCharge>,
 }
 
 /// What routing decided and what the later phases need of the client's request.
@@ -150,6 +152,7 @@ impl<'t> Exchange<'t> {
             log_state: None,
             consumer: None,
             log_context: HashMap::new(),
+            buffer: None,
         }
     }
 
@@ -205,8 +208,10 @@ impl<'t> Exchange<'t> {
     fn route<B>(&mut self, req: Request<B>) -> Result<(Routed<'t>, B), ProxyError> {
         let table = self.table;
         let limits = table.limits();
-        // 1. Normalise the path first: routing, plugins and the upstream must all see this one path.
+        // 1. Normalise the path and check the host first: routing, plugins and the upstream must
+        //    all see this one path and this one host.
         let path = normalize_path(req.uri().path())?;
+        let authority = super::host::request_host(&req)?;
         //    Plain HTTP on a listener that wants HTTPS is redirected or refused before anything
         //    else (docs/tls.md). The connection info is set by the server, never from the request.
         let conn = req
@@ -223,13 +228,17 @@ impl<'t> Exchange<'t> {
         // 3. A declared body over the limit is refused before routing and plugins spend work on it.
         check_content_length(req.headers(), limits.max_body_bytes)?;
         // 4. Route on the normalised path (404/405 here, before any plugin runs).
-        let authority = headers::request_authority(&req);
         let host = authority
             .as_deref()
-            .map(headers::route_host)
+            .map(super::host::route_host)
             .unwrap_or_default();
         let route = table.route(&host, &path, req.method())?;
         self.route = Some(route);
+        //    Bodies read for plugins (up front, or on demand by a 0.2.0 plugin) count against the
+        //    global buffer budget; a route whose plugins never read bodies streams uncharged.
+        if route.chain.needs_request_body() || route.chain.reads_bodies_on_demand() {
+            self.buffer = Some(table.buffer_budget().charge());
+        }
         // 5. The client address (trusted proxies and X-Forwarded-For), read before the forwarding
         //    headers go; then the plugins' view of the request: hop-by-hop, client forwarding and
         //    identity headers removed, so only plugins can set identity.
@@ -281,6 +290,10 @@ impl<'t> Exchange<'t> {
         // 6. Chunked bodies declare no size: the cap applies while the bytes stream.
         let meter = self.request_body.clone();
         let capped = CappedBody::new(body, body_limit, meter.clone());
+        let capped = match &self.buffer {
+            Some(charge) => capped.charged(charge.clone()),
+            None => capped,
+        };
         //    A 0.1.0 plugin that declared the body gets it buffered up front; a 0.2.0 plugin reads it
         //    when it calls `body()`, so a request refused before that is never buffered.
         let mut parked = None;
@@ -350,7 +363,7 @@ impl<'t> Exchange<'t> {
             state,
             ..
         } = routed;
-        let replay = body.replay.clone();
+        let replay = body.replay();
         let result = retry::forward(
             &route.upstream,
             &client,
@@ -359,7 +372,7 @@ impl<'t> Exchange<'t> {
             &|| meter.over_limit(),
             |target| {
                 let mut upstream_req =
-                    upstream_request(state, from, &route.upstream, target, body.next())?;
+                    upstream_request(state, from, &route.upstream, target, body.next_body())?;
                 // The gateway's child `traceparent` wins over whatever a plugin left there.
                 trace_context.apply(upstream_req.headers_mut());
                 Ok(upstream_req)
@@ -372,7 +385,13 @@ impl<'t> Exchange<'t> {
         let forwarded = result.map_err(|e| match (meter.over_limit(), meter.stalled()) {
             (true, _) => ProxyError::BodyTooLarge { limit: body_limit },
             (false, Some(timeout)) => ProxyError::BodyTimeout { timeout },
-            (false, None) => e,
+            // The client's body failing mid-stream is the client's error (400), not the
+            // upstream's (502); the upstream connection that got half of it is closed by the
+            // client pool, never reused.
+            (false, None) => match meter.client_error() {
+                Some(reason) => ProxyError::ClientBody(reason.into()),
+                None => e,
+            },
         })?;
         let target = forwarded.pick.addr().to_owned();
         self.in_flight = Some(forwarded.pick);
@@ -509,12 +528,14 @@ impl<'t> Exchange<'t> {
             upstream_target: upstream,
             upstream_time,
             in_flight,
+            buffer,
             consumer,
             log_context,
             ..
         } = self;
         let on_done = Box::new(move |sent: u64| {
             drop(in_flight);
+            drop(buffer);
             let elapsed = started.elapsed();
             metrics::record_request(route.as_deref(), &method, status, elapsed);
             if let (Some(name), Some(took)) = (&upstream_name, upstream_time) {
@@ -560,37 +581,6 @@ enum Downstream {
     Parked(Arc<Parked>, String),
 }
 
-/// The bodies of the attempts of one request: the client's streamed body for the first, then a
-/// replay of it ([`ReplaySource`]) when a retry may follow; none when the body was buffered (each
-/// attempt then sends the buffered bytes).
-struct AttemptBodies {
-    first: Option<ProxyBody>,
-    replay: Option<ReplaySource>,
-}
-
-impl AttemptBodies {
-    fn new(streamed: Option<ProxyBody>, may_retry: bool) -> Self {
-        match streamed {
-            // Only a body that can be retried and is not known to be empty needs a replay.
-            Some(body) if may_retry && !body.is_end_stream() => Self {
-                first: None,
-                replay: Some(ReplaySource::new(body)),
-            },
-            first => Self {
-                first,
-                replay: None,
-            },
-        }
-    }
-
-    fn next(&mut self) -> Option<ProxyBody> {
-        match &self.replay {
-            Some(replay) => Some(replay.attempt()),
-            None => self.first.take(),
-        }
-    }
-}
-
 /// The access log's view of the request as the client sent it: raw path and query, and the
 /// client address after the trusted-proxy rule.
 fn access_record<B>(
@@ -611,7 +601,11 @@ fn access_record<B>(
         trace_id: trace_context.trace_id_hex(),
         method: req.method().as_str().to_owned(),
         path: req.uri().path().to_owned(),
-        query: req.uri().query().map(str::to_owned),
+        // API keys passed in the query never reach the log file.
+        query: req
+            .uri()
+            .query()
+            .map(|q| crate::access_log::mask_query(q, table.secret_query_params()).into_owned()),
         client_ip: table
             .client_policy()
             .origin(peer, req.headers())
@@ -673,8 +667,10 @@ fn body_error(meter: &BodyMeter, limit: u64, error: BoxError) -> ProxyError {
         ProxyError::BodyTooLarge { limit }
     } else if let Some(timeout) = meter.stalled() {
         ProxyError::BodyTimeout { timeout }
+    } else if meter.over_budget() {
+        ProxyError::BufferBudgetExhausted
     } else {
-        ProxyError::ClientBody(error)
+        ProxyError::ClientBody(meter.client_error().map_or(error, Into::into))
     }
 }
 

@@ -20,14 +20,16 @@
 //! response in one place ([`ProxyError::into_response`]).
 
 pub mod body;
+pub mod budget;
 pub mod client;
-mod connection;
+pub(crate) mod connection;
 pub mod drain;
 pub mod error;
 pub mod fetch;
 mod gateway;
 pub mod handler;
 pub mod headers;
+pub mod host;
 mod lazy_body;
 mod metrics;
 mod plain_http;

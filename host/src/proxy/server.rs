@@ -205,7 +205,7 @@ impl Drop for Open {
 
 /// Write the 503 `too_many_connections` answer and close, in the background and bounded by
 /// [`REFUSAL_TIME`].
-fn refuse(mut stream: TcpStream, limit: usize, refusing: &Arc<AtomicUsize>) {
+pub(crate) fn refuse(mut stream: TcpStream, limit: usize, refusing: &Arc<AtomicUsize>) {
     if refusing.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSING {
         refusing.fetch_sub(1, Ordering::AcqRel);
         return;

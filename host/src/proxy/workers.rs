@@ -51,6 +51,24 @@ fn bind_one(addr: SocketAddr) -> io::Result<std::net::TcpListener> {
     Ok(socket.into())
 }
 
+/// Bind `addr` for the workers (`options.server.workers` of them, default [`default_workers`]):
+/// the bound address (useful with port 0) and the listener, with one connection cap across its
+/// workers.
+pub fn bind(
+    addr: SocketAddr,
+    mut options: ServeOptions,
+) -> io::Result<(SocketAddr, WorkerListener)> {
+    let workers = options.server.workers.unwrap_or_else(default_workers);
+    let sockets = bind_reuseport(addr, workers)?;
+    let local = match sockets.first() {
+        Some(socket) => socket.local_addr()?,
+        None => addr,
+    };
+    let cap = options.server.max_connections;
+    options.slots = Some(Arc::new(tokio::sync::Semaphore::new(cap)));
+    Ok((local, WorkerListener { options, sockets }))
+}
+
 /// One listener as the workers serve it: its options and one socket per worker.
 pub struct WorkerListener {
     /// Name, TLS mode and `[server]` settings (with the listener's shared connection cap).

@@ -15,6 +15,8 @@
 //! pass-through, undoes gzip/deflate and refuses what it cannot read. Each redaction is counted
 //! per rule as a metric, never with its value. See the README for the full config.
 
+#[cfg(test)]
+mod bench;
 mod body;
 mod config;
 mod detect;

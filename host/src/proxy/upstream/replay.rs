@@ -155,7 +155,7 @@ impl Body for AttemptBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.size_hint.clone()
+        self.size_hint
     }
 }
 
@@ -179,6 +179,44 @@ impl Shared {
             self.taken = Vec::new();
         } else {
             self.taken.push(chunk);
+        }
+    }
+}
+
+/// The bodies of the attempts of one request: the client's streamed body for the first, then a
+/// replay of it ([`ReplaySource`]) when a retry may follow; none when the body was buffered (each
+/// attempt then sends the buffered bytes).
+pub struct AttemptBodies {
+    first: Option<ProxyBody>,
+    replay: Option<ReplaySource>,
+}
+
+impl AttemptBodies {
+    /// Plan the bodies: `may_retry` says whether the upstream may retry this request at all.
+    pub fn new(streamed: Option<ProxyBody>, may_retry: bool) -> Self {
+        match streamed {
+            // Only a body that can be retried and is not known to be empty needs a replay.
+            Some(body) if may_retry && !body.is_end_stream() => Self {
+                first: None,
+                replay: Some(ReplaySource::new(body)),
+            },
+            first => Self {
+                first,
+                replay: None,
+            },
+        }
+    }
+
+    /// The shared body behind the attempts, when a retry may replay it.
+    pub fn replay(&self) -> Option<ReplaySource> {
+        self.replay.clone()
+    }
+
+    /// The body of the next attempt.
+    pub fn next_body(&mut self) -> Option<ProxyBody> {
+        match &self.replay {
+            Some(replay) => Some(replay.attempt()),
+            None => self.first.take(),
         }
     }
 }
