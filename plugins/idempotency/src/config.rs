@@ -42,8 +42,10 @@ fn default_lock_ttl() -> u64 {
     60
 }
 
+/// Under the gateway's default state value cap (`[limits] plugin_state_value_bytes`, 64 KiB),
+/// leaving room for the stored head.
 fn default_max_response() -> usize {
-    256 * 1024
+    60 * 1024
 }
 
 /// The validated config.
