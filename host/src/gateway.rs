@@ -16,6 +16,7 @@ use tokio::sync::{Mutex, watch};
 
 use crate::chain::{Chain, Fetcher, NoFetcher};
 use crate::config::{self, Config, ConfigError, ConfigIssue, StateSettings};
+use crate::proxy::workers::WorkerListener;
 use crate::proxy::{Proxy, RoutingTable};
 use crate::runtime::{
     LoadedPlugin, MemoryState, PluginFingerprint, RedisOptions, RedisState, Runtime, RuntimeError,
@@ -295,18 +296,25 @@ fn start_access_log(
 fn new_runtime(config: &Config, fetcher: Arc<dyn Fetcher>) -> Result<Runtime, GatewayError> {
     let opts = RuntimeOptions {
         cache_dir: Some(config.gateway.cache_dir.clone()),
+        limits: config.limits.plugins.clone(),
         ..RuntimeOptions::default()
     };
-    Runtime::with_fetcher(opts, new_state(&config.state)?, fetcher)
-        .map_err(|e| GatewayError::Runtime(e.to_string()))
+    let state = new_state(&config.state, &config.limits.plugins)?;
+    Runtime::with_fetcher(opts, state, fetcher).map_err(|e| GatewayError::Runtime(e.to_string()))
 }
 
 /// The state backend for `[state]`. Redis connects lazily, so the gateway starts while Redis is
 /// down (each plugin's `on_state_error` decides meanwhile); a background ping logs whether it
 /// answers.
-fn new_state(settings: &StateSettings) -> Result<Arc<dyn StateBackend>, GatewayError> {
+fn new_state(
+    settings: &StateSettings,
+    limits: &config::PluginLimits,
+) -> Result<Arc<dyn StateBackend>, GatewayError> {
     match settings {
-        StateSettings::Memory => Ok(Arc::new(MemoryState::new())),
+        StateSettings::Memory => Ok(Arc::new(MemoryState::with_limits(
+            limits.state_max_entries,
+            limits.state_max_bytes,
+        ))),
         StateSettings::Redis {
             url,
             timeout,
@@ -405,18 +413,43 @@ fn plugin_issue(name: &str, message: &str) -> ConfigIssue {
 }
 
 /// Validate a config and load every plugin once (compile and `init` with its config), without
-/// serving. Returns a one-line summary.
+/// serving. Returns a one-line summary, then one `warning: ...` line per risky setting.
 pub async fn check(path: &Path) -> Result<String, GatewayError> {
     let config = config::load(path)?;
     let runtime = new_runtime(&config, Arc::new(NoFetcher))?;
     build(&runtime, &config, &HashMap::new()).await?;
-    Ok(format!(
+    let mut out = format!(
         "{} listener(s), {} upstream(s), {} plugin(s), {} route(s)",
         config.listeners.len(),
         config.upstreams.len(),
         config.plugins.len(),
         config.routes.len()
-    ))
+    );
+    for warning in check_warnings(&config) {
+        out.push_str("\nwarning: ");
+        out.push_str(&warning);
+    }
+    Ok(out)
+}
+
+/// Settings that load but weaken the gateway: access-control plugins that let requests through
+/// when they fail.
+pub fn check_warnings(config: &Config) -> Vec<String> {
+    const ACCESS_CONTROL: [&str; 3] = ["auth", "rbac", "ip_filter"];
+    config
+        .plugins
+        .values()
+        .filter(|spec| spec.on_error == config::OnError::FailOpen)
+        .filter_map(|spec| {
+            let stem = spec.module.file_stem()?.to_str()?.replace('-', "_");
+            ACCESS_CONTROL.contains(&stem.as_str()).then(|| {
+                format!(
+                    "plugin `{}` ({stem}) is on_error = \"fail-open\": when it traps or times out, requests pass without its check",
+                    spec.name
+                )
+            })
+        })
+        .collect()
 }
 
 /// A gateway that is serving: its bound addresses and a handle to stop it.
@@ -472,30 +505,25 @@ pub async fn start(config_path: &Path) -> Result<Running, GatewayError> {
     let config = gateway.config().await;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
-    let mut listeners = Vec::new();
-    for l in &config.listeners {
-        let listener = TcpListener::bind(l.addr)
-            .await
-            .map_err(|source| GatewayError::Bind {
-                addr: l.addr,
-                source,
-            })?;
-        let local = listener.local_addr().map_err(|source| GatewayError::Bind {
-            addr: l.addr,
+    let (listeners, bound) = bind_listeners(&gateway, &config)?;
+    // Thread-per-core: each worker serves every listener on a socket of its own (docs/performance.md).
+    let workers = config
+        .server
+        .workers
+        .unwrap_or_else(crate::proxy::workers::default_workers);
+    let first = listeners
+        .first()
+        .copied()
+        .unwrap_or(([127, 0, 0, 1], 0).into());
+    let served = crate::proxy::workers::spawn(workers, bound, &gateway.proxy(), &shutdown_rx)
+        .map_err(|source| GatewayError::Bind {
+            addr: first,
             source,
         })?;
-        listeners.push(local);
-        tracing::info!(listener = %l.name, addr = %local, "listening");
-        let proxy = gateway.proxy();
-        let stop = wait_for(shutdown_rx.clone());
-        let options = crate::proxy::ServeOptions {
-            mode: gateway.listener_mode(l)?,
-            listener: l.name.clone(),
-            server: config.server.clone(),
-        };
-        tasks.push(tokio::spawn(crate::proxy::serve_with(
-            listener, proxy, stop, options,
-        )));
+    for worker in served {
+        tasks.push(tokio::spawn(async move {
+            let _ = worker.await;
+        }));
     }
     let mut admin = None;
     let (admin_shutdown, admin_rx) = watch::channel(false);
@@ -518,6 +546,7 @@ pub async fn start(config_path: &Path) -> Result<Running, GatewayError> {
             listener,
             gateway.clone(),
             a.token.clone(),
+            config.server.clone(),
             wait_for(admin_rx),
         )));
     }
@@ -538,6 +567,33 @@ pub async fn start(config_path: &Path) -> Result<Running, GatewayError> {
         admin_shutdown,
         admin_task,
     })
+}
+
+/// Bind every listener with one `SO_REUSEPORT` socket per worker; their bound addresses in
+/// config order (useful with port 0).
+fn bind_listeners(
+    gateway: &Gateway,
+    config: &Config,
+) -> Result<(Vec<SocketAddr>, Vec<WorkerListener>), GatewayError> {
+    let mut addrs = Vec::new();
+    let mut bound = Vec::new();
+    for l in &config.listeners {
+        let options = crate::proxy::ServeOptions {
+            mode: gateway.listener_mode(l)?,
+            listener: l.name.clone(),
+            server: config.server.clone(),
+            slots: None,
+        };
+        let (local, listener) =
+            crate::proxy::workers::bind(l.addr, options).map_err(|source| GatewayError::Bind {
+                addr: l.addr,
+                source,
+            })?;
+        tracing::info!(listener = %l.name, addr = %local, "listening");
+        addrs.push(local);
+        bound.push(listener);
+    }
+    Ok((addrs, bound))
 }
 
 async fn wait_for(mut rx: watch::Receiver<bool>) {

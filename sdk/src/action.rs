@@ -15,7 +15,7 @@ pub enum Action {
     /// Answer the client with this response. In the request phase the rest of the chain and the
     /// upstream are skipped; in the response phase it replaces the upstream's response.
     Respond {
-        /// HTTP status code, 100..=599.
+        /// HTTP status code, 200..=599 (informational 1xx statuses are refused).
         status: u16,
         /// Response headers. Content-Length is set by the gateway.
         headers: Vec<(String, String)>,

@@ -1,4 +1,4 @@
-//! Plugin metrics, exported on the gateway's Prometheus endpoint as `tollgate_plugin_<name>`
+//! Plugin metrics, exported on the gateway's Prometheus endpoint as `tollgate_custom_<name>`
 //! with a `plugin` label added by the gateway.
 
 use crate::__private::tollgate::plugin::metrics as raw;
@@ -10,12 +10,12 @@ fn owned(labels: &[(&str, &str)]) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Add `value` to the counter `tollgate_plugin_<name>` with these labels.
+/// Add `value` to the counter `tollgate_custom_<name>` with these labels.
 pub fn counter_add(name: &str, labels: &[(&str, &str)], value: u64) {
     raw::counter_add(name, &owned(labels), value)
 }
 
-/// Record one observation in the histogram `tollgate_plugin_<name>` with these labels.
+/// Record one observation in the histogram `tollgate_custom_<name>` with these labels.
 pub fn histogram_record(name: &str, labels: &[(&str, &str)], value: f64) {
     raw::histogram_record(name, &owned(labels), value)
 }

@@ -38,6 +38,13 @@ pub fn fixture_dir() -> PathBuf {
     build_wasm().1.clone()
 }
 
+/// True when `scripts/test.sh` built the plugins and fixtures just before the tests
+/// (`TOLLGATE_WASM_PREBUILT=1`): every test runs in its own process under cargo-nextest, and a
+/// no-op cargo build per process would add minutes.
+pub fn prebuilt() -> bool {
+    std::env::var_os("TOLLGATE_WASM_PREBUILT").is_some_and(|v| v == "1")
+}
+
 /// Build `plugins/` and `tests/fixtures/` for wasm32-wasip2 once per test process. Cargo's own
 /// lock makes concurrent test processes wait for each other; a no-op build takes well under a
 /// second, so tests never run against stale plugins.
@@ -48,6 +55,10 @@ fn build_wasm() -> &'static (PathBuf, PathBuf) {
         let mut dirs = Vec::new();
         for workspace in ["plugins", "tests/fixtures"] {
             let dir = root.join(workspace);
+            if prebuilt() {
+                dirs.push(dir.join("target/wasm32-wasip2/release"));
+                continue;
+            }
             let status = Command::new(env!("CARGO"))
                 .args(["build", "--release", "--quiet", "--target", "wasm32-wasip2"])
                 .current_dir(&dir)

@@ -256,6 +256,10 @@ pub struct Limits {
     pub max_body_bytes: u64,
     /// Maximum buffered response body size when a plugin needs the response body (502 beyond).
     pub max_response_body_bytes: u64,
+    /// Caps on what plugins hand the host (`plugin_*` and `state_*` keys).
+    pub plugins: super::PluginLimits,
+    /// Request-body bytes buffered for plugins across all requests at once (503 beyond).
+    pub max_buffered_bytes: u64,
 }
 
 impl Default for Limits {
@@ -265,6 +269,8 @@ impl Default for Limits {
             max_header_bytes: 16 * 1024,
             max_body_bytes: 10 * 1024 * 1024,
             max_response_body_bytes: 10 * 1024 * 1024,
+            plugins: super::PluginLimits::default(),
+            max_buffered_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -288,6 +294,9 @@ pub struct ServerSettings {
     /// Open client connections per listener; past it a new connection gets a short 503 and is
     /// closed.
     pub max_connections: usize,
+    /// Worker threads, each with its own runtime, listener sockets and upstream pools; `None`:
+    /// one per CPU this process may run on.
+    pub workers: Option<usize>,
     /// HTTP/2 stream and flow-control settings.
     pub http2: Http2Settings,
 }
@@ -300,6 +309,7 @@ impl Default for ServerSettings {
             idle_timeout: Duration::from_secs(60),
             body_read_timeout: Duration::from_secs(30),
             max_connections: 10_000,
+            workers: None,
             http2: Http2Settings::default(),
         }
     }
@@ -593,6 +603,9 @@ pub struct PluginSpec {
     pub memory_limit: usize,
     /// Warm instances created at load time and kept idle.
     pub pool_size: usize,
+    /// Most instances alive at once (idle and busy); a call past it waits for one to come back,
+    /// up to the call deadline, then fails `unavailable` (503).
+    pub max_instances: usize,
     /// Upstreams the plugin may call through the `http-client` import (validated to exist).
     pub fetch: Vec<String>,
 }
@@ -622,4 +635,7 @@ pub struct Route {
     pub upstream: String,
     /// Plugin names in chain order (validated to exist).
     pub chain: Vec<String>,
+    /// Match the path ignoring ASCII case (`case_insensitive = true`), for upstreams that serve
+    /// `/Admin` as `/admin`.
+    pub case_insensitive: bool,
 }

@@ -92,6 +92,19 @@ pub struct RawLimits {
     pub max_header_bytes: Option<usize>,
     pub max_body_bytes: Option<u64>,
     pub max_response_body_bytes: Option<u64>,
+    pub plugin_context_keys: Option<u64>,
+    pub plugin_context_bytes: Option<u64>,
+    pub plugin_log_bytes: Option<u64>,
+    pub plugin_metric_series: Option<u64>,
+    pub plugin_state_key_bytes: Option<u64>,
+    pub plugin_state_value_bytes: Option<u64>,
+    pub plugin_fetch_requests: Option<u64>,
+    pub plugin_fetch_bytes: Option<u64>,
+    pub plugin_defers: Option<u64>,
+    pub plugin_call_time_ms: Option<u64>,
+    pub state_max_entries: Option<u64>,
+    pub state_max_bytes: Option<u64>,
+    pub max_buffered_bytes: Option<u64>,
 }
 
 /// `[server]`: connection handling of the client-facing listeners.
@@ -103,6 +116,7 @@ pub struct RawServer {
     pub idle_timeout_ms: Option<u64>,
     pub body_read_timeout_ms: Option<u64>,
     pub max_connections: Option<u64>,
+    pub workers: Option<u64>,
     pub http2: Option<RawHttp2>,
 }
 
@@ -180,6 +194,7 @@ pub struct RawPlugin {
     pub timeout_ms: Option<u64>,
     pub memory_limit_mb: Option<u64>,
     pub pool_size: Option<usize>,
+    pub max_instances: Option<usize>,
     pub fetch: Option<Vec<String>>,
     pub config: Option<toml::Table>,
 }
@@ -222,6 +237,8 @@ pub struct RawRoute {
     pub upstream: String,
     #[serde(default)]
     pub chain: Vec<String>,
+    #[serde(default)]
+    pub case_insensitive: bool,
 }
 
 /// `[access_log]`

@@ -24,6 +24,9 @@ mod tls;
 const DEFAULT_PLUGIN_TIMEOUT_MS: u64 = 100;
 const DEFAULT_PLUGIN_MEMORY_MB: u64 = 32;
 const DEFAULT_POOL_SIZE: usize = 2;
+/// Most instances of one plugin alive at once (warm and busy), so one slow plugin cannot take
+/// every slot of the runtime's pool.
+const DEFAULT_MAX_INSTANCES: usize = 64;
 const DEFAULT_CONNECT_TIMEOUT_MS: u64 = 2_000;
 const DEFAULT_REQUEST_TIMEOUT_MS: u64 = 30_000;
 /// Where `module = "NAME"` finds built-in plugins, relative to the config file.
@@ -387,17 +390,82 @@ impl Validator<'_> {
                 None => default,
             }
         };
-        Limits {
-            max_header_count: positive(
-                "max_header_count",
-                raw.max_header_count.map(|v| v as u64),
-                defaults.max_header_count as u64,
-            ) as usize,
-            max_header_bytes: positive(
-                "max_header_bytes",
-                raw.max_header_bytes.map(|v| v as u64),
-                defaults.max_header_bytes as u64,
-            ) as usize,
+        let max_header_count = positive(
+            "max_header_count",
+            raw.max_header_count.map(|v| v as u64),
+            defaults.max_header_count as u64,
+        ) as usize;
+        let max_header_bytes = positive(
+            "max_header_bytes",
+            raw.max_header_bytes.map(|v| v as u64),
+            defaults.max_header_bytes as u64,
+        ) as usize;
+        let p = defaults.plugins;
+        let mut size = |name: &str, v: Option<u64>, default: usize| {
+            usize::try_from(positive(name, v, default as u64)).unwrap_or(usize::MAX)
+        };
+        let plugins = crate::config::PluginLimits {
+            max_header_count,
+            max_header_bytes,
+            max_context_keys: size(
+                "plugin_context_keys",
+                raw.plugin_context_keys,
+                p.max_context_keys,
+            ),
+            max_context_bytes: size(
+                "plugin_context_bytes",
+                raw.plugin_context_bytes,
+                p.max_context_bytes,
+            ),
+            max_log_bytes: size("plugin_log_bytes", raw.plugin_log_bytes, p.max_log_bytes),
+            max_metric_series: size(
+                "plugin_metric_series",
+                raw.plugin_metric_series,
+                p.max_metric_series,
+            ),
+            max_state_key_bytes: size(
+                "plugin_state_key_bytes",
+                raw.plugin_state_key_bytes,
+                p.max_state_key_bytes,
+            ),
+            max_state_value_bytes: size(
+                "plugin_state_value_bytes",
+                raw.plugin_state_value_bytes,
+                p.max_state_value_bytes,
+            ),
+            max_fetch_requests: u32::try_from(size(
+                "plugin_fetch_requests",
+                raw.plugin_fetch_requests,
+                p.max_fetch_requests as usize,
+            ))
+            .unwrap_or(u32::MAX),
+            max_fetch_bytes: size(
+                "plugin_fetch_bytes",
+                raw.plugin_fetch_bytes,
+                p.max_fetch_bytes as usize,
+            ) as u64,
+            max_defers: u32::try_from(size(
+                "plugin_defers",
+                raw.plugin_defers,
+                p.max_defers as usize,
+            ))
+            .unwrap_or(u32::MAX),
+            max_call_time: std::time::Duration::from_millis(size(
+                "plugin_call_time_ms",
+                raw.plugin_call_time_ms,
+                p.max_call_time.as_millis() as usize,
+            ) as u64),
+            state_max_entries: size(
+                "state_max_entries",
+                raw.state_max_entries,
+                p.state_max_entries,
+            ),
+            state_max_bytes: size("state_max_bytes", raw.state_max_bytes, p.state_max_bytes),
+        };
+        let mut limits = Limits {
+            max_header_count,
+            max_header_bytes,
+            plugins,
             max_body_bytes: positive(
                 "max_body_bytes",
                 raw.max_body_bytes,
@@ -408,7 +476,27 @@ impl Validator<'_> {
                 raw.max_response_body_bytes,
                 defaults.max_response_body_bytes,
             ),
+            max_buffered_bytes: positive(
+                "max_buffered_bytes",
+                raw.max_buffered_bytes,
+                defaults.max_buffered_bytes,
+            ),
+        };
+        // One largest body must fit the global budget, or it could never be buffered.
+        match raw.max_buffered_bytes {
+            Some(set) if set > 0 && set < limits.max_body_bytes => self.issues.push(
+                "limits.max_buffered_bytes",
+                format!(
+                    "must be at least limits.max_body_bytes ({})",
+                    limits.max_body_bytes
+                ),
+            ),
+            None => {
+                limits.max_buffered_bytes = limits.max_buffered_bytes.max(limits.max_body_bytes)
+            }
+            _ => {}
         }
+        limits
     }
 
     /// `[server]` and `[server.http2]`: every value within its range, or an issue at its path.
@@ -470,6 +558,9 @@ impl Validator<'_> {
                 1,
                 10_000_000,
             ) as usize,
+            workers: raw
+                .workers
+                .map(|_| range("workers", raw.workers, 1, 1, 1024) as usize),
             http2: defaults.http2.clone(),
         };
         let Some(h2) = raw.http2 else {
@@ -741,6 +832,17 @@ impl Validator<'_> {
                 Some(n) => n,
                 None => DEFAULT_POOL_SIZE,
             };
+            let max_instances = match raw.max_instances {
+                Some(n) if n < pool_size => {
+                    self.issues.push(
+                        format!("{path}.max_instances"),
+                        format!("must be at least pool_size ({pool_size})"),
+                    );
+                    pool_size
+                }
+                Some(n) => n,
+                None => DEFAULT_MAX_INSTANCES.max(pool_size),
+            };
             out.insert(
                 name.clone(),
                 PluginSpec {
@@ -758,6 +860,7 @@ impl Validator<'_> {
                     timeout,
                     memory_limit: (memory_mb as usize) * 1024 * 1024,
                     pool_size,
+                    max_instances,
                     fetch,
                 },
             );
@@ -966,6 +1069,7 @@ impl Validator<'_> {
                     methods,
                     upstream: raw.upstream,
                     chain: raw.chain,
+                    case_insensitive: raw.case_insensitive,
                 });
             }
         }
@@ -1014,6 +1118,10 @@ fn check_route_path(issues: &mut Issues, path: &str, p: &str) -> bool {
     // The same rule as request paths (`crate::path`): a route path must already be its result.
     let problem = match crate::path::normalize_path(p) {
         _ if p.contains('?') => Some("a route path has no query".to_owned()),
+        // Routing reads request paths without `;` parameters (crate::proxy::routing).
+        _ if p.contains(';') || p.to_ascii_uppercase().contains("%3B") => {
+            Some("routing ignores `;` parameters, so a route path cannot have one".to_owned())
+        }
         Ok(normal) if normal == p => None,
         Ok(normal) => Some(format!(
             "requests are normalised first, so write `{normal}`"

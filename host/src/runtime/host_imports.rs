@@ -10,6 +10,7 @@ use super::bindings::tollgate::plugin::{
     clock, context, http_client, log, metrics as wit_metrics, state,
 };
 use super::host_state::HostState;
+use super::limits::{Limit, exceeded, truncate};
 use super::state::{StateError, TokenBucket};
 use crate::chain::{FetchRequest, FetchResponse};
 
@@ -23,10 +24,29 @@ impl context::Host for HostState {
             .and_then(|r| r.context.get(&key).cloned()))
     }
 
+    /// Past the per-request caps the call fails (500 naming the plugin): the contract's `set`
+    /// has no error to return, and silently dropping a value (a consumer, a role) is worse.
     fn set(&mut self, key: String, value: String) -> wasmtime::Result<()> {
-        if let Some(req) = self.current_request() {
-            req.context.insert(key, value);
+        let (max_keys, max_bytes) = (self.limits.max_context_keys, self.limits.max_context_bytes);
+        let Some(req) = self.current_request() else {
+            return Ok(());
+        };
+        let old = req.context.get(&key).map(|v| key.len() + v.len());
+        let keys = req.context.len() + usize::from(old.is_none());
+        let bytes: usize = req
+            .context
+            .iter()
+            .map(|(k, v)| k.len() + v.len())
+            .sum::<usize>()
+            - old.unwrap_or(0)
+            + key.len()
+            + value.len();
+        if keys > max_keys || bytes > max_bytes {
+            let message =
+                format!("context limit: at most {max_keys} keys and {max_bytes} bytes per request");
+            return Err(self.violate(Limit::Context, message));
         }
+        req.context.insert(key, value);
         Ok(())
     }
 
@@ -45,7 +65,7 @@ fn ttl(ms: u64) -> Option<Duration> {
 impl HostState {
     /// Finish a state call: its wait is host I/O, not guest CPU (credited back to the deadline),
     /// and a backend failure is remembered for the plugin's `on_state_error` policy.
-    fn state_done<T>(
+    pub(super) fn state_done<T>(
         &mut self,
         started: Instant,
         result: Result<T, StateError>,
@@ -60,8 +80,16 @@ impl HostState {
         })
     }
 
-    fn state_key(&self, key: &str) -> String {
-        format!("{}:{key}", self.plugin)
+    /// The namespaced key, or the error for a key past the cap.
+    pub(super) fn state_key(&self, key: &str) -> Result<String, String> {
+        if key.len() > self.limits.max_state_key_bytes {
+            exceeded(&self.plugin, Limit::StateKey);
+            return Err(format!(
+                "state key too long: at most {} bytes",
+                self.limits.max_state_key_bytes
+            ));
+        }
+        Ok(format!("{}:{key}", self.plugin))
     }
 }
 
@@ -70,35 +98,40 @@ impl state::Host for HostState {
         let started = Instant::now();
         let result = self
             .state
-            .incr(&self.state_key(&key), delta, ttl(ttl_ms))
+            .incr(&self.state_key(&key)?, delta, ttl(ttl_ms))
             .await;
         self.state_done(started, result)
     }
 
     async fn get_counter(&mut self, key: String) -> Result<i64, String> {
         let started = Instant::now();
-        let result = self.state.get_counter(&self.state_key(&key)).await;
+        let result = self.state.get_counter(&self.state_key(&key)?).await;
         self.state_done(started, result)
     }
 
     async fn get(&mut self, key: String) -> Result<Option<String>, String> {
         let started = Instant::now();
-        let result = self.state.get(&self.state_key(&key)).await;
+        let result = self.state.get(&self.state_key(&key)?).await;
         self.state_done(started, result)
     }
 
     async fn set(&mut self, key: String, value: String, ttl_ms: u64) -> Result<(), String> {
+        let key = self.state_key(&key)?;
+        if value.len() > self.limits.max_state_value_bytes {
+            exceeded(&self.plugin, Limit::StateValue);
+            return Err(format!(
+                "state value too large: at most {} bytes",
+                self.limits.max_state_value_bytes
+            ));
+        }
         let started = Instant::now();
-        let result = self
-            .state
-            .set(&self.state_key(&key), &value, ttl(ttl_ms))
-            .await;
+        let result = self.state.set(&key, &value, ttl(ttl_ms)).await;
         self.state_done(started, result)
     }
 
     async fn delete(&mut self, key: String) -> Result<(), String> {
         let started = Instant::now();
-        let result = self.state.delete(&self.state_key(&key)).await;
+        let result = self.state.delete(&self.state_key(&key)?).await;
         self.state_done(started, result)
     }
 
@@ -115,7 +148,7 @@ impl state::Host for HostState {
         let result = self
             .state
             .take(
-                &self.state_key(&key),
+                &self.state_key(&key)?,
                 bucket,
                 cost,
                 Duration::from_millis(max_wait_ms),
@@ -132,9 +165,15 @@ impl state::Host for HostState {
 }
 
 impl log::Host for HostState {
-    fn write(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+    /// Lines longer than the cap are cut (marked `…[truncated]`) and counted.
+    fn write(&mut self, level: log::Level, mut message: String) -> wasmtime::Result<()> {
+        if truncate(&mut message, self.limits.max_log_bytes) {
+            message.push_str("…[truncated]");
+            exceeded(&self.plugin, Limit::Log);
+        }
+        let request_id = self.request_id();
+        let request_id: &str = &request_id;
         let plugin: &str = &self.plugin;
-        let request_id: &str = self.scope.request_id.as_deref().unwrap_or("");
         match level {
             log::Level::Trace => tracing::trace!(plugin, request_id, "{message}"),
             log::Level::Debug => tracing::debug!(plugin, request_id, "{message}"),
@@ -146,7 +185,9 @@ impl log::Host for HostState {
     }
 }
 
-/// `tollgate_plugin_<name>` with anything outside `[a-zA-Z0-9_]` replaced by `_`.
+/// `tollgate_custom_<name>` with anything outside `[a-zA-Z0-9_]` replaced by `_`: plugin
+/// metrics live in their own namespace, so no plugin can add to or shadow the gateway's own
+/// `tollgate_plugin_*` series.
 fn metric_name(name: &str) -> String {
     let clean: String = name
         .chars()
@@ -158,7 +199,7 @@ fn metric_name(name: &str) -> String {
             }
         })
         .collect();
-    format!("tollgate_plugin_{clean}")
+    format!("tollgate_custom_{clean}")
 }
 
 fn metric_labels(plugin: &str, labels: Vec<(String, String)>) -> Vec<::metrics::Label> {
@@ -174,6 +215,32 @@ fn metric_labels(plugin: &str, labels: Vec<(String, String)>) -> Vec<::metrics::
     out
 }
 
+impl HostState {
+    /// Whether the series `name` + `labels` may be recorded: known, or new and under the
+    /// plugin's cap. Refusals are counted, and the value is dropped.
+    fn admit_series(&self, name: &str, labels: &[::metrics::Label]) -> bool {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        name.hash(&mut h);
+        for l in labels {
+            l.key().hash(&mut h);
+            l.value().hash(&mut h);
+        }
+        let series = h.finish();
+        let admitted = match self.shared.metric_series.lock() {
+            Ok(mut known) => {
+                known.contains(&series)
+                    || (known.len() < self.limits.max_metric_series && known.insert(series))
+            }
+            Err(_) => false,
+        };
+        if !admitted {
+            exceeded(&self.plugin, Limit::MetricSeries);
+        }
+        admitted
+    }
+}
+
 impl wit_metrics::Host for HostState {
     fn counter_add(
         &mut self,
@@ -181,8 +248,11 @@ impl wit_metrics::Host for HostState {
         labels: Vec<(String, String)>,
         value: u64,
     ) -> wasmtime::Result<()> {
+        let name = metric_name(&name);
         let labels = metric_labels(&self.plugin, labels);
-        ::metrics::counter!(metric_name(&name), labels).increment(value);
+        if self.admit_series(&name, &labels) {
+            ::metrics::counter!(name, labels).increment(value);
+        }
         Ok(())
     }
 
@@ -192,8 +262,11 @@ impl wit_metrics::Host for HostState {
         labels: Vec<(String, String)>,
         value: f64,
     ) -> wasmtime::Result<()> {
+        let name = metric_name(&name);
         let labels = metric_labels(&self.plugin, labels);
-        ::metrics::histogram!(metric_name(&name), labels).record(value);
+        if self.admit_series(&name, &labels) {
+            ::metrics::histogram!(name, labels).record(value);
+        }
         Ok(())
     }
 }
@@ -223,10 +296,22 @@ impl http_client::Host for HostState {
                 .collect();
         }
         let started = Instant::now();
+        let max_requests = self.limits.max_fetch_requests;
+        let max_bytes = self.limits.max_fetch_bytes;
+        let mut refused = false;
         let calls = requests.into_iter().enumerate().map(|(i, r)| {
+            let sent = r.body.len() as u64;
+            let over = self.fetched.requests >= max_requests
+                || self.fetched.bytes.saturating_add(sent) > max_bytes;
             let call: BoxFuture<'static, Result<FetchResponse, String>> = if i >= MAX_FETCH_PER_CALL
             {
                 let message = format!("at most {MAX_FETCH_PER_CALL} requests per fetch call");
+                Box::pin(async move { Err(message) })
+            } else if over {
+                refused = true;
+                let message = format!(
+                    "fetch limit: at most {max_requests} requests and {max_bytes} bytes per request phase"
+                );
                 Box::pin(async move { Err(message) })
             } else if !self.fetch_allowed.contains(&r.upstream) {
                 let message = format!(
@@ -235,6 +320,8 @@ impl http_client::Host for HostState {
                 );
                 Box::pin(async move { Err(message) })
             } else {
+                self.fetched.requests += 1;
+                self.fetched.bytes = self.fetched.bytes.saturating_add(sent);
                 match fetch_request(&r) {
                     Ok(req) => self.fetcher.fetch(&r.upstream, req),
                     Err(message) => Box::pin(async move { Err(message) }),
@@ -242,9 +329,26 @@ impl http_client::Host for HostState {
             };
             async move { call.await.map(incoming_response) }
         });
-        let answers = futures_util::future::join_all(calls).await;
+        let calls: Vec<_> = calls.collect();
+        let mut answers = futures_util::future::join_all(calls).await;
         // Waiting is not running: the epoch deadline callback credits this time back.
         self.host_wait += started.elapsed();
+        for answer in &mut answers {
+            if let Ok(response) = answer {
+                let received = response.body.len() as u64;
+                if self.fetched.bytes.saturating_add(received) > max_bytes {
+                    refused = true;
+                    *answer = Err(format!(
+                        "fetch limit: the responses exceed {max_bytes} bytes per request phase"
+                    ));
+                } else {
+                    self.fetched.bytes += received;
+                }
+            }
+        }
+        if refused {
+            exceeded(&self.plugin, Limit::Fetch);
+        }
         answers
     }
 }

@@ -9,6 +9,7 @@ use wasmtime::component::Resource;
 
 use super::bindings::tollgate::plugin::types::{Host, HostRequest, HostResponse};
 use super::host_state::HostState;
+use super::limits::{Limit, PluginLimits, check_headers, exceeded};
 use crate::chain::{RequestState, ResponseState};
 
 type Headers = Vec<(String, String)>;
@@ -45,16 +46,48 @@ fn header_pair(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), Str
     Ok((name, value))
 }
 
-fn set_header(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), String> {
-    let (name, value) = header_pair(name, value)?;
-    headers.insert(name, value);
-    Ok(())
+/// Bytes and count of the values `headers` holds under `name`.
+fn existing(headers: &HeaderMap, name: &HeaderName) -> (usize, usize) {
+    headers.get_all(name).iter().fold((0, 0), |(n, b), v| {
+        (n + 1, b + name.as_str().len() + v.len())
+    })
 }
 
-fn append_header(headers: &mut HeaderMap, name: &str, value: &str) -> Result<(), String> {
+/// Replace every value of `name`, within the caps; never panics (fallible `try_insert`).
+fn set_header(
+    headers: &mut HeaderMap,
+    limits: &PluginLimits,
+    name: &str,
+    value: &str,
+) -> Result<(), String> {
     let (name, value) = header_pair(name, value)?;
-    headers.append(name, value);
-    Ok(())
+    let (old_count, old_bytes) = existing(headers, &name);
+    let added = name.as_str().len() + value.len();
+    check_headers(
+        limits,
+        headers,
+        1usize.saturating_sub(old_count),
+        added.saturating_sub(old_bytes),
+    )?;
+    headers
+        .try_insert(name, value)
+        .map(|_| ())
+        .map_err(|_| "too many headers".to_owned())
+}
+
+/// Add a value to `name`, within the caps; never panics (fallible `try_append`).
+fn append_header(
+    headers: &mut HeaderMap,
+    limits: &PluginLimits,
+    name: &str,
+    value: &str,
+) -> Result<(), String> {
+    let (name, value) = header_pair(name, value)?;
+    check_headers(limits, headers, 1, name.as_str().len() + value.len())?;
+    headers
+        .try_append(name, value)
+        .map(|_| ())
+        .map_err(|_| "too many headers".to_owned())
 }
 
 fn remove_header(headers: &mut HeaderMap, name: &str) {
@@ -89,6 +122,34 @@ impl HostState {
             return Ok(Err(READ_ONLY.into()));
         }
         Ok(Ok(self.table.get_mut(r)?))
+    }
+
+    /// The request's headers and the caps, when setters are allowed.
+    fn request_headers(
+        &mut self,
+        r: &Resource<RequestState>,
+    ) -> wasmtime::Result<Result<(&mut HeaderMap, &PluginLimits), String>> {
+        if !self.scope.request_writable {
+            return Ok(Err(READ_ONLY.into()));
+        }
+        Ok(Ok((&mut self.table.get_mut(r)?.headers, &self.limits)))
+    }
+
+    fn response_headers(
+        &mut self,
+        r: &Resource<ResponseState>,
+    ) -> wasmtime::Result<(&mut HeaderMap, &PluginLimits)> {
+        Ok((&mut self.table.get_mut(r)?.headers, &self.limits))
+    }
+
+    /// Count a header change refused for the caps (not one refused for a bad name or value).
+    fn header_result(&self, result: Result<(), String>) -> Result<(), String> {
+        if let Err(m) = &result
+            && (m.starts_with("too many headers") || m.starts_with("headers too large"))
+        {
+            exceeded(&self.plugin, Limit::Headers);
+        }
+        result
     }
 
     fn response(&mut self, r: &Resource<ResponseState>) -> wasmtime::Result<&mut ResponseState> {
@@ -169,9 +230,10 @@ impl HostRequest for HostState {
         name: String,
         value: String,
     ) -> wasmtime::Result<Result<(), String>> {
-        Ok(self
-            .request_mut(&r)?
-            .and_then(|req| set_header(&mut req.headers, &name, &value)))
+        let result = self
+            .request_headers(&r)?
+            .and_then(|(headers, limits)| set_header(headers, limits, &name, &value));
+        Ok(self.header_result(result))
     }
 
     fn append_header(
@@ -180,9 +242,10 @@ impl HostRequest for HostState {
         name: String,
         value: String,
     ) -> wasmtime::Result<Result<(), String>> {
-        Ok(self
-            .request_mut(&r)?
-            .and_then(|req| append_header(&mut req.headers, &name, &value)))
+        let result = self
+            .request_headers(&r)?
+            .and_then(|(headers, limits)| append_header(headers, limits, &name, &value));
+        Ok(self.header_result(result))
     }
 
     fn remove_header(&mut self, r: Resource<RequestState>, name: String) -> wasmtime::Result<()> {
@@ -253,7 +316,10 @@ impl HostResponse for HostState {
                 resp.status = s;
                 Ok(())
             }
-            None => Err(format!("status {status} is not in 100..=599")),
+            None => {
+                exceeded(&self.plugin, Limit::Status);
+                Err(format!("status {status} is not in 200..=599"))
+            }
         })
     }
 
@@ -279,7 +345,9 @@ impl HostResponse for HostState {
         name: String,
         value: String,
     ) -> wasmtime::Result<Result<(), String>> {
-        Ok(set_header(&mut self.response(&r)?.headers, &name, &value))
+        let (headers, limits) = self.response_headers(&r)?;
+        let result = set_header(headers, limits, &name, &value);
+        Ok(self.header_result(result))
     }
 
     fn append_header(
@@ -288,11 +356,9 @@ impl HostResponse for HostState {
         name: String,
         value: String,
     ) -> wasmtime::Result<Result<(), String>> {
-        Ok(append_header(
-            &mut self.response(&r)?.headers,
-            &name,
-            &value,
-        ))
+        let (headers, limits) = self.response_headers(&r)?;
+        let result = append_header(headers, limits, &name, &value);
+        Ok(self.header_result(result))
     }
 
     fn remove_header(&mut self, r: Resource<ResponseState>, name: String) -> wasmtime::Result<()> {
@@ -335,9 +401,10 @@ impl HostResponse for HostState {
     }
 }
 
-/// A status a plugin may use: 100..=599.
+/// A status a plugin may use: 200..=599. Informational 1xx statuses belong to the protocol
+/// (`101` without an upgrade would break the connection), never to a final response.
 pub(crate) fn valid_status(status: u16) -> Option<StatusCode> {
-    if (100..=599).contains(&status) {
+    if (200..=599).contains(&status) {
         StatusCode::from_u16(status).ok()
     } else {
         None

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::limits::PluginLimits;
+
 /// Sizing and limits of the runtime. The defaults suit a gateway with a handful of plugins, each
 /// with up to 64 warm instances, plus head-room for bursts.
 #[derive(Debug, Clone)]
@@ -36,6 +38,12 @@ pub struct RuntimeOptions {
     /// this process's stderr instead of discarding it. For `tollgate plugin test`; the gateway
     /// keeps it off (plugins log through the `log` import).
     pub guest_output_to_stderr: bool,
+    /// Log-phase calls of one plugin in flight at once; past it a request's log call to that
+    /// plugin is dropped and counted (`tollgate_plugin_log_dropped_total`).
+    pub log_queue_per_plugin: usize,
+    /// Caps on what plugins hand the host (headers, context, logs, metrics, state, fetch,
+    /// defers, call time).
+    pub limits: PluginLimits,
 }
 
 impl Default for RuntimeOptions {
@@ -53,6 +61,8 @@ impl Default for RuntimeOptions {
             max_idle_per_plugin: 64,
             max_defer: Duration::from_secs(30),
             guest_output_to_stderr: false,
+            log_queue_per_plugin: 1024,
+            limits: PluginLimits::default(),
         }
     }
 }

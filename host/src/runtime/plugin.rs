@@ -7,18 +7,23 @@
 //! never reused; the pool creates a replacement on demand (instantiate + `init`).
 
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::Resource;
+use wasmtime::component::{Resource, ResourceTable};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::{Action, LogEntry as WitLogEntry, Phases, Plugin, PluginPre};
 use super::cache::{CompileSource, hex};
-use super::host_state::{BodyAccess, CallScope, HostState};
+use super::host_state::{
+    BodyAccess, CallScope, FetchBudget, HostEnv, HostState, PluginShared, Slots,
+};
+use super::limits::{Limit, exceeded};
+use super::pool::{Factory, Pool};
 use super::runtime::RuntimeInner;
 use super::stats::{Phase, PluginStats, Stats};
+use super::wall_clock::WallClock;
 use crate::chain::{FailureKind, PluginFailure, RequestState, ResponseState};
 use crate::config::{OnError, PluginSpec};
 
@@ -55,6 +60,7 @@ impl PluginFingerprint {
         h.update(spec.timeout.as_nanos().to_le_bytes());
         h.update((spec.memory_limit as u64).to_le_bytes());
         h.update((spec.pool_size as u64).to_le_bytes());
+        h.update((spec.max_instances as u64).to_le_bytes());
         for upstream in &spec.fetch {
             h.update((upstream.len() as u64).to_le_bytes());
             h.update(upstream.as_bytes());
@@ -111,10 +117,14 @@ pub struct LoadedPlugin {
     spec: PluginSpec,
     fingerprint: PluginFingerprint,
     compile_source: CompileSource,
-    pre: PluginPre<HostState>,
     caps: PluginCapabilities,
-    idle: Mutex<Vec<Warm>>,
-    max_idle: usize,
+    /// The contract version the component targets.
+    version: super::ContractVersion,
+    pool: Arc<Pool>,
+    /// How long a call waits for an instance when none is idle.
+    checkout_wait: Duration,
+    /// Log-phase calls in flight or queued; past it, log calls are dropped and counted.
+    pub(crate) log_slots: Arc<tokio::sync::Semaphore>,
     deadline_ticks: u64,
     stats: Stats,
 }
@@ -128,6 +138,10 @@ impl fmt::Debug for LoadedPlugin {
             .finish_non_exhaustive()
     }
 }
+
+/// The shortest time a call waits for an instance when none is idle (a replacement takes tens
+/// of microseconds plus the plugin's `init`).
+const MIN_CHECKOUT_WAIT: Duration = Duration::from_millis(100);
 
 fn ticks(timeout: Duration, tick: Duration) -> u64 {
     let tick = tick.as_nanos().max(1);
@@ -147,31 +161,45 @@ pub(crate) async fn new_instance(
     rt: &RuntimeInner,
     pre: &PluginPre<HostState>,
     spec: &PluginSpec,
+    shared: &Arc<PluginShared>,
 ) -> Result<(Warm, PluginCapabilities), NewInstanceError> {
-    let data = HostState::new(
-        Arc::clone(&spec.name),
-        spec.memory_limit,
-        Arc::clone(&rt.state),
-        Arc::clone(&rt.fetcher),
-        Arc::from(spec.fetch.as_slice()),
-        Arc::clone(&rt.clock),
-        rt.opts.guest_output_to_stderr,
-    );
+    let data = HostState::new(HostEnv {
+        plugin: Arc::clone(&spec.name),
+        memory_limit: spec.memory_limit,
+        state: Arc::clone(&rt.state),
+        fetcher: Arc::clone(&rt.fetcher),
+        fetch_allowed: Arc::from(spec.fetch.as_slice()),
+        clock: Arc::clone(&rt.clock),
+        guest_output_to_stderr: rt.opts.guest_output_to_stderr,
+        limits: rt.opts.limits.clone(),
+        shared: Arc::clone(shared),
+    });
     let mut store = Store::new(&rt.engine, data);
     store.limiter(|s| &mut s.limiter);
-    // At the deadline, give back the ticks the call spent waiting on host I/O (a `fetch`), once;
-    // with nothing to give back, the call is interrupted (a timeout).
+    // The epoch deadline fires every tick while the guest runs: each firing spends one tick of
+    // the call's budget (after crediting back time spent waiting on host I/O) and, while budget
+    // is left, yields to the async runtime so a spinning plugin delays only its own request.
+    // Calls shorter than a tick never get here.
     let tick = rt.opts.epoch_tick.as_nanos().max(1);
     store.epoch_deadline_callback(move |mut ctx| {
-        let waited = std::mem::take(&mut ctx.data_mut().host_wait);
+        let data = ctx.data_mut();
+        let waited = std::mem::take(&mut data.host_wait);
         let credit = u64::try_from(waited.as_nanos() / tick).unwrap_or(u64::MAX / 2);
-        Ok(if credit > 0 {
-            UpdateDeadline::Continue(credit)
-        } else {
-            UpdateDeadline::Interrupt
-        })
+        data.ticks_left = data.ticks_left.saturating_add(credit);
+        if data.ticks_left <= 1 {
+            data.ticks_left = 0;
+            return Ok(UpdateDeadline::Interrupt);
+        }
+        data.ticks_left -= 1;
+        // tokio's `yield_now`, not a bare self-wake: it lets the runtime poll its I/O driver
+        // before resuming the plugin, so other connections on this worker make progress.
+        Ok(UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(tokio::task::yield_now()),
+        ))
     });
-    store.set_epoch_deadline(init_ticks(spec.timeout, rt.opts.epoch_tick));
+    store.data_mut().ticks_left = init_ticks(spec.timeout, rt.opts.epoch_tick);
+    store.set_epoch_deadline(1);
     let bindings = pre
         .instantiate_async(&mut store)
         .await
@@ -200,8 +228,35 @@ pub(crate) async fn new_instance(
     Ok((Warm { store, bindings }, caps))
 }
 
+/// Exchange the request (and response) with the instance's table slots; a second swap undoes
+/// the first. Nothing is swapped when either slot is missing.
+fn swap_slots(
+    table: &mut ResourceTable,
+    slots: Slots,
+    req: &mut RequestState,
+    resp: Option<&mut ResponseState>,
+) -> Result<(), String> {
+    let missing = |e: wasmtime::component::ResourceTableError| format!("instance table: {e}");
+    if let Some(resp) = resp {
+        table
+            .get(&Resource::<RequestState>::new_borrow(slots.request))
+            .map_err(missing)?;
+        let slot = table
+            .get_mut(&Resource::<ResponseState>::new_borrow(slots.response))
+            .map_err(missing)?;
+        std::mem::swap(slot, resp);
+    }
+    let slot = table
+        .get_mut(&Resource::<RequestState>::new_borrow(slots.request))
+        .map_err(missing)?;
+    std::mem::swap(slot, req);
+    Ok(())
+}
+
 fn classify(e: &wasmtime::Error, store: &Store<HostState>) -> FailureKind {
-    if store.data().limiter.refused() {
+    if let Some((kind, _)) = &store.data().violation {
+        *kind
+    } else if store.data().limiter.refused() {
         FailureKind::MemoryLimit
     } else if matches!(e.downcast_ref::<Trap>(), Some(Trap::Interrupt)) {
         FailureKind::Timeout
@@ -211,6 +266,9 @@ fn classify(e: &wasmtime::Error, store: &Store<HostState>) -> FailureKind {
 }
 
 fn failure_message(e: &wasmtime::Error, store: &Store<HostState>) -> String {
+    if let Some((_, message)) = &store.data().violation {
+        return message.clone();
+    }
     match classify(e, store) {
         FailureKind::MemoryLimit => "the plugin exceeded its memory limit".to_owned(),
         FailureKind::Timeout => "the plugin ran past its deadline".to_owned(),
@@ -230,22 +288,31 @@ impl LoadedPlugin {
         pre: PluginPre<HostState>,
         caps: PluginCapabilities,
         warm: Vec<Warm>,
+        shared: Arc<PluginShared>,
     ) -> Self {
         let max_idle = spec.pool_size.max(rt.opts.max_idle_per_plugin).max(1);
         let deadline_ticks = ticks(spec.timeout, rt.opts.epoch_tick);
         let stats = Stats::new(&spec.name);
-        stats
-            .instances_created
-            .fetch_add(warm.len() as u64, std::sync::atomic::Ordering::Relaxed);
+        let checkout_wait = spec.timeout.max(MIN_CHECKOUT_WAIT);
+        let version = pre.version();
+        let factory = Factory {
+            rt: Arc::clone(&rt),
+            pre,
+            spec: spec.clone(),
+            shared,
+        };
+        let pool = Pool::new(factory, warm, max_idle);
+        let log_slots = Arc::new(tokio::sync::Semaphore::new(rt.opts.log_queue_per_plugin));
         Self {
             rt,
             spec,
             fingerprint,
             compile_source,
-            pre,
             caps,
-            idle: Mutex::new(warm),
-            max_idle,
+            version,
+            pool,
+            checkout_wait,
+            log_slots,
             deadline_ticks,
             stats,
         }
@@ -266,6 +333,11 @@ impl LoadedPlugin {
         self.fingerprint
     }
 
+    /// The contract version the component targets.
+    pub fn contract_version(&self) -> super::ContractVersion {
+        self.version
+    }
+
     /// What the plugin declared in `init`.
     pub fn capabilities(&self) -> PluginCapabilities {
         self.caps
@@ -278,8 +350,7 @@ impl LoadedPlugin {
 
     /// Statistics since it was loaded.
     pub fn stats(&self) -> PluginStats {
-        let idle = self.idle.lock().map(|v| v.len()).unwrap_or(0);
-        self.stats.snapshot(idle)
+        self.stats.snapshot(self.pool.idle(), self.pool.created())
     }
 
     /// Count a request answered directly by this plugin (for metrics and the admin API).
@@ -301,105 +372,97 @@ impl LoadedPlugin {
     }
 
     async fn checkout(&self) -> Result<Warm, PluginFailure> {
-        if let Some(w) = self.idle.lock().ok().and_then(|mut v| v.pop()) {
-            return Ok(w);
-        }
-        match new_instance(&self.rt, &self.pre, &self.spec).await {
-            Ok((w, _)) => {
-                self.stats
-                    .instances_created
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                Ok(w)
-            }
-            Err(NewInstanceError::Instantiate(m) | NewInstanceError::Init(m)) => Err(self.failure(
-                FailureKind::Unavailable,
-                format!("cannot create an instance: {m}"),
-            )),
-        }
+        self.pool
+            .checkout(self.checkout_wait)
+            .await
+            .map_err(|m| self.failure(FailureKind::Unavailable, m))
     }
 
-    fn checkin(&self, w: Warm) {
-        if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < self.max_idle
-        {
-            idle.push(w);
-        }
-    }
-
-    /// Call one phase export on a pooled instance. The request (and response) move into the
-    /// instance's table for the call and come back afterwards, also when the call failed.
+    /// Call one phase export on a pooled instance. The request (and response) are swapped into
+    /// the instance's table slots for the call and back afterwards, also when the call failed.
     pub(crate) async fn call(
         &self,
         req: &mut RequestState,
         call: PhaseCall<'_>,
+        budget: &mut FetchBudget,
     ) -> Result<Option<Action>, PluginFailure> {
         let mut w = self.checkout().await?;
         let started = Instant::now();
-        let (phase, log_entry, resp) = match call {
+        let (phase, log_entry, mut resp) = match call {
             PhaseCall::Request => (Phase::Request, None, None),
             PhaseCall::Response(resp) => (Phase::Response, None, Some(resp)),
             PhaseCall::Log(entry) => (Phase::Log, Some(entry), None),
         };
-        let request_id = Arc::clone(&req.request_id);
-        let table = &mut w.store.data_mut().table;
-        let req_res = table
-            .push(std::mem::take(req))
-            .map_err(|e| self.failure(FailureKind::Unavailable, e.to_string()))?;
-        let (resp_slot, resp_res) = match resp {
-            Some(resp) => {
-                let pushed = table.push(std::mem::take(resp));
-                match pushed {
-                    Ok(r) => (Some(resp), Some(r)),
-                    Err(e) => {
-                        if let Ok(r) = table.delete(req_res) {
-                            *req = r;
-                        }
-                        return Err(self.failure(FailureKind::Unavailable, e.to_string()));
-                    }
-                }
-            }
-            None => (None, None),
-        };
         let data = w.store.data_mut();
+        let slots = data.slots;
+        if let Err(e) = swap_slots(&mut data.table, slots, req, resp.as_deref_mut()) {
+            // The instance is dropped: its table no longer holds what a call needs.
+            self.pool.discard(w);
+            return Err(self.failure(FailureKind::Unavailable, e));
+        }
         data.scope = CallScope {
-            request: Some(req_res.rep()),
-            response: resp_res.as_ref().map(Resource::rep),
+            request: Some(slots.request),
+            response: resp.as_ref().map(|_| slots.response),
             request_writable: phase == Phase::Request,
-            request_id: Some(request_id),
         };
         data.host_wait = Duration::ZERO;
         data.state_error = None;
-        w.store.set_epoch_deadline(self.deadline_ticks);
+        data.fetched = *budget;
+        data.violation = None;
+        data.ticks_left = self.deadline_ticks;
+        w.store.set_epoch_deadline(1);
 
-        let req_borrow = Resource::new_borrow(req_res.rep());
-        let result = match (log_entry, &resp_res) {
-            (Some(entry), _) => w
-                .bindings
-                .call_on_log(&mut w.store, entry)
-                .await
-                .map(|()| None),
-            (None, Some(resp)) => w
-                .bindings
-                .call_on_response(&mut w.store, req_borrow, Resource::new_borrow(resp.rep()))
-                .await
-                .map(Some),
-            (None, None) => w
-                .bindings
-                .call_on_request(&mut w.store, req_borrow)
-                .await
-                .map(Some),
+        let req_borrow = Resource::new_borrow(slots.request);
+        let exports = async {
+            match (log_entry, resp.is_some()) {
+                (Some(entry), _) => w
+                    .bindings
+                    .call_on_log(&mut w.store, entry)
+                    .await
+                    .map(|()| None),
+                (None, true) => w
+                    .bindings
+                    .call_on_response(
+                        &mut w.store,
+                        req_borrow,
+                        Resource::new_borrow(slots.response),
+                    )
+                    .await
+                    .map(Some),
+                (None, false) => w
+                    .bindings
+                    .call_on_request(&mut w.store, req_borrow)
+                    .await
+                    .map(Some),
+            }
         };
+        let max_time = self.rt.opts.limits.max_call_time;
+        let result = WallClock::new(std::pin::pin!(exports), started + max_time).await;
+        let timed_out = result.is_none();
+        let result = result.unwrap_or_else(|| {
+            Err(wasmtime::Error::msg(format!(
+                "the call took longer than {} ms (waits included)",
+                max_time.as_millis()
+            )))
+        });
 
         let data = w.store.data_mut();
         data.scope = CallScope::default();
-        let state_error = data.state_error.take();
-        if let Ok(r) = data.table.delete(req_res) {
-            *req = r;
+        *budget = data.fetched;
+        if timed_out {
+            exceeded(&self.spec.name, Limit::CallTime);
+            data.violation = Some((
+                FailureKind::Timeout,
+                format!(
+                    "the call took longer than {} ms (waits included)",
+                    max_time.as_millis()
+                ),
+            ));
         }
-        if let (Some(slot), Some(res)) = (resp_slot, resp_res)
-            && let Ok(r) = data.table.delete(res)
-        {
-            *slot = r;
+        let state_error = data.state_error.take();
+        if let Err(e) = swap_slots(&mut data.table, slots, req, resp) {
+            self.pool.discard(w);
+            return Err(self.failure(FailureKind::Unavailable, e));
         }
         self.stats.call(phase, started.elapsed());
         if let Some(message) = &state_error {
@@ -410,7 +473,7 @@ impl LoadedPlugin {
         match result {
             // The log phase has no request left to fail; the error is counted above.
             Ok(action) if phase != Phase::Log => {
-                self.checkin(w);
+                self.pool.checkin(w);
                 match state_error {
                     Some(message) if self.spec.on_state_error == OnError::FailClosed => {
                         Err(self.failure(FailureKind::StateUnavailable, message))
@@ -419,13 +482,14 @@ impl LoadedPlugin {
                 }
             }
             Ok(action) => {
-                self.checkin(w);
+                self.pool.checkin(w);
                 Ok(action)
             }
             Err(e) => {
                 let kind = classify(&e, &w.store);
                 let message = failure_message(&e, &w.store);
-                // `w` is dropped here: a failed instance is never reused.
+                // A failed instance is never reused; a replacement is made off the request path.
+                self.pool.discard(w);
                 Err(self.failure(kind, message))
             }
         }

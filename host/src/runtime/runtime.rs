@@ -6,12 +6,12 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
-use super::bindings::{Plugin, PluginPre};
+use super::bindings::{ContractVersion, PluginPre, v01, v02};
 use super::cache::CompileCache;
 use super::clock::{PluginClock, SystemClock};
 use super::engine::{EpochTicker, build_engine};
 use super::error::RuntimeError;
-use super::host_state::HostState;
+use super::host_state::{HostState, PluginShared};
 use super::options::RuntimeOptions;
 use super::plugin::{LoadedPlugin, NewInstanceError, PluginFingerprint, new_instance};
 use super::state::StateBackend;
@@ -73,7 +73,10 @@ impl Runtime {
         let engine = build_engine(&opts)?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(RuntimeError::Engine)?;
-        Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+        // Both contract versions: their interfaces have distinct (versioned) names.
+        v01::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(RuntimeError::Engine)?;
+        v02::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(RuntimeError::Engine)?;
         let ticker = EpochTicker::start(&engine, opts.epoch_tick)?;
         let cache = Arc::new(CompileCache::new(&engine, opts.cache_dir.clone()));
@@ -126,18 +129,24 @@ impl Runtime {
                     plugin: plugin.clone(),
                     message,
                 })?;
+        let version = ContractVersion::of(&component).ok_or_else(|| RuntimeError::Invalid {
+            plugin: plugin.clone(),
+            message: "imports no tollgate:plugin interface of a known version (0.1.0 or 0.2.0)"
+                .into(),
+        })?;
         let pre = rt
             .linker
             .instantiate_pre(&component)
-            .and_then(PluginPre::new)
+            .and_then(|pre| PluginPre::new(pre, version))
             .map_err(|e| RuntimeError::Invalid {
                 plugin: plugin.clone(),
-                message: format!("does not fit the tollgate:plugin world: {e:#}"),
+                message: format!("does not fit the tollgate:plugin@{version} world: {e:#}"),
             })?;
         let mut warm = Vec::with_capacity(spec.pool_size.max(1));
         let mut caps = None;
+        let shared = Arc::new(PluginShared::default());
         for _ in 0..spec.pool_size.max(1) {
-            match new_instance(rt, &pre, spec).await {
+            match new_instance(rt, &pre, spec, &shared).await {
                 Ok((w, c)) => {
                     caps.get_or_insert(c);
                     warm.push(w);
@@ -166,6 +175,7 @@ impl Runtime {
             pre,
             caps,
             warm,
+            shared,
         )))
     }
 }

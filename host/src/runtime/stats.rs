@@ -176,7 +176,6 @@ pub(crate) struct Stats {
     last_nanos: AtomicU64,
     latency: LatencyHistogram,
     responses: AtomicU64,
-    pub(crate) instances_created: AtomicU64,
     m_calls: Counter,
     m_failures: [Counter; 6],
     m_state_errors: [Counter; 2],
@@ -195,7 +194,6 @@ impl Stats {
             last_nanos: AtomicU64::new(0),
             latency: LatencyHistogram::new(),
             responses: AtomicU64::new(0),
-            instances_created: AtomicU64::new(0),
             state_errors: AtomicU64::new(0),
             m_state_errors: ["fail-closed", "fail-open"].map(|policy| {
                 metrics::counter!("tollgate_plugin_state_errors_total", "plugin" => name.clone(), "policy" => policy)
@@ -257,7 +255,7 @@ impl Stats {
         self.m_state_errors[usize::from(!closed)].increment(1);
     }
 
-    pub(crate) fn snapshot(&self, idle_instances: usize) -> PluginStats {
+    pub(crate) fn snapshot(&self, idle_instances: usize, instances_created: u64) -> PluginStats {
         let f = |k| self.failures[kind_index(k)].load(Ordering::Relaxed);
         PluginStats {
             calls: self.calls.load(Ordering::Relaxed),
@@ -270,7 +268,7 @@ impl Stats {
             state_unavailable: f(FailureKind::StateUnavailable),
             total_call_time: Duration::from_nanos(self.total_nanos.load(Ordering::Relaxed)),
             last_call_time: Duration::from_nanos(self.last_nanos.load(Ordering::Relaxed)),
-            instances_created: self.instances_created.load(Ordering::Relaxed),
+            instances_created,
             idle_instances,
             p50_call_time: self.latency.quantile(0.50),
             p99_call_time: self.latency.quantile(0.99),

@@ -3,7 +3,7 @@
 //! plugin's `on_error`; `defer` releases the instance, sleeps and calls the same phase again.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
@@ -11,8 +11,10 @@ use http::StatusCode;
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use tracing::Instrument;
 
-use super::bindings::{Action, LogEntry as WitLogEntry, Reply as WitReply};
+use super::bindings::{Action, ContractVersion, LogEntry as WitLogEntry, Reply as WitReply};
 use super::host_request::valid_status;
+use super::host_state::FetchBudget;
+use super::limits::{Limit, exceeded};
 use super::plugin::{LoadedPlugin, PhaseCall};
 use crate::chain::{
     Chain, FailureKind, Flow, LogEntry, PluginFailure, Reply, RequestOutcome, RequestState,
@@ -27,6 +29,8 @@ pub struct WasmChain {
     needs_request_body: bool,
     needs_response_body: bool,
     wants_log: bool,
+    /// Some plugin targets contract 0.2.0 (bodies on demand, upstream errors).
+    v02: bool,
     max_defer: Duration,
 }
 
@@ -37,6 +41,7 @@ impl WasmChain {
         let needs_request_body = any(|p| p.capabilities().request_body);
         let needs_response_body = any(|p| p.capabilities().response_body);
         let wants_log = any(|p| p.capabilities().log);
+        let v02 = any(|p| p.contract_version() == ContractVersion::V0_2);
         let max_defer = plugins
             .first()
             .map(|p| p.rt.opts.max_defer)
@@ -46,6 +51,7 @@ impl WasmChain {
             needs_request_body,
             needs_response_body,
             wants_log,
+            v02,
             max_defer,
         }
     }
@@ -56,17 +62,33 @@ impl WasmChain {
     }
 }
 
-/// Turn a plugin's reply into one the proxy can send, or say why it cannot be.
-fn to_reply(r: WitReply) -> Result<Reply, String> {
-    let status = valid_status(r.status)
-        .ok_or_else(|| format!("reply status {} is not in 100..=599", r.status))?;
-    let mut headers = HeaderMap::with_capacity(r.headers.len());
+/// Turn a plugin's reply into one the proxy can send, or say why it cannot be (a 1xx status,
+/// a bad header, more headers than `[limits]` allows).
+fn to_reply(plugin: &LoadedPlugin, r: WitReply) -> Result<Reply, String> {
+    let limits = &plugin.rt.opts.limits;
+    let Some(status) = valid_status(r.status) else {
+        exceeded(plugin.name(), Limit::Status);
+        return Err(format!("reply status {} is not in 200..=599", r.status));
+    };
+    let bytes: usize = r.headers.iter().map(|(n, v)| n.len() + v.len()).sum();
+    if r.headers.len() > limits.max_header_count || bytes > limits.max_header_bytes {
+        exceeded(plugin.name(), Limit::Headers);
+        return Err(format!(
+            "reply has {} headers of {bytes} bytes: at most {} headers and {} bytes are allowed",
+            r.headers.len(),
+            limits.max_header_count,
+            limits.max_header_bytes
+        ));
+    }
+    let mut headers = HeaderMap::new();
     for (name, value) in &r.headers {
         let n = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| format!("reply header name `{}` is invalid", name.escape_debug()))?;
         let v = HeaderValue::from_str(value)
             .map_err(|_| format!("reply header `{n}` has an invalid value"))?;
-        headers.append(n, v);
+        headers
+            .try_append(n, v)
+            .map_err(|_| "reply has too many headers".to_owned())?;
     }
     Ok(Reply {
         status,
@@ -102,6 +124,13 @@ fn policy(plugin: &LoadedPlugin, failure: PluginFailure) -> Result<(), PluginFai
     }
 }
 
+/// The defers one phase of one request took so far: how many, and since when.
+#[derive(Debug, Default)]
+struct Deferred {
+    count: u32,
+    since: Option<Instant>,
+}
+
 /// What one plugin's phase decided, after defers and failure policy.
 enum Step {
     Continue,
@@ -115,15 +144,16 @@ impl WasmChain {
         plugin: &LoadedPlugin,
         req: &mut RequestState,
         mut resp: Option<&mut ResponseState>,
-        deferred: &mut Duration,
+        deferred: &mut Deferred,
     ) -> Result<Step, PluginFailure> {
+        let mut budget = FetchBudget::default();
         loop {
             let call = match resp.as_deref_mut() {
                 Some(r) => PhaseCall::Response(r),
                 None => PhaseCall::Request,
             };
             let span = tracing::debug_span!("plugin", plugin = %plugin.name(), phase = call.name());
-            let action = match plugin.call(req, call).instrument(span).await {
+            let action = match plugin.call(req, call, &mut budget).instrument(span).await {
                 Ok(Some(action)) => action,
                 Ok(None) => return Ok(Step::Continue),
                 Err(failure) => return policy(plugin, failure).map(|()| Step::Continue),
@@ -131,7 +161,7 @@ impl WasmChain {
             match action {
                 Action::Continue => return Ok(Step::Continue),
                 Action::Respond(reply) => {
-                    return match to_reply(reply) {
+                    return match to_reply(plugin, reply) {
                         Ok(reply) => Ok(Step::Respond(reply)),
                         Err(message) => {
                             policy(plugin, plugin.failure(FailureKind::BadAction, message))
@@ -141,8 +171,16 @@ impl WasmChain {
                 }
                 Action::Defer(ms) => {
                     let wait = Duration::from_millis(u64::from(ms));
-                    *deferred = deferred.saturating_add(wait);
-                    if *deferred > self.max_defer {
+                    let limits = &plugin.rt.opts.limits;
+                    deferred.count += 1;
+                    let started = *deferred.since.get_or_insert_with(Instant::now);
+                    if deferred.count > limits.max_defers {
+                        exceeded(plugin.name(), Limit::Defers);
+                        return Ok(Step::Respond(deferred_too_long(plugin.name())));
+                    }
+                    // Real time, not the sum of the waits asked for: `defer(0)` in a loop
+                    // still runs out.
+                    if started.elapsed().saturating_add(wait) > self.max_defer {
                         return Ok(Step::Respond(deferred_too_long(plugin.name())));
                     }
                     tokio::time::sleep(wait).await;
@@ -152,7 +190,7 @@ impl WasmChain {
     }
 
     async fn request_phase(&self, req: &mut RequestState) -> Result<RequestOutcome, PluginFailure> {
-        let mut deferred = Duration::ZERO;
+        let mut deferred = Deferred::default();
         for (i, plugin) in self.plugins.iter().enumerate() {
             if !plugin.capabilities().request {
                 continue;
@@ -178,11 +216,14 @@ impl WasmChain {
         req: &mut RequestState,
         resp: &mut ResponseState,
         ran: usize,
+        only_v02: bool,
     ) -> Result<Flow, PluginFailure> {
-        let mut deferred = Duration::ZERO;
+        let mut deferred = Deferred::default();
         let mut replaced = false;
         for plugin in self.plugins.iter().take(ran).rev() {
-            if !plugin.capabilities().response {
+            if !plugin.capabilities().response
+                || (only_v02 && plugin.contract_version() != ContractVersion::V0_2)
+            {
                 continue;
             }
             if let Step::Respond(reply) = self
@@ -233,11 +274,43 @@ impl Chain for WasmChain {
         resp: &'a mut ResponseState,
         ran: usize,
     ) -> BoxFuture<'a, Result<Flow, PluginFailure>> {
-        Box::pin(self.response_phase(req, resp, ran))
+        Box::pin(self.response_phase(req, resp, ran, false))
     }
 
+    fn reads_bodies_on_demand(&self) -> bool {
+        self.v02
+    }
+
+    fn hears_upstream_failures(&self) -> bool {
+        self.v02
+    }
+
+    fn on_upstream_failure<'a>(
+        &'a self,
+        req: &'a mut RequestState,
+        resp: &'a mut ResponseState,
+        ran: usize,
+    ) -> BoxFuture<'a, Result<Flow, PluginFailure>> {
+        // 0.1.0 plugins never saw the gateway's own 502/504 and still do not.
+        Box::pin(self.response_phase(req, resp, ran, true))
+    }
+
+    /// Each log plugin takes a slot of its bounded queue now; a plugin whose queue is full (its
+    /// log calls are slower than the traffic) is skipped for this request, and that is counted.
     fn on_log(&self, mut req: RequestState, entry: LogEntry) -> BoxFuture<'static, ()> {
-        let plugins = Arc::clone(&self.plugins);
+        let plugins: Vec<_> = self
+            .plugins
+            .iter()
+            .filter(|p| p.capabilities().log)
+            .filter_map(|p| match Arc::clone(&p.log_slots).try_acquire_owned() {
+                Ok(permit) => Some((Arc::clone(p), permit)),
+                Err(_) => {
+                    metrics::counter!("tollgate_plugin_log_dropped_total", "plugin" => p.name().to_string())
+                        .increment(1);
+                    None
+                }
+            })
+            .collect();
         Box::pin(async move {
             let entry = WitLogEntry {
                 route: req.route.to_string(),
@@ -251,10 +324,11 @@ impl Chain for WasmChain {
                 upstream_micros: entry.upstream_micros,
                 upstream: entry.upstream,
             };
-            for plugin in plugins.iter().filter(|p| p.capabilities().log) {
+            for (plugin, _permit) in &plugins {
                 let span = tracing::debug_span!("plugin", plugin = %plugin.name(), phase = "log");
+                let mut budget = FetchBudget::default();
                 let call = plugin
-                    .call(&mut req, PhaseCall::Log(&entry))
+                    .call(&mut req, PhaseCall::Log(&entry), &mut budget)
                     .instrument(span);
                 if let Err(f) = call.await {
                     tracing::warn!(plugin = %f.plugin, kind = f.kind.as_str(), "log phase failed: {}", f.message);

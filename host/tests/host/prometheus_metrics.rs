@@ -60,7 +60,7 @@ chain = ["meter"]
     let metrics = loop {
         let metrics = get(admin, "/metrics");
         let usage = metrics.lines().find(|l| {
-            l.starts_with("tollgate_plugin_usage_requests{")
+            l.starts_with("tollgate_custom_usage_requests{")
                 && l.contains("consumer=\"anonymous\"")
                 && l.contains("route=\"api\"")
                 && l.contains("status_class=\"2xx\"")

@@ -19,7 +19,9 @@ const FINGERPRINT: &str = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD
 
 fn plugin(methods: &str, extra: &str) -> String {
     format!(
-        r#"timeout_ms = 500
+        // bcrypt cost 10 takes ~100 ms inside Wasm; on a loaded 2-core CI machine it can take
+        // several times that, and this scenario is about auth answers, not deadlines.
+        r#"timeout_ms = 3000
 
 [plugins.auth.config]
 methods = {methods}

@@ -95,7 +95,7 @@ decompress = false
     assert!(
         scraped
             .lines()
-            .any(|l| l.starts_with("tollgate_plugin_redact_refusals{")
+            .any(|l| l.starts_with("tollgate_custom_redact_refusals{")
                 && l.contains("reason=\"redact_unsupported_encoding\"")),
         "{scraped}"
     );

@@ -66,7 +66,7 @@ chain = ["redact"]
     assert_eq!(redactions(&scraped, "employee_id", "response"), 1);
     assert_eq!(redactions(&scraped, "email", "response"), 1);
     assert!(
-        scraped.contains("tollgate_plugin_redact_skipped{"),
+        scraped.contains("tollgate_custom_redact_skipped{"),
         "{scraped}"
     );
     gateway.shutdown().await;

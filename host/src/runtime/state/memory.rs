@@ -1,4 +1,5 @@
-//! The in-process backend: one map under a mutex.
+//! The in-process backend: a map in 16 shards, each under its own mutex, bounded in entries and
+//! bytes.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -10,6 +11,8 @@ use super::{StateBackend, StateError, StateFuture, TakeOutcome, TokenBucket};
 enum Value {
     Counter(i64),
     Text(String),
+    /// A value stored by the 0.2.0 operations (any bytes).
+    Binary(Vec<u8>),
     /// A token bucket's theoretical arrival time, in milliseconds since the store's `epoch`.
     Bucket(f64),
 }
@@ -26,37 +29,116 @@ impl Entry {
     }
 }
 
-/// Entries, plus when expired ones were last swept.
+/// Bytes an entry is charged: its key, its value and a fixed overhead for the map's bookkeeping.
+fn charge(key: &str, value: &Value) -> usize {
+    const OVERHEAD: usize = 64;
+    let value = match value {
+        Value::Text(s) => s.len(),
+        Value::Binary(b) => b.len(),
+        Value::Counter(_) | Value::Bucket(_) => 8,
+    };
+    key.len() + value + OVERHEAD
+}
+
+/// How many entries one eviction looks at to pick the one closest to expiry (sampling, as
+/// Redis does, rather than keeping an ordered index).
+const EVICTION_SAMPLE: usize = 16;
+
+/// One shard: entries, the bytes they are charged, and when expired ones were last swept.
 #[derive(Debug, Default)]
 struct Map {
     entries: HashMap<String, Entry>,
+    bytes: usize,
     sweep_at_len: usize,
+    max_entries: usize,
+    max_bytes: usize,
+    evicted: u64,
+    swept_full_at: Option<Instant>,
 }
 
 impl Map {
     /// The live entry under `key`, removing it first when expired.
     fn live(&mut self, key: &str, now: Instant) -> Option<&mut Entry> {
         if self.entries.get(key).is_some_and(|e| !e.live(now)) {
-            self.entries.remove(key);
+            self.remove(key);
         }
         self.entries.get_mut(key)
     }
 
+    fn remove(&mut self, key: &str) {
+        if let Some(old) = self.entries.remove(key) {
+            self.bytes = self.bytes.saturating_sub(charge(key, &old.value));
+        }
+    }
+
+    /// Store `value` under `key`, making room first: expired entries go, then (past the caps)
+    /// the sampled entry closest to expiry, entries without expiry last.
+    fn insert(&mut self, key: &str, entry: Entry, now: Instant) {
+        self.remove(key);
+        let cost = charge(key, &entry.value);
+        self.maybe_sweep(now);
+        while !self.entries.is_empty()
+            && (self.entries.len() >= self.max_entries
+                || self.bytes.saturating_add(cost) > self.max_bytes)
+        {
+            let victim = self
+                .entries
+                .iter()
+                .take(EVICTION_SAMPLE)
+                .min_by_key(|(_, e)| e.expires.map_or((1, now), |at| (0, at)))
+                .map(|(k, _)| k.clone());
+            let Some(victim) = victim else { break };
+            self.remove(&victim);
+            self.evicted += 1;
+        }
+        self.bytes = self.bytes.saturating_add(cost);
+        self.entries.insert(key.to_owned(), entry);
+    }
+
+    /// Store a binary value (the 0.2.0 operations).
+    fn put_binary(&mut self, key: &str, value: &[u8], ttl: Option<Duration>, now: Instant) {
+        let expires = ttl.and_then(|t| now.checked_add(t));
+        let value = Value::Binary(value.to_vec());
+        self.insert(key, Entry { value, expires }, now);
+    }
+
     /// Drop expired entries once the map has doubled since the last sweep, so keys that are
-    /// never read again do not accumulate (amortised O(1) per insert).
+    /// never read again do not accumulate (amortised O(1) per insert); when the shard is full,
+    /// also at most once a second, so a full shard evicts only what is really live.
     fn maybe_sweep(&mut self, now: Instant) {
-        if self.entries.len() >= self.sweep_at_len.max(1024) {
+        let full = self.entries.len() >= self.max_entries || self.bytes >= self.max_bytes;
+        let full_sweep_due = full
+            && self
+                .swept_full_at
+                .is_none_or(|at| now.saturating_duration_since(at) >= Duration::from_secs(1));
+        if self.entries.len() >= self.sweep_at_len.max(1024) || full_sweep_due {
+            let before = self.entries.len();
             self.entries.retain(|_, e| e.live(now));
+            if self.entries.len() != before {
+                self.bytes = self.entries.iter().map(|(k, e)| charge(k, &e.value)).sum();
+            }
             self.sweep_at_len = self.entries.len().saturating_mul(2);
+            if full {
+                self.swept_full_at = Some(now);
+            }
         }
     }
 }
 
-/// The in-process backend: exact under concurrency (each operation holds one lock briefly),
-/// expiry checked on access and swept as the map grows. Lost on restart.
+/// Shards of the map: operations on different keys rarely wait for each other.
+const SHARDS: usize = 16;
+
+/// Default caps of the whole store (see `[limits] state_max_entries` / `state_max_bytes`).
+pub const DEFAULT_MAX_ENTRIES: usize = 1_000_000;
+/// 256 MiB.
+pub const DEFAULT_MAX_BYTES: usize = 256 << 20;
+
+/// The in-process backend: exact under concurrency (each operation holds one shard's lock
+/// briefly), expiry checked on access and swept as the map grows, bounded in entries and bytes
+/// (past them the entry closest to expiry among a sample is evicted). Lost on restart.
 #[derive(Debug)]
 pub struct MemoryState {
-    map: Mutex<Map>,
+    shards: Box<[Mutex<Map>]>,
     /// Zero of the token buckets' clock.
     epoch: Instant,
 }
@@ -75,20 +157,53 @@ fn not_a(key: &str, expected: &'static str) -> StateError {
 }
 
 impl MemoryState {
-    /// An empty store.
+    /// An empty store with the default caps.
     pub fn new() -> Self {
+        Self::with_limits(DEFAULT_MAX_ENTRIES, DEFAULT_MAX_BYTES)
+    }
+
+    /// An empty store holding at most `max_entries` entries and `max_bytes` bytes (keys, values
+    /// and 64 bytes of overhead per entry).
+    pub fn with_limits(max_entries: usize, max_bytes: usize) -> Self {
+        let shard = |total: usize| total.div_ceil(SHARDS).max(1);
         Self {
-            map: Mutex::default(),
+            shards: (0..SHARDS)
+                .map(|_| {
+                    Mutex::new(Map {
+                        max_entries: shard(max_entries),
+                        max_bytes: shard(max_bytes),
+                        ..Map::default()
+                    })
+                })
+                .collect(),
             epoch: Instant::now(),
         }
     }
 
+    /// Entries evicted to stay within the caps since the store was made.
+    pub fn evictions(&self) -> u64 {
+        self.shards
+            .iter()
+            .filter_map(|m| m.lock().ok().map(|m| m.evicted))
+            .sum()
+    }
+
+    /// Live and not yet swept entries, and the bytes they are charged.
+    pub fn usage(&self) -> (usize, usize) {
+        self.shards
+            .iter()
+            .filter_map(|m| m.lock().ok().map(|m| (m.entries.len(), m.bytes)))
+            .fold((0, 0), |(n, b), (n2, b2)| (n + n2, b + b2))
+    }
+
     fn with<T>(
         &self,
+        key: &str,
         f: impl FnOnce(&mut Map, Instant) -> Result<T, StateError>,
     ) -> Result<T, StateError> {
-        let mut map = self
-            .map
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(key) as usize;
+        let mut map = self.shards[hash % SHARDS]
             .lock()
             .map_err(|_| StateError::Backend("memory state lock poisoned".into()))?;
         f(&mut map, Instant::now())
@@ -97,44 +212,43 @@ impl MemoryState {
 
 impl StateBackend for MemoryState {
     fn incr<'a>(&'a self, key: &'a str, delta: i64, ttl: Option<Duration>) -> StateFuture<'a, i64> {
-        let result = self.with(|map, now| {
+        let result = self.with(key, |map, now| {
             if let Some(entry) = map.live(key, now) {
                 return match &mut entry.value {
                     Value::Counter(n) => {
                         *n = n.saturating_add(delta);
                         Ok(*n)
                     }
-                    Value::Text(_) | Value::Bucket(_) => Err(not_a(key, "counter")),
+                    Value::Text(_) | Value::Binary(_) | Value::Bucket(_) => {
+                        Err(not_a(key, "counter"))
+                    }
                 };
             }
-            map.maybe_sweep(now);
             let expires = ttl.and_then(|t| now.checked_add(t));
-            map.entries.insert(
-                key.to_owned(),
-                Entry {
-                    value: Value::Counter(delta),
-                    expires,
-                },
-            );
+            let value = Value::Counter(delta);
+            map.insert(key, Entry { value, expires }, now);
             Ok(delta)
         });
         Box::pin(std::future::ready(result))
     }
 
     fn get_counter<'a>(&'a self, key: &'a str) -> StateFuture<'a, i64> {
-        let result = self.with(|map, now| match map.live(key, now).map(|e| &e.value) {
+        let result = self.with(key, |map, now| match map.live(key, now).map(|e| &e.value) {
             None => Ok(0),
             Some(Value::Counter(n)) => Ok(*n),
-            Some(Value::Text(_) | Value::Bucket(_)) => Err(not_a(key, "counter")),
+            Some(Value::Text(_) | Value::Binary(_) | Value::Bucket(_)) => {
+                Err(not_a(key, "counter"))
+            }
         });
         Box::pin(std::future::ready(result))
     }
 
     fn get<'a>(&'a self, key: &'a str) -> StateFuture<'a, Option<String>> {
-        let result = self.with(|map, now| {
+        let result = self.with(key, |map, now| {
             Ok(map.live(key, now).map(|e| match &e.value {
                 Value::Counter(n) => n.to_string(),
                 Value::Text(s) => s.clone(),
+                Value::Binary(b) => String::from_utf8_lossy(b).into_owned(),
                 Value::Bucket(tat) => format!("{tat:.3}"),
             }))
         });
@@ -147,24 +261,18 @@ impl StateBackend for MemoryState {
         value: &'a str,
         ttl: Option<Duration>,
     ) -> StateFuture<'a, ()> {
-        let result = self.with(|map, now| {
-            map.maybe_sweep(now);
+        let result = self.with(key, |map, now| {
             let expires = ttl.and_then(|t| now.checked_add(t));
-            map.entries.insert(
-                key.to_owned(),
-                Entry {
-                    value: Value::Text(value.to_owned()),
-                    expires,
-                },
-            );
+            let value = Value::Text(value.to_owned());
+            map.insert(key, Entry { value, expires }, now);
             Ok(())
         });
         Box::pin(std::future::ready(result))
     }
 
     fn delete<'a>(&'a self, key: &'a str) -> StateFuture<'a, ()> {
-        let result = self.with(|map, _| {
-            map.entries.remove(key);
+        let result = self.with(key, |map, _| {
+            map.remove(key);
             Ok(())
         });
         Box::pin(std::future::ready(result))
@@ -178,12 +286,12 @@ impl StateBackend for MemoryState {
         max_wait: Duration,
     ) -> StateFuture<'a, TakeOutcome> {
         let max_wait_ms = u64::try_from(max_wait.as_millis()).unwrap_or(u64::MAX);
-        let result = self.with(|map, now| {
+        let result = self.with(key, |map, now| {
             let now_ms = now.saturating_duration_since(self.epoch).as_secs_f64() * 1000.0;
             let tat = match map.live(key, now).map(|e| &e.value) {
                 None => None,
                 Some(Value::Bucket(tat)) => Some(*tat),
-                Some(Value::Counter(_) | Value::Text(_)) => {
+                Some(Value::Counter(_) | Value::Text(_) | Value::Binary(_)) => {
                     return Err(not_a(key, "token bucket"));
                 }
             };
@@ -192,16 +300,19 @@ impl StateBackend for MemoryState {
                 // Expires when full again: an absent key is a full bucket.
                 let full_in = Duration::from_secs_f64(((tat - now_ms) / 1000.0).max(0.0));
                 if full_in.is_zero() {
-                    map.entries.remove(key);
+                    map.remove(key);
+                } else if let Some(e) = map
+                    .entries
+                    .get_mut(key)
+                    .filter(|e| matches!(e.value, Value::Bucket(_)))
+                {
+                    // The common case: update in place, no allocation.
+                    e.value = Value::Bucket(tat);
+                    e.expires = now.checked_add(full_in);
                 } else {
-                    map.maybe_sweep(now);
-                    map.entries.insert(
-                        key.to_owned(),
-                        Entry {
-                            value: Value::Bucket(tat),
-                            expires: now.checked_add(full_in),
-                        },
-                    );
+                    let value = Value::Bucket(tat);
+                    let expires = now.checked_add(full_in);
+                    map.insert(key, Entry { value, expires }, now);
                 }
             }
             Ok(outcome)
@@ -209,18 +320,106 @@ impl StateBackend for MemoryState {
         Box::pin(std::future::ready(result))
     }
 
-    fn scan_counters<'a>(&'a self, prefix: &'a str) -> StateFuture<'a, Vec<(String, i64)>> {
-        let result = self.with(|map, now| {
-            Ok(map
-                .entries
-                .iter()
-                .filter(|(k, e)| k.starts_with(prefix) && e.live(now))
-                .filter_map(|(k, e)| match e.value {
-                    Value::Counter(n) => Some((k.clone(), n)),
-                    Value::Text(_) | Value::Bucket(_) => None,
-                })
-                .collect())
+    fn get_bytes<'a>(&'a self, key: &'a str) -> StateFuture<'a, Option<Vec<u8>>> {
+        let result = self.with(key, |map, now| {
+            Ok(map.live(key, now).map(|e| match &e.value {
+                Value::Counter(n) => n.to_string().into_bytes(),
+                Value::Text(s) => s.as_bytes().to_vec(),
+                Value::Binary(b) => b.clone(),
+                Value::Bucket(tat) => format!("{tat:.3}").into_bytes(),
+            }))
         });
+        Box::pin(std::future::ready(result))
+    }
+
+    fn set_bytes<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Option<Duration>,
+    ) -> StateFuture<'a, ()> {
+        let result = self.with(key, |map, now| {
+            map.put_binary(key, value, ttl, now);
+            Ok(())
+        });
+        Box::pin(std::future::ready(result))
+    }
+
+    fn set_if_absent<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Option<Duration>,
+    ) -> StateFuture<'a, bool> {
+        let result = self.with(key, |map, now| {
+            if map.live(key, now).is_some() {
+                return Ok(false);
+            }
+            map.put_binary(key, value, ttl, now);
+            Ok(true)
+        });
+        Box::pin(std::future::ready(result))
+    }
+
+    fn compare_and_set<'a>(
+        &'a self,
+        key: &'a str,
+        expected: &'a [u8],
+        value: Option<&'a [u8]>,
+        ttl: Option<Duration>,
+    ) -> StateFuture<'a, bool> {
+        let result = self.with(key, |map, now| {
+            let matches = map.live(key, now).is_some_and(|e| match &e.value {
+                Value::Text(s) => s.as_bytes() == expected,
+                Value::Binary(b) => b.as_slice() == expected,
+                // As in Redis, where a counter is its decimal text.
+                Value::Counter(n) => n.to_string().as_bytes() == expected,
+                Value::Bucket(_) => false,
+            });
+            if matches {
+                match value {
+                    Some(value) => map.put_binary(key, value, ttl, now),
+                    None => map.remove(key),
+                }
+            }
+            Ok(matches)
+        });
+        Box::pin(std::future::ready(result))
+    }
+
+    fn expire<'a>(&'a self, key: &'a str, ttl: Option<Duration>) -> StateFuture<'a, bool> {
+        let result = self.with(key, |map, now| {
+            Ok(match map.live(key, now) {
+                Some(entry) => {
+                    entry.expires = ttl.and_then(|t| now.checked_add(t));
+                    true
+                }
+                None => false,
+            })
+        });
+        Box::pin(std::future::ready(result))
+    }
+
+    fn scan_counters<'a>(&'a self, prefix: &'a str) -> StateFuture<'a, Vec<(String, i64)>> {
+        let now = Instant::now();
+        let mut found = Vec::new();
+        for shard in self.shards.iter() {
+            let Ok(map) = shard.lock() else {
+                return Box::pin(std::future::ready(Err(StateError::Backend(
+                    "memory state lock poisoned".into(),
+                ))));
+            };
+            found.extend(
+                map.entries
+                    .iter()
+                    .filter(|(k, e)| k.starts_with(prefix) && e.live(now))
+                    .filter_map(|(k, e)| match e.value {
+                        Value::Counter(n) => Some((k.clone(), n)),
+                        Value::Text(_) | Value::Binary(_) | Value::Bucket(_) => None,
+                    }),
+            );
+        }
+        let result = Ok(found);
         Box::pin(std::future::ready(result))
     }
 }
@@ -324,6 +523,24 @@ mod tests {
             TokenBucket::new(0, 1.0),
             Err(StateError::Invalid(_))
         ));
+    }
+
+    #[tokio::test]
+    async fn bounded_in_entries_and_bytes() {
+        let state = MemoryState::with_limits(1600, 1 << 20);
+        let big = "x".repeat(10 * 1024);
+        for i in 0..2000 {
+            assert!(state.set(&format!("k{i}"), &big, None).await.is_ok());
+        }
+        let (entries, bytes) = state.usage();
+        assert!(bytes <= 1 << 20, "{bytes}");
+        assert!(entries <= 1600, "{entries}");
+        assert!(state.evictions() > 0);
+        // Counters still count exactly while the store evicts others.
+        for _ in 0..5 {
+            assert!(state.incr("live", 1, None).await.is_ok());
+        }
+        assert_eq!(state.get_counter("live").await.ok(), Some(5));
     }
 
     #[tokio::test]

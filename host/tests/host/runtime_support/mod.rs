@@ -24,6 +24,10 @@ pub fn fixtures() -> &'static PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT.get_or_init(|| {
         let dir = fixtures_dir();
+        // `scripts/test.sh` built them just before (see `tollgate_tests::prebuilt`).
+        if std::env::var_os("TOLLGATE_WASM_PREBUILT").is_some_and(|v| v == "1") {
+            return dir.join("target/wasm32-wasip2/release");
+        }
         let status = Command::new(env!("CARGO"))
             .args(["build", "--release", "--target", "wasm32-wasip2"])
             .current_dir(&dir)
@@ -54,6 +58,7 @@ pub fn spec(name: &str, file: &str, config: serde_json::Value) -> PluginSpec {
         timeout: Duration::from_secs(1),
         memory_limit: 16 << 20,
         pool_size: 1,
+        max_instances: 64,
         fetch: Vec::new(),
     }
 }

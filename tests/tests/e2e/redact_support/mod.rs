@@ -103,12 +103,12 @@ pub async fn metrics(gateway: &Gateway) -> String {
     String::from_utf8_lossy(&reply.body).into_owned()
 }
 
-/// The value of the `tollgate_plugin_redact_redactions` counter for a rule and phase (0 when
+/// The value of the `tollgate_custom_redact_redactions` counter for a rule and phase (0 when
 /// absent).
 pub fn redactions(metrics: &str, rule: &str, phase: &str) -> u64 {
     metrics
         .lines()
-        .filter(|l| l.starts_with("tollgate_plugin_redact_redactions{"))
+        .filter(|l| l.starts_with("tollgate_custom_redact_redactions{"))
         .filter(|l| {
             l.contains(&format!("rule=\"{rule}\"")) && l.contains(&format!("phase=\"{phase}\""))
         })
