@@ -83,6 +83,13 @@ enum PluginCommand {
         /// The plugin's name: namespaces its state keys and tags its logs.
         #[arg(long, default_value = "plugin")]
         name: String,
+        /// Run a scenario instead of one request: a TOML (or .json) file with the plugin's
+        /// `config`, seeded `state`, a fixed clock (`now_ms`) and `[[steps]]`, each a `request`
+        /// and what to `expect` (action, status, headers, body, context). Every step runs
+        /// against the same instance. Prints a JSON report; exit code 0 when every step
+        /// passed, 1 when one did not (or the plugin failed to load), 2 on bad input.
+        #[arg(long, conflicts_with_all = ["request", "now_ms", "config", "name"])]
+        scenario: Option<PathBuf>,
     },
     /// Create a Rust plugin crate that builds and passes its own tests.
     New {
@@ -126,6 +133,7 @@ fn main() -> ExitCode {
                 timeout_ms,
                 cache_dir,
                 name,
+                scenario,
             } => plugin_cli::test(plugin_cli::TestArgs {
                 module,
                 request,
@@ -135,6 +143,7 @@ fn main() -> ExitCode {
                 timeout_ms,
                 cache_dir,
                 name,
+                scenario,
             }),
             PluginCommand::New { name, dir, sdk } => plugin_cli::new(&name, dir, sdk),
         };

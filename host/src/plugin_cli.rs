@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tollgate::plugin_test::{
-    FixedClock, LoadOptions, LogCapture, PluginUnderTest, TestRequest, config_json_from_file,
+    FixedClock, LoadOptions, LogCapture, PluginUnderTest, Scenario, TestRequest,
+    config_json_from_file,
 };
 use tollgate::runtime::{PluginClock, SystemClock};
 use tracing_subscriber::Layer as _;
@@ -27,6 +28,7 @@ pub struct TestArgs {
     pub timeout_ms: u64,
     pub cache_dir: Option<PathBuf>,
     pub name: String,
+    pub scenario: Option<PathBuf>,
 }
 
 fn bad_input(message: impl std::fmt::Display) -> ExitCode {
@@ -41,6 +43,12 @@ pub fn test(args: TestArgs) -> ExitCode {
             "{} is not a file (build the plugin first)",
             args.module.display()
         ));
+    }
+    if args.timeout_ms == 0 || args.memory_limit_mb == 0 {
+        return bad_input("--timeout-ms and --memory-limit-mb must be greater than zero");
+    }
+    if let Some(path) = &args.scenario {
+        return scenario(&args, path);
     }
     let request: TestRequest = match &args.request {
         None => TestRequest::default(),
@@ -62,35 +70,14 @@ pub fn test(args: TestArgs) -> ExitCode {
             Err(e) => return bad_input(e),
         },
     };
-    if args.timeout_ms == 0 || args.memory_limit_mb == 0 {
-        return bad_input("--timeout-ms and --memory-limit-mb must be greater than zero");
-    }
     let clock: Arc<dyn PluginClock> = match args.now_ms {
         Some(ms) => Arc::new(FixedClock::new(ms)),
         None => Arc::new(SystemClock),
     };
-    // Plugin log lines are part of the answer; everything else the host logs goes to stderr
-    // only with RUST_LOG set.
-    let capture = LogCapture::new();
-    let stderr = std::env::var_os("RUST_LOG").map(|_| {
-        tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_filter(tracing_subscriber::EnvFilter::from_default_env())
-    });
-    let subscriber = tracing_subscriber::registry()
-        .with(capture.clone())
-        .with(stderr);
-    let _ = tracing::subscriber::set_global_default(subscriber);
-
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let capture = capture_logs();
+    let runtime = match current_thread_runtime() {
         Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(code) => return code,
     };
     let opts = LoadOptions {
         memory_limit_mb: args.memory_limit_mb,
@@ -141,6 +128,79 @@ pub fn test(args: TestArgs) -> ExitCode {
             ExitCode::SUCCESS
         }
     })
+}
+
+/// Plugin log lines are part of the answer; everything else the host logs goes to stderr only
+/// with RUST_LOG set.
+fn capture_logs() -> LogCapture {
+    let capture = LogCapture::new();
+    let stderr = std::env::var_os("RUST_LOG").map(|_| {
+        tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_filter(tracing_subscriber::EnvFilter::from_default_env())
+    });
+    let subscriber = tracing_subscriber::registry()
+        .with(capture.clone())
+        .with(stderr);
+    let _ = tracing::subscriber::set_global_default(subscriber);
+    capture
+}
+
+fn current_thread_runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::FAILURE
+        })
+}
+
+/// `tollgate plugin test MODULE --scenario FILE`: every step against one instance; a JSON
+/// report on stdout.
+fn scenario(args: &TestArgs, path: &Path) -> ExitCode {
+    let scenario = match Scenario::from_file(path) {
+        Ok(s) => s,
+        Err(e) => return bad_input(e),
+    };
+    let capture = capture_logs();
+    let runtime = match current_thread_runtime() {
+        Ok(rt) => rt,
+        Err(code) => return code,
+    };
+    let opts = LoadOptions {
+        memory_limit_mb: args.memory_limit_mb,
+        timeout: Duration::from_millis(args.timeout_ms),
+        cache_dir: args.cache_dir.clone(),
+        guest_output_to_stderr: true,
+        ..LoadOptions::default()
+    };
+    let report = match runtime.block_on(scenario.run(&args.module, opts)) {
+        Ok(report) => report,
+        Err(tollgate::plugin_test::TestError::BadInput(e)) => return bad_input(e),
+        Err(e) => {
+            eprintln!("error: {e}");
+            print_logs(&capture);
+            return ExitCode::from(PLUGIN_FAILED);
+        }
+    };
+    let mut json = serde_json::to_value(&report).unwrap_or_default();
+    json["logs"] = serde_json::to_value(capture.take()).unwrap_or_default();
+    match serde_json::to_string_pretty(&json) {
+        Ok(text) => println!("{text}"),
+        Err(e) => eprintln!("error: {e}"),
+    }
+    for step in report.steps.iter().filter(|s| !s.passed) {
+        eprintln!("step `{}` failed:", step.name);
+        for m in &step.mismatches {
+            eprintln!("  - {m}");
+        }
+    }
+    if report.failed == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(PLUGIN_FAILED)
+    }
 }
 
 fn print_logs(capture: &LogCapture) {

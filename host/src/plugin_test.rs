@@ -8,6 +8,8 @@
 //! phase runs last when the plugin asked for it. The [`Outcome`] says what it decided and what
 //! it changed. Plugin log lines are captured by [`LogCapture`].
 
+mod scenario;
+
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,7 @@ use crate::runtime::{
     LoadedPlugin, MemoryState, PluginCapabilities, PluginClock, Runtime, RuntimeOptions,
     StateBackend, SystemClock, WasmChain,
 };
+pub use scenario::{DEFAULT_NOW_MS, Expect, Scenario, ScenarioReport, SeedState, Step, StepReport};
 
 /// A request as a plugin author describes it (the `--request` JSON of `tollgate plugin test`).
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -52,7 +52,7 @@ pub fn spawn_in(dir: &Path, config: &str) -> Gateway {
 
 /// The value of one Prometheus series (`name{labels}`) on the admin API, 0 when absent.
 pub fn metric(admin: SocketAddr, series: &str) -> u64 {
-    let page = get(admin, "/metrics");
+    let page = admin_request(admin, "GET", "/metrics");
     page.lines()
         .find_map(|l| l.strip_prefix(series)?.trim().parse::<f64>().ok())
         .map_or(0, |v| v as u64)
@@ -142,6 +142,11 @@ pub fn signal(gateway: &Gateway, name: &str) {
 
 /// `POST path` with an empty body; the whole response, lower-cased.
 pub fn post(addr: SocketAddr, path: &str) -> String {
+    admin_request(addr, "POST", path)
+}
+
+/// A request to the admin API, with its own address as Host (the admin API refuses others).
+pub fn admin_request(addr: SocketAddr, method: &str, path: &str) -> String {
     use std::io::{Read, Write};
     let mut stream = std::net::TcpStream::connect(addr).unwrap();
     stream
@@ -149,7 +154,7 @@ pub fn post(addr: SocketAddr, path: &str) -> String {
         .unwrap();
     write!(
         stream,
-        "POST {path} HTTP/1.1\r\nhost: test\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
     )
     .unwrap();
     let mut out = String::new();
