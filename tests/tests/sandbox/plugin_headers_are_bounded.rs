@@ -101,11 +101,7 @@ async fn thirty_thousand_headers_get_errors_not_a_panic() {
     // Response headers added in the response phase are capped too.
     let reply = send(&client, Method::GET, &gateway.url("/response"), &[], "").await;
     assert_eq!(reply.status, 200);
-    assert!(
-        reply.headers.len() <= 60,
-        "{} headers",
-        reply.headers.len()
-    );
+    assert!(reply.headers.len() <= 60, "{} headers", reply.headers.len());
     assert!(
         reply
             .header("x-abuse-error")
