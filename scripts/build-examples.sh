@@ -31,10 +31,10 @@ if ! fresh "$venv/.installed" "$req"; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$req"
   touch "$venv/.installed"
 fi
-if ! fresh "$out/python_signature.wasm" examples/python-signature/app.py wit "$venv/.installed"; then
+if ! fresh "$out/python_signature.wasm" examples/python-signature/app.py wit/v0.1 "$venv/.installed"; then
   echo "build-examples: componentize-py -> $out/python_signature.wasm"
   (cd examples/python-signature &&
-    "$root/$venv/bin/componentize-py" --wit-path "$root/wit" --world plugin \
+    "$root/$venv/bin/componentize-py" --wit-path "$root/wit/v0.1" --world plugin \
       componentize app --output "$root/$out/python_signature.wasm.tmp")
   mv "$out/python_signature.wasm.tmp" "$out/python_signature.wasm"
 fi
@@ -46,7 +46,7 @@ if ! fresh "$js/node_modules/.installed" "$js/package-lock.json"; then
   (cd "$js" && npm ci --no-audit --no-fund --loglevel=error)
   touch "$js/node_modules/.installed"
 fi
-if ! fresh "$out/js_ab_router.wasm" "$js/src" "$js/package.json" wit "$js/node_modules/.installed"; then
+if ! fresh "$out/js_ab_router.wasm" "$js/src" "$js/package.json" wit/v0.1 "$js/node_modules/.installed"; then
   echo "build-examples: componentize-js -> $out/js_ab_router.wasm"
   (cd "$js" && npm run --silent build)
 fi

@@ -12,7 +12,7 @@ with `sha256=`). A missing or wrong signature, or a timestamp further than `max_
 from the gateway's clock, is answered 401 with a JSON body; the upstream never sees it.
 
 Built into a WebAssembly component with componentize-py (see build.sh); the contract is the
-repository's wit/plugin.wit, world `plugin`, exactly as for the Rust plugins.
+repository's wit/v0.1/plugin.wit (contract 0.1.0), world `plugin`, exactly as for the Rust plugins.
 """
 
 import hashlib

@@ -177,6 +177,84 @@ fn report(failed: &mut bool, result: std::io::Result<()>) {
     }
 }
 
+/// Query parameters whose values the access log always masks: common names for API keys and
+/// tokens. The query parameter an auth plugin reads its key from (`api_key.query` in any
+/// plugin's config) is added by [`secret_query_params`].
+pub const SECRET_QUERY_PARAMS: [&str; 5] = ["api_key", "apikey", "key", "token", "access_token"];
+
+/// [`SECRET_QUERY_PARAMS`] plus every `api_key.query` of the config's plugins, lower case.
+pub fn secret_query_params(config: &crate::config::Config) -> Vec<String> {
+    let mut names: Vec<String> = SECRET_QUERY_PARAMS
+        .iter()
+        .map(|n| (*n).to_owned())
+        .collect();
+    for plugin in config.plugins.values() {
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(&plugin.config_json) else {
+            continue;
+        };
+        if let Some(name) = value.pointer("/api_key/query").and_then(|v| v.as_str()) {
+            let name = name.to_ascii_lowercase();
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    names
+}
+
+/// The query with the value of every parameter in `names` (compared percent-decoded and
+/// ignoring case) replaced by `***`; unchanged (and not copied) when there is none.
+pub fn mask_query<'a>(query: &'a str, names: &[String]) -> std::borrow::Cow<'a, str> {
+    let secret = |name: &str| {
+        let decoded = percent_decode(name).to_ascii_lowercase();
+        names.contains(&decoded)
+    };
+    let hit = query
+        .split('&')
+        .any(|pair| pair.split_once('=').is_some_and(|(name, _)| secret(name)));
+    if !hit {
+        return std::borrow::Cow::Borrowed(query);
+    }
+    let masked: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((name, _)) if secret(name) => format!("{name}=***"),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    std::borrow::Cow::Owned(masked.join("&"))
+}
+
+/// `%XX` and `+` decoded; malformed escapes kept as written.
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |at: usize| {
+            bytes
+                .get(at)
+                .and_then(|b| char::from(*b).to_digit(16))
+                .and_then(|d| u8::try_from(d).ok())
+        };
+        match (bytes[i], hex(i + 1), hex(i + 2)) {
+            (b'%', Some(hi), Some(lo)) => {
+                out.push(hi << 4 | lo);
+                i += 3;
+            }
+            (b'+', _, _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 /// Now as RFC 3339 in UTC.
 pub fn now_rfc3339() -> String {
     time::OffsetDateTime::now_utc()
@@ -209,6 +287,22 @@ mod tests {
         assert_eq!(record.client_ip, "203.0.113.9");
         assert_eq!(record.method, "GET");
         assert_eq!(record.consumer, None);
+    }
+
+    #[test]
+    fn api_keys_in_the_query_are_masked() {
+        let names: Vec<String> = ["api_key", "key", "x-auth"].map(String::from).into();
+        assert_eq!(
+            mask_query(
+                "a=1&api_key=s3&KEY=s3&api%5Fkey=s3&x-auth=s3&keys=v",
+                &names
+            ),
+            "a=1&api_key=***&KEY=***&api%5Fkey=***&x-auth=***&keys=v"
+        );
+        assert!(matches!(
+            mask_query("a=1&b=2", &names),
+            std::borrow::Cow::Borrowed("a=1&b=2")
+        ));
     }
 
     #[test]

@@ -24,8 +24,14 @@ pub struct RequestState {
     pub query: Option<String>,
     /// Request headers (hop-by-hop headers already removed).
     pub headers: HeaderMap,
-    /// The buffered body, present only when a plugin in the chain declared it needs the body.
+    /// The buffered body: read for a plugin (on demand, or up front for a 0.1.0 plugin that
+    /// declared the body capability) or set by one.
     pub body: Option<Bytes>,
+    /// The body not read yet, for a plugin that asks (`body()`); `None` once read or when the
+    /// proxy buffered it up front.
+    pub lazy_body: Option<LazyBody>,
+    /// Set when the upstream failed and the gateway answered itself (for the log phase).
+    pub upstream_error: Option<UpstreamFailure>,
     /// Client address.
     pub client_ip: IpAddr,
     /// The name of the matched route.
@@ -44,6 +50,8 @@ impl Default for RequestState {
             query: None,
             headers: HeaderMap::new(),
             body: None,
+            lazy_body: None,
+            upstream_error: None,
             client_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             route: Arc::from(""),
             request_id: Arc::from(""),
@@ -59,8 +67,80 @@ pub struct ResponseState {
     pub status: StatusCode,
     /// Response headers (hop-by-hop headers already removed).
     pub headers: HeaderMap,
-    /// The buffered body, present only when a plugin declared it needs the response body.
+    /// The buffered body: read for a plugin, or set by one.
     pub body: Option<Bytes>,
+    /// The body not read yet, for a plugin that asks; `None` once read or buffered up front.
+    pub lazy_body: Option<LazyBody>,
+    /// Set when this response is the gateway's own answer to an upstream failure.
+    pub upstream_error: Option<UpstreamFailure>,
+}
+
+/// Reads a body the first time a plugin asks for it. The proxy implements it over the client's
+/// (or the upstream's) body stream, with its caps; the runtime calls it from `body()`.
+pub trait BodyReader: Send + Sync + 'static {
+    /// Read the whole body. Called at most once per body; the error is a message for the plugin
+    /// (the proxy keeps its own record of why, to answer the client).
+    fn read(self: Arc<Self>) -> BoxFuture<'static, Result<Bytes, String>>;
+}
+
+/// A body that is read when a plugin asks for it, or streamed when none does.
+#[derive(Clone)]
+pub struct LazyBody(Arc<dyn BodyReader>);
+
+impl LazyBody {
+    /// Wrap a reader.
+    pub fn new(reader: Arc<dyn BodyReader>) -> Self {
+        Self(reader)
+    }
+
+    /// Read the body (see [`BodyReader::read`]).
+    pub fn read(&self) -> BoxFuture<'static, Result<Bytes, String>> {
+        Arc::clone(&self.0).read()
+    }
+}
+
+impl fmt::Debug for LazyBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("LazyBody")
+    }
+}
+
+/// How an upstream exchange failed, when the gateway answers the failure itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamFailureKind {
+    /// No connection could be made: the upstream never saw the request.
+    Connect,
+    /// No response head within the upstream's timeout.
+    Timeout,
+    /// The connection closed or reset before a complete response head.
+    Reset,
+    /// Anything else.
+    Other,
+}
+
+impl UpstreamFailureKind {
+    /// A stable name for logs (`connect`, `timeout`, `reset`, `other`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Connect => "connect",
+            Self::Timeout => "timeout",
+            Self::Reset => "reset",
+            Self::Other => "other",
+        }
+    }
+}
+
+/// An upstream failure the gateway answered itself (502/504), as plugins and the log see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamFailure {
+    /// What happened.
+    pub kind: UpstreamFailureKind,
+    /// False only when no request byte can have reached the upstream (it never connected).
+    pub request_sent: bool,
+    /// The status the gateway answered.
+    pub status: u16,
+    /// A short description (never request data).
+    pub message: String,
 }
 
 /// A response made by a plugin instead of the upstream.
@@ -176,6 +256,31 @@ pub trait Chain: Send + Sync + 'static {
 
     /// True when some plugin takes part in the log phase.
     fn wants_log(&self) -> bool;
+
+    /// True when some plugin may read a body on demand (contract 0.2.0 `body()`): the proxy then
+    /// hands the chain the body as a [`LazyBody`] and streams it when nobody read it.
+    fn reads_bodies_on_demand(&self) -> bool {
+        false
+    }
+
+    /// True when some plugin wants to hear of upstream failures (contract 0.2.0): the proxy then
+    /// calls [`Chain::on_upstream_failure`] before it answers a 502/504 itself.
+    fn hears_upstream_failures(&self) -> bool {
+        false
+    }
+
+    /// Run the response phase, in reverse over the first `ran` plugins, for a response the
+    /// gateway made itself because the upstream failed (`resp.upstream_error` is set). Only
+    /// plugins that know about upstream errors (0.2.0) take part; by default none.
+    fn on_upstream_failure<'a>(
+        &'a self,
+        req: &'a mut RequestState,
+        resp: &'a mut ResponseState,
+        ran: usize,
+    ) -> BoxFuture<'a, Result<Flow, PluginFailure>> {
+        let _ = (req, resp, ran);
+        Box::pin(async { Ok(Flow::Continue) })
+    }
 
     /// Run the request phase in chain order. Stops at the first `respond`.
     fn on_request<'a>(

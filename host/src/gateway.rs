@@ -2,6 +2,8 @@
 //! routing table for the proxy, and swaps it atomically on reload (file change, SIGHUP or
 //! `POST /admin/reload`). A reload that fails changes nothing.
 
+mod reload;
+
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -9,18 +11,20 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::{Mutex, watch};
 
 use crate::chain::{Chain, Fetcher, NoFetcher};
 use crate::config::{self, Config, ConfigError, ConfigIssue, StateSettings};
+use crate::proxy::workers::WorkerListener;
 use crate::proxy::{Proxy, RoutingTable};
 use crate::runtime::{
-    LoadedPlugin, MemoryState, PluginFingerprint, RedisOptions, RedisState, Runtime,
+    LoadedPlugin, MemoryState, PluginFingerprint, RedisOptions, RedisState, Runtime, RuntimeError,
     RuntimeOptions, StateBackend, WasmChain,
 };
 use crate::tls::{self, ListenerMode, TlsListener};
+pub use reload::ReloadReport;
+use reload::{Inputs, named_files, read_config, restart_warnings};
 
 /// Why a config could not be loaded or applied.
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +33,7 @@ pub enum GatewayError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// Some plugins could not be compiled or refused their config.
-    #[error("{} plugin(s) failed to load:\n{}", .0.len(), config::render_issues(.0))]
+    #[error("plugins failed to load ({} error(s)):\n{}", .0.len(), config::render_issues(.0))]
     Plugins(Vec<ConfigIssue>),
     /// The routing table could not be built.
     #[error("cannot build the routing table: {0}")]
@@ -71,25 +75,12 @@ impl GatewayError {
     }
 }
 
-/// What a successful reload did.
-#[derive(Debug, Clone, Serialize)]
-pub struct ReloadReport {
-    /// Plugin instances loaded anew (changed module, config or limits).
-    pub loaded: usize,
-    /// Plugin instances kept as they were, warm pools included.
-    pub reused: usize,
-    /// Routes now served.
-    pub routes: usize,
-    /// Time from reading the config to the swap, in milliseconds.
-    pub millis: f64,
-    /// Changes that need a restart to take effect (listeners).
-    pub warnings: Vec<String>,
-}
-
 /// The plugins and config currently served.
 struct Active {
     config: Arc<Config>,
     plugins: HashMap<PluginFingerprint, Arc<LoadedPlugin>>,
+    /// What the config and the files it names held when they were loaded.
+    inputs: Inputs,
 }
 
 /// A gateway's moving parts: runtime, proxy and the active config.
@@ -107,7 +98,8 @@ pub struct Gateway {
 impl Gateway {
     /// Load the config and every plugin it names, and build the first routing table.
     pub async fn load(config_path: &Path) -> Result<Arc<Self>, GatewayError> {
-        let config = config::load(config_path)?;
+        let (text, config) = read_config(config_path)?;
+        let inputs = Inputs::read(&text, &named_files(&config)).await;
         // The proxy exists first (serving nothing) so that plugins can fetch through it; its
         // first table is swapped in before any listener is bound.
         let proxy = Arc::new(Proxy::new(RoutingTable::empty()));
@@ -122,6 +114,7 @@ impl Gateway {
             active: Mutex::new(Active {
                 config: Arc::new(config),
                 plugins,
+                inputs,
             }),
             tls_listeners: std::sync::Mutex::new(HashMap::new()),
             ready: AtomicBool::new(false),
@@ -158,18 +151,20 @@ impl Gateway {
     }
 
     /// Re-read the config file, load what changed and swap the routing table atomically.
-    /// In-flight requests finish on the old chains. On error nothing changes.
+    /// In-flight requests finish on the old chains. On error nothing changes. When nothing the
+    /// reload reads changed (config bytes, modules, TLS files), nothing is done: the report says
+    /// `unchanged` and `tollgate_reloads_skipped_total` counts it.
     pub async fn reload(&self) -> Result<ReloadReport, GatewayError> {
         let started = Instant::now();
         let mut active = self.active.lock().await;
         let result = async {
-            let config = config::load(&self.config_path)?;
+            let (text, config) = read_config(&self.config_path)?;
+            let inputs = Inputs::read(&text, &named_files(&config)).await;
+            if inputs == active.inputs {
+                return Ok(None);
+            }
             let (table, plugins, loaded) = build(&self.runtime, &config, &active.plugins).await?;
             let tls = self.prepare_tls(&config)?;
-            Ok::<_, GatewayError>((config, table, plugins, loaded, tls))
-        }
-        .await;
-        let result = result.and_then(|(config, table, plugins, loaded, tls)| {
             // A changed `[access_log]` opens its new destination before anything is swapped.
             let same = self.proxy.access_log().map(|l| l.settings().clone())
                 == config.access_log.enabled.then(|| config.access_log.clone());
@@ -178,38 +173,32 @@ impl Gateway {
             } else {
                 Some(start_access_log(&config)?)
             };
-            Ok((config, table, plugins, loaded, tls, access_log))
-        });
-        let (config, table, plugins, loaded, tls, access_log) = match result {
-            Ok(parts) => parts,
+            Ok::<_, GatewayError>(Some((
+                config, inputs, table, plugins, loaded, tls, access_log,
+            )))
+        }
+        .await;
+        let (config, inputs, table, plugins, loaded, tls, access_log) = match result {
+            Ok(Some(parts)) => parts,
+            Ok(None) => {
+                metrics::counter!("tollgate_reloads_skipped_total").increment(1);
+                tracing::info!("reload skipped: config and modules unchanged");
+                return Ok(ReloadReport {
+                    unchanged: true,
+                    loaded: 0,
+                    reused: active.plugins.len(),
+                    routes: active.config.routes.len(),
+                    millis: started.elapsed().as_secs_f64() * 1000.0,
+                    warnings: Vec::new(),
+                });
+            }
             Err(e) => {
                 metrics::counter!("tollgate_reloads_total", "result" => "error").increment(1);
                 tracing::error!(error = %e, "reload rejected; still serving the previous config");
                 return Err(e);
             }
         };
-        let mut warnings = Vec::new();
-        let old = &active.config;
-        if listener_addrs(old) != listener_addrs(&config) {
-            warnings.push("listener changes take effect after a restart".to_owned());
-        }
-        let admin = |c: &Config| c.admin.as_ref().map(|a| (a.addr, a.token.clone()));
-        if admin(old) != admin(&config) {
-            warnings
-                .push("admin listener and token changes take effect after a restart".to_owned());
-        }
-        if old.server != config.server {
-            warnings.push("[server] changes take effect after a restart".to_owned());
-        }
-        if old.state != config.state {
-            warnings.push("[state] changes take effect after a restart".to_owned());
-        }
-        if listener_modes(old) != listener_modes(&config) {
-            warnings.push(
-                "turning TLS on or off and plain_http changes take effect after a restart"
-                    .to_owned(),
-            );
-        }
+        let warnings = restart_warnings(&active.config, &config);
         for w in &warnings {
             tracing::warn!("{w}");
         }
@@ -222,6 +211,7 @@ impl Gateway {
             self.proxy.set_access_log(access_log);
         }
         let report = ReloadReport {
+            unchanged: false,
             loaded,
             reused: plugins.len() - loaded,
             routes: config.routes.len(),
@@ -231,6 +221,7 @@ impl Gateway {
         *active = Active {
             config: Arc::new(config),
             plugins,
+            inputs,
         };
         metrics::counter!("tollgate_reloads_total", "result" => "ok").increment(1);
         tracing::info!(
@@ -243,12 +234,11 @@ impl Gateway {
         Ok(report)
     }
 
-    /// Files whose change triggers a reload: the config and every plugin module.
+    /// Files whose change triggers a reload: the config, every plugin module and TLS file.
     pub async fn watched_files(&self) -> Vec<PathBuf> {
         let active = self.active.lock().await;
         let mut files = vec![self.config_path.clone()];
-        files.extend(active.config.plugins.values().map(|p| p.module.clone()));
-        files.extend(tls_files(&active.config));
+        files.extend(named_files(&active.config));
         files
     }
 
@@ -296,34 +286,11 @@ impl Gateway {
     }
 }
 
-/// Per listener: TLS or not, and the plain-HTTP policy (what a reload cannot change).
-fn listener_modes(config: &Config) -> Vec<(String, bool, config::PlainHttp)> {
-    config
-        .listeners
-        .iter()
-        .map(|l| (l.name.clone(), l.tls.is_some(), l.plain_http))
-        .collect()
-}
-
-/// Certificate, key and CA files of listeners and upstreams: a change reloads.
-fn tls_files(config: &Config) -> Vec<PathBuf> {
-    let listeners = config.listeners.iter().filter_map(|l| l.tls.as_ref());
-    let upstreams = config.upstreams.values().filter_map(|u| u.tls.as_ref());
-    listeners
-        .flat_map(|t| t.files.iter().cloned())
-        .chain(upstreams.flat_map(|t| t.files.iter().cloned()))
-        .collect()
-}
-
 fn start_access_log(
     config: &Config,
 ) -> Result<Option<Arc<crate::access_log::AccessLog>>, GatewayError> {
     crate::access_log::AccessLog::start(&config.access_log)
         .map_err(|e| GatewayError::AccessLog(e.to_string()))
-}
-
-fn listener_addrs(config: &Config) -> Vec<SocketAddr> {
-    config.listeners.iter().map(|l| l.addr).collect()
 }
 
 fn new_runtime(config: &Config, fetcher: Arc<dyn Fetcher>) -> Result<Runtime, GatewayError> {
@@ -406,6 +373,11 @@ async fn build(
                 Ok(p) => {
                     loaded += 1;
                     p
+                }
+                // The plugin refused its own config: point into `[plugins.NAME.config]`.
+                Err(RuntimeError::Init { message, .. }) => {
+                    issues.extend(config::plugin_config_issues(name, &message));
+                    continue;
                 }
                 Err(e) => {
                     issues.push(plugin_issue(name, &e.to_string()));
@@ -533,30 +505,25 @@ pub async fn start(config_path: &Path) -> Result<Running, GatewayError> {
     let config = gateway.config().await;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let mut tasks = Vec::new();
-    let mut listeners = Vec::new();
-    for l in &config.listeners {
-        let listener = TcpListener::bind(l.addr)
-            .await
-            .map_err(|source| GatewayError::Bind {
-                addr: l.addr,
-                source,
-            })?;
-        let local = listener.local_addr().map_err(|source| GatewayError::Bind {
-            addr: l.addr,
+    let (listeners, bound) = bind_listeners(&gateway, &config)?;
+    // Thread-per-core: each worker serves every listener on a socket of its own (docs/performance.md).
+    let workers = config
+        .server
+        .workers
+        .unwrap_or_else(crate::proxy::workers::default_workers);
+    let first = listeners
+        .first()
+        .copied()
+        .unwrap_or(([127, 0, 0, 1], 0).into());
+    let served = crate::proxy::workers::spawn(workers, bound, &gateway.proxy(), &shutdown_rx)
+        .map_err(|source| GatewayError::Bind {
+            addr: first,
             source,
         })?;
-        listeners.push(local);
-        tracing::info!(listener = %l.name, addr = %local, "listening");
-        let proxy = gateway.proxy();
-        let stop = wait_for(shutdown_rx.clone());
-        let options = crate::proxy::ServeOptions {
-            mode: gateway.listener_mode(l)?,
-            listener: l.name.clone(),
-            server: config.server.clone(),
-        };
-        tasks.push(tokio::spawn(crate::proxy::serve_with(
-            listener, proxy, stop, options,
-        )));
+    for worker in served {
+        tasks.push(tokio::spawn(async move {
+            let _ = worker.await;
+        }));
     }
     let mut admin = None;
     let (admin_shutdown, admin_rx) = watch::channel(false);
@@ -579,6 +546,7 @@ pub async fn start(config_path: &Path) -> Result<Running, GatewayError> {
             listener,
             gateway.clone(),
             a.token.clone(),
+            config.server.clone(),
             wait_for(admin_rx),
         )));
     }
@@ -599,6 +567,33 @@ pub async fn start(config_path: &Path) -> Result<Running, GatewayError> {
         admin_shutdown,
         admin_task,
     })
+}
+
+/// Bind every listener with one `SO_REUSEPORT` socket per worker; their bound addresses in
+/// config order (useful with port 0).
+fn bind_listeners(
+    gateway: &Gateway,
+    config: &Config,
+) -> Result<(Vec<SocketAddr>, Vec<WorkerListener>), GatewayError> {
+    let mut addrs = Vec::new();
+    let mut bound = Vec::new();
+    for l in &config.listeners {
+        let options = crate::proxy::ServeOptions {
+            mode: gateway.listener_mode(l)?,
+            listener: l.name.clone(),
+            server: config.server.clone(),
+            slots: None,
+        };
+        let (local, listener) =
+            crate::proxy::workers::bind(l.addr, options).map_err(|source| GatewayError::Bind {
+                addr: l.addr,
+                source,
+            })?;
+        tracing::info!(listener = %l.name, addr = %local, "listening");
+        addrs.push(local);
+        bound.push(listener);
+    }
+    Ok((addrs, bound))
 }
 
 async fn wait_for(mut rx: watch::Receiver<bool>) {

@@ -10,6 +10,9 @@
 //! are upper-cased; raw non-ASCII bytes are escaped; `.` and `..` segments are resolved (also when
 //! encoded, `%2e`); empty segments are dropped (`//admin` → `/admin`). A trailing slash and the
 //! case of every character are kept.
+//!
+//! Routing reads the normalised path once more through [`without_params`], the way Tomcat,
+//! Jetty and Spring (and the `rbac` plugin) read it: `;` parameters cut from every segment.
 
 use thiserror::Error;
 
@@ -114,6 +117,39 @@ pub fn normalize_path(raw: &str) -> Result<String, PathError> {
         out.push('/');
     }
     Ok(out)
+}
+
+/// The normalised `path` with `;` parameters (raw, or escaped as `%3B`) cut from every segment
+/// and the segments they leave empty dropped: `/admin;x/a` and `/admin%3Bx/a` read as `/admin/a`,
+/// `/;x/admin` as `/admin`. A trailing slash, or a last segment that was only parameters, reads
+/// as a trailing slash. Paths without parameters are returned as they are.
+pub fn without_params(path: &str) -> std::borrow::Cow<'_, str> {
+    let cut = |segment: &str| -> usize {
+        let upper = segment.find(';').unwrap_or(segment.len());
+        let escaped = segment
+            .match_indices('%')
+            .find(|(at, _)| matches!(segment.get(at + 1..at + 3), Some("3B" | "3b")))
+            .map_or(segment.len(), |(at, _)| at);
+        upper.min(escaped)
+    };
+    let has_params = path.contains(';') || path.contains("%3B") || path.contains("%3b");
+    if !has_params {
+        return std::borrow::Cow::Borrowed(path);
+    }
+    let mut out = String::with_capacity(path.len());
+    let mut trailing = false;
+    for segment in path.split('/').skip(1) {
+        let kept = &segment[..cut(segment)];
+        trailing = kept.is_empty();
+        if !kept.is_empty() {
+            out.push('/');
+            out.push_str(kept);
+        }
+    }
+    if out.is_empty() || trailing {
+        out.push('/');
+    }
+    std::borrow::Cow::Owned(out)
 }
 
 fn hex_pair(bytes: &[u8], at: usize) -> Option<u8> {
@@ -278,6 +314,24 @@ mod tests {
         assert_eq!(err("/api/..;/admin"), PathError::DotSegmentParams);
         assert_eq!(err("/api/.;x/admin"), PathError::DotSegmentParams);
         assert_eq!(ok("/api/..x;/admin"), "/api/..x;/admin");
+    }
+
+    #[test]
+    fn parameters_are_cut_for_routing() {
+        for (path, read) in [
+            ("/admin", "/admin"),
+            ("/admin;x", "/admin"),
+            ("/admin;x=1;y/users", "/admin/users"),
+            ("/admin%3Bx", "/admin"),
+            ("/admin%3bx/a", "/admin/a"),
+            ("/;x/admin", "/admin"),
+            ("/admin/;x", "/admin/"),
+            ("/admin/", "/admin/"),
+            ("/;", "/"),
+            ("/a%3Cb", "/a%3Cb"),
+        ] {
+            assert_eq!(without_params(path), read, "{path}");
+        }
     }
 
     #[test]

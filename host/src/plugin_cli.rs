@@ -128,6 +128,8 @@ pub fn test(args: TestArgs) -> ExitCode {
             "request": caps.request, "response": caps.response, "log": caps.log,
             "request_body": caps.request_body, "response_body": caps.response_body,
         });
+        json["contract"] =
+            serde_json::json!(format!("tollgate:plugin@{}", plugin.contract_version()));
         json["logs"] = serde_json::to_value(capture.take()).unwrap_or_default();
         match serde_json::to_string_pretty(&json) {
             Ok(text) => println!("{text}"),

@@ -275,6 +275,11 @@ impl PluginUnderTest {
         self.plugin.capabilities()
     }
 
+    /// The contract version the component targets (`0.1.0`, `0.2.0`).
+    pub fn contract_version(&self) -> crate::runtime::ContractVersion {
+        self.plugin.contract_version()
+    }
+
     /// The state backend the plugin uses (seed counters before a call, read them after).
     pub fn state(&self) -> &Arc<dyn StateBackend> {
         self.runtime.state()
@@ -283,10 +288,12 @@ impl PluginUnderTest {
     /// Run the phases the plugin takes part in for one request.
     pub async fn run(&self, input: &TestRequest) -> Result<Outcome, TestError> {
         let caps = self.plugin.capabilities();
-        let mut req = request_state(input, caps.request_body)?;
+        // A 0.2.0 plugin reads bodies on demand: here they are simply there.
+        let on_demand = self.contract_version() != crate::runtime::ContractVersion::V0_1;
+        let mut req = request_state(input, caps.request_body || on_demand)?;
         let before_context = req.context.clone();
         let upstream = input.response.clone().unwrap_or_default();
-        let mut resp = response_state(&upstream, caps.response_body)?;
+        let mut resp = response_state(&upstream, caps.response_body || on_demand)?;
         let mut phases = Vec::new();
 
         if caps.request {
@@ -431,6 +438,8 @@ fn request_state(input: &TestRequest, with_body: bool) -> Result<RequestState, T
         query: input.query.clone(),
         headers: header_map(&input.headers, "request")?,
         body: with_body.then_some(body),
+        lazy_body: None,
+        upstream_error: None,
         client_ip,
         route: Arc::from(input.route.as_deref().unwrap_or("test")),
         request_id: Arc::from("plugin-test"),
@@ -449,6 +458,7 @@ fn response_state(input: &TestResponse, with_body: bool) -> Result<ResponseState
         status,
         headers: header_map(&input.headers, "response")?,
         body: with_body.then_some(body),
+        ..ResponseState::default()
     })
 }
 

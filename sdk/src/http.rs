@@ -80,13 +80,17 @@ impl<'a> Request<'a> {
         self.raw.headers()
     }
 
-    /// The request body. Needs [`crate::Capabilities::request_body`]; without it this fails.
+    /// The request body. The gateway reads it from the client the first time a plugin of the
+    /// chain asks (later calls get the same bytes); a request whose plugins never ask streams to
+    /// the upstream. So call it only when you need it: after checking the method or the
+    /// credentials, a GET or an unauthenticated request is never buffered. Fails when the body
+    /// is over the gateway's `limits.max_body_bytes` (the client gets 413 whatever you answer),
+    /// when the client breaks off, and in the response phase when nobody read it before.
     pub fn body(&self) -> Result<Vec<u8>, String> {
         self.raw.body()
     }
 
-    /// Replace the request body (Content-Length is recomputed). Needs
-    /// [`crate::Capabilities::request_body`].
+    /// Replace the request body (Content-Length is recomputed). Request phase only.
     pub fn set_body(&self, body: impl AsRef<[u8]>) -> Result<(), String> {
         self.raw.set_body(body.as_ref())
     }
@@ -155,14 +159,64 @@ impl<'a> Response<'a> {
         self.raw.headers()
     }
 
-    /// The response body. Needs [`crate::Capabilities::response_body`].
+    /// The response body, read from the upstream the first time a plugin asks (a response
+    /// whose plugins never ask streams to the client). Fails when it is over
+    /// `limits.max_response_body_bytes` (the client gets 502) or the upstream breaks off.
     pub fn body(&self) -> Result<Vec<u8>, String> {
         self.raw.body()
     }
 
-    /// Replace the response body (Content-Length is recomputed). Needs
-    /// [`crate::Capabilities::response_body`].
+    /// Replace the response body (Content-Length is recomputed).
     pub fn set_body(&self, body: impl AsRef<[u8]>) -> Result<(), String> {
         self.raw.set_body(body.as_ref())
+    }
+
+    /// `Some` when the upstream failed (connect refused, timeout, reset) and this response is the
+    /// gateway's own 502/504: release what `on_request` took (a lock, a reservation) here.
+    /// [`UpstreamError::request_sent`] says whether the upstream may have acted on the request.
+    pub fn upstream_error(&self) -> Option<UpstreamError> {
+        self.raw.upstream_error().map(UpstreamError::from)
+    }
+}
+
+/// How the upstream exchange failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamErrorKind {
+    /// No connection: the upstream never saw the request.
+    Connect,
+    /// No response head within the upstream's timeout.
+    Timeout,
+    /// The connection closed or reset before a complete response head.
+    Reset,
+    /// Anything else (an invalid response).
+    Other,
+}
+
+/// The upstream failed and the gateway answered the client itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamError {
+    /// What happened.
+    pub kind: UpstreamErrorKind,
+    /// False only when no byte of the request reached the upstream (so it did not act on it).
+    pub request_sent: bool,
+    /// The status the gateway answered (502 or 504).
+    pub status: u16,
+    /// A short description for logs.
+    pub message: String,
+}
+
+impl From<raw::UpstreamError> for UpstreamError {
+    fn from(e: raw::UpstreamError) -> Self {
+        UpstreamError {
+            kind: match e.kind {
+                raw::UpstreamErrorKind::Connect => UpstreamErrorKind::Connect,
+                raw::UpstreamErrorKind::Timeout => UpstreamErrorKind::Timeout,
+                raw::UpstreamErrorKind::Reset => UpstreamErrorKind::Reset,
+                raw::UpstreamErrorKind::Other => UpstreamErrorKind::Other,
+            },
+            request_sent: e.request_sent,
+            status: e.status,
+            message: e.message,
+        }
     }
 }

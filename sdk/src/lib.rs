@@ -39,6 +39,11 @@
 //! Build it with `cargo build --release --target wasm32-wasip2` and name the resulting `.wasm`
 //! file in `gateway.toml` (see the SDK's README).
 //!
+//! The SDK targets the contract `tollgate:plugin@0.2.0` (`wit/v0.2/plugin.wit`): bodies are
+//! read when [`Request::body`] / [`Response::body`] is called, [`Response::upstream_error`] tells
+//! the response phase that the upstream failed, [`state`] has binary values, set-if-absent and
+//! compare-and-set, and [`crypto`] verifies signatures in the host.
+//!
 //! # Instance model
 //!
 //! The gateway keeps a pool of initialised instances of each plugin and lends one to a request
@@ -53,6 +58,7 @@ mod capabilities;
 pub mod clock;
 mod config;
 pub mod context;
+pub mod crypto;
 mod export;
 pub mod fetch;
 mod http;
@@ -64,7 +70,7 @@ pub mod state;
 pub use action::Action;
 pub use capabilities::Capabilities;
 pub use config::{NoConfig, parse_config};
-pub use http::{Request, Response};
+pub use http::{Request, Response, UpstreamError, UpstreamErrorKind};
 pub use log_entry::LogEntry;
 
 /// Generated bindings and the glue used by [`export_plugin!`]. Not part of the public API.
@@ -76,7 +82,7 @@ pub mod __private {
     #[allow(unsafe_code, missing_docs, clippy::all)]
     mod bindings {
         wit_bindgen::generate!({
-            path: "../wit",
+            path: "../wit/v0.2",
             world: "plugin",
             pub_export_macro: true,
             export_macro_name: "__export_plugin_world",

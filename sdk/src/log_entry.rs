@@ -25,6 +25,8 @@ pub struct LogEntry {
     pub upstream_micros: Option<u64>,
     /// The upstream target that served the request (`host:port`), when one did.
     pub upstream: Option<String>,
+    /// Set when the upstream failed and the gateway answered the error itself.
+    pub upstream_error: Option<crate::UpstreamError>,
 }
 
 impl From<raw::LogEntry> for LogEntry {
@@ -40,6 +42,7 @@ impl From<raw::LogEntry> for LogEntry {
             duration_micros: e.duration_micros,
             upstream_micros: e.upstream_micros,
             upstream: e.upstream,
+            upstream_error: e.upstream_error.map(Into::into),
         }
     }
 }

@@ -4,6 +4,23 @@
 //!
 //! Use this, not the plugin's own memory, for anything that must hold across requests: each
 //! instance has its own memory and instances come and go.
+//!
+//! Limits: keys at most 1024 bytes, values at most 1 MiB (past them the call fails with a
+//! message). TTLs are in milliseconds; 0 means no expiry. The same semantics hold for the
+//! in-process (`memory`) and the Redis backend.
+//!
+//! A lock, as the idempotency plugin takes one:
+//!
+//! ```no_run
+//! use tollgate_sdk::state;
+//!
+//! let token = b"request-7f3a"; // unique per holder
+//! if state::set_if_absent("lock:order-42", token, 30_000)? {
+//!     // ... work ...
+//!     state::compare_and_set("lock:order-42", token, None, 0)?; // release only if still ours
+//! }
+//! # Ok::<(), String>(())
+//! ```
 
 use crate::__private::tollgate::plugin::state as raw;
 
@@ -18,14 +35,50 @@ pub fn get_counter(key: &str) -> Result<i64, String> {
     raw::get_counter(key)
 }
 
-/// The value stored under `key`, if any and not expired.
+/// The value stored under `key` as text, if any and not expired (bytes that are not UTF-8 are
+/// replaced by U+FFFD; use [`get_bytes`] for binary values).
 pub fn get(key: &str) -> Result<Option<String>, String> {
+    raw::get(key).map(|v| v.map(|b| String::from_utf8_lossy(&b).into_owned()))
+}
+
+/// Store a text value; `ttl_ms` of 0 means no expiry.
+pub fn set(key: &str, value: &str, ttl_ms: u64) -> Result<(), String> {
+    raw::set(key, value.as_bytes(), ttl_ms)
+}
+
+/// The value stored under `key`, if any and not expired (a counter reads as its decimal text).
+pub fn get_bytes(key: &str) -> Result<Option<Vec<u8>>, String> {
     raw::get(key)
 }
 
-/// Store a value; `ttl_ms` of 0 means no expiry.
-pub fn set(key: &str, value: &str, ttl_ms: u64) -> Result<(), String> {
+/// Store a binary value, replacing whatever was there; `ttl_ms` of 0 means no expiry.
+pub fn set_bytes(key: &str, value: &[u8], ttl_ms: u64) -> Result<(), String> {
     raw::set(key, value, ttl_ms)
+}
+
+/// Store `value` only when `key` is absent or expired: `Ok(true)` when this call stored it.
+/// Atomic across instances and (with Redis) gateways, so exactly one concurrent caller wins: a
+/// lock held until it is deleted or the TTL runs out.
+pub fn set_if_absent(key: &str, value: &[u8], ttl_ms: u64) -> Result<bool, String> {
+    raw::set_if_absent(key, value, ttl_ms)
+}
+
+/// Atomically replace the value with `value` (or delete the key when `None`) only when the
+/// current value equals `expected`: `Ok(true)` when it did. An absent key never matches.
+/// `ttl_ms` is the new value's expiry (0 = none).
+pub fn compare_and_set(
+    key: &str,
+    expected: &[u8],
+    value: Option<&[u8]>,
+    ttl_ms: u64,
+) -> Result<bool, String> {
+    raw::compare_and_set(key, expected, value, ttl_ms)
+}
+
+/// Give a live key a new expiry, `ttl_ms` from now (0 removes the expiry): `Ok(true)` when the
+/// key was there. Renews a lock or a cache entry without rewriting it.
+pub fn expire(key: &str, ttl_ms: u64) -> Result<bool, String> {
+    raw::expire(key, ttl_ms)
 }
 
 /// Remove a key (counter or value).

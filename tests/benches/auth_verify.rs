@@ -6,8 +6,9 @@
 //!
 //! One gateway, one route with `auth`; N sequential keep-alive requests per credential kind. The
 //! API-key request (one SHA-256 and a constant-time compare) is the baseline: the difference per
-//! request is the cost of the verification, which runs inside the plugin (pure-Rust RustCrypto
-//! compiled to Wasm; there is no host crypto import).
+//! request is the cost of the verification: since contract 0.2.0 the plugin hands the signature
+//! check to the host (`crypto` import, ring); `AUTH_WASM=path/to/auth.wasm` measures another build
+//! of the plugin, e.g. one on contract 0.1.0 that verified in Wasm (RustCrypto).
 
 #![allow(clippy::unwrap_used)]
 
@@ -94,7 +95,14 @@ async fn verify_cost_per_algorithm() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(2000);
     let upstream = Upstream::echo("echo").await;
-    let gateway = Gateway::start(&gateway_config(&upstream.target(), &plugin(), "", &[])).await;
+    let mut config = gateway_config(&upstream.target(), &plugin(), "", &[]);
+    // AUTH_WASM=path: measure another build of the plugin (e.g. one on contract 0.1.0, which
+    // verified in Wasm) against the same gateway.
+    if let Ok(module) = std::env::var("AUTH_WASM") {
+        config = config.replace("{plugins}/auth.wasm", &module);
+        println!("auth plugin: {module}");
+    }
+    let gateway = Gateway::start(&config).await;
 
     let (base_mean, base_p50) = measure(&gateway, &[("x-api-key", API_KEY)], n).await;
     println!(

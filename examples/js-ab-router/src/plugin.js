@@ -7,7 +7,7 @@
 // (`ab_variant`), and echoed on the response so a client can report it.
 //
 // Built into a WebAssembly component with componentize-js (see package.json); the contract is
-// the repository's wit/plugin.wit, world `plugin`, exactly as for the Rust plugins.
+// the repository's wit/v0.1/plugin.wit (contract 0.1.0), world `plugin`, exactly as for the Rust plugins.
 
 import * as context from 'tollgate:plugin/context@0.1.0';
 

@@ -65,7 +65,7 @@ impl Plugin for Signature {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::none().request().request_body()
+        Capabilities::none().request()
     }
 
     fn on_request(&self, req: &Request) -> Action {

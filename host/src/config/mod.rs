@@ -3,6 +3,7 @@
 
 mod error;
 pub mod model;
+mod plugin_errors;
 mod plugin_limits;
 mod raw;
 mod validate;
@@ -10,5 +11,6 @@ mod validate;
 pub(crate) use error::render as render_issues;
 pub use error::{ConfigError, ConfigIssue};
 pub use model::*;
+pub use plugin_errors::plugin_config_issues;
 pub use plugin_limits::PluginLimits;
 pub use validate::{DEFAULT_PLUGIN_DIR, load, parse};

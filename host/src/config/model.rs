@@ -258,6 +258,8 @@ pub struct Limits {
     pub max_response_body_bytes: u64,
     /// Caps on what plugins hand the host (`plugin_*` and `state_*` keys).
     pub plugins: super::PluginLimits,
+    /// Request-body bytes buffered for plugins across all requests at once (503 beyond).
+    pub max_buffered_bytes: u64,
 }
 
 impl Default for Limits {
@@ -268,6 +270,7 @@ impl Default for Limits {
             max_body_bytes: 10 * 1024 * 1024,
             max_response_body_bytes: 10 * 1024 * 1024,
             plugins: super::PluginLimits::default(),
+            max_buffered_bytes: 256 * 1024 * 1024,
         }
     }
 }
@@ -291,6 +294,9 @@ pub struct ServerSettings {
     /// Open client connections per listener; past it a new connection gets a short 503 and is
     /// closed.
     pub max_connections: usize,
+    /// Worker threads, each with its own runtime, listener sockets and upstream pools; `None`:
+    /// one per CPU this process may run on.
+    pub workers: Option<usize>,
     /// HTTP/2 stream and flow-control settings.
     pub http2: Http2Settings,
 }
@@ -303,6 +309,7 @@ impl Default for ServerSettings {
             idle_timeout: Duration::from_secs(60),
             body_read_timeout: Duration::from_secs(30),
             max_connections: 10_000,
+            workers: None,
             http2: Http2Settings::default(),
         }
     }
@@ -628,4 +635,7 @@ pub struct Route {
     pub upstream: String,
     /// Plugin names in chain order (validated to exist).
     pub chain: Vec<String>,
+    /// Match the path ignoring ASCII case (`case_insensitive = true`), for upstreams that serve
+    /// `/Admin` as `/admin`.
+    pub case_insensitive: bool,
 }

@@ -104,6 +104,7 @@ pub struct RawLimits {
     pub plugin_call_time_ms: Option<u64>,
     pub state_max_entries: Option<u64>,
     pub state_max_bytes: Option<u64>,
+    pub max_buffered_bytes: Option<u64>,
 }
 
 /// `[server]`: connection handling of the client-facing listeners.
@@ -115,6 +116,7 @@ pub struct RawServer {
     pub idle_timeout_ms: Option<u64>,
     pub body_read_timeout_ms: Option<u64>,
     pub max_connections: Option<u64>,
+    pub workers: Option<u64>,
     pub http2: Option<RawHttp2>,
 }
 
@@ -235,6 +237,8 @@ pub struct RawRoute {
     pub upstream: String,
     #[serde(default)]
     pub chain: Vec<String>,
+    #[serde(default)]
+    pub case_insensitive: bool,
 }
 
 /// `[access_log]`

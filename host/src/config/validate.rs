@@ -462,7 +462,7 @@ impl Validator<'_> {
             ),
             state_max_bytes: size("state_max_bytes", raw.state_max_bytes, p.state_max_bytes),
         };
-        Limits {
+        let mut limits = Limits {
             max_header_count,
             max_header_bytes,
             plugins,
@@ -476,7 +476,27 @@ impl Validator<'_> {
                 raw.max_response_body_bytes,
                 defaults.max_response_body_bytes,
             ),
+            max_buffered_bytes: positive(
+                "max_buffered_bytes",
+                raw.max_buffered_bytes,
+                defaults.max_buffered_bytes,
+            ),
+        };
+        // One largest body must fit the global budget, or it could never be buffered.
+        match raw.max_buffered_bytes {
+            Some(set) if set > 0 && set < limits.max_body_bytes => self.issues.push(
+                "limits.max_buffered_bytes",
+                format!(
+                    "must be at least limits.max_body_bytes ({})",
+                    limits.max_body_bytes
+                ),
+            ),
+            None => {
+                limits.max_buffered_bytes = limits.max_buffered_bytes.max(limits.max_body_bytes)
+            }
+            _ => {}
         }
+        limits
     }
 
     /// `[server]` and `[server.http2]`: every value within its range, or an issue at its path.
@@ -538,6 +558,9 @@ impl Validator<'_> {
                 1,
                 10_000_000,
             ) as usize,
+            workers: raw
+                .workers
+                .map(|_| range("workers", raw.workers, 1, 1, 1024) as usize),
             http2: defaults.http2.clone(),
         };
         let Some(h2) = raw.http2 else {
@@ -1046,6 +1069,7 @@ impl Validator<'_> {
                     methods,
                     upstream: raw.upstream,
                     chain: raw.chain,
+                    case_insensitive: raw.case_insensitive,
                 });
             }
         }
@@ -1094,6 +1118,10 @@ fn check_route_path(issues: &mut Issues, path: &str, p: &str) -> bool {
     // The same rule as request paths (`crate::path`): a route path must already be its result.
     let problem = match crate::path::normalize_path(p) {
         _ if p.contains('?') => Some("a route path has no query".to_owned()),
+        // Routing reads request paths without `;` parameters (crate::proxy::routing).
+        _ if p.contains(';') || p.to_ascii_uppercase().contains("%3B") => {
+            Some("routing ignores `;` parameters, so a route path cannot have one".to_owned())
+        }
         Ok(normal) if normal == p => None,
         Ok(normal) => Some(format!(
             "requests are normalised first, so write `{normal}`"

@@ -3,8 +3,8 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -14,6 +14,7 @@ use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use thiserror::Error;
 
+use super::budget::BufferCharge;
 use super::error::BoxError;
 
 /// The body of every response the proxy sends.
@@ -34,6 +35,12 @@ pub struct BodyTooLarge {
     pub limit: u64,
 }
 
+/// Raised by [`CappedBody`] when buffering the next frame would pass `[limits]
+/// max_buffered_bytes` (see [`super::budget`]).
+#[derive(Debug, Error)]
+#[error("the gateway's buffer for request bodies is full")]
+pub struct BudgetExhausted;
+
 /// Shared counters of a request body, readable after the body has been handed to the client.
 #[derive(Debug, Clone, Default)]
 pub struct BodyMeter(Arc<MeterInner>);
@@ -44,6 +51,11 @@ struct MeterInner {
     over_limit: AtomicBool,
     /// Milliseconds of the body read timeout that passed, once it did; 0 before.
     stalled_ms: AtomicU64,
+    /// The global buffer budget refused a frame.
+    over_budget: AtomicBool,
+    /// Why the client's body could not be read (malformed chunked framing, a reset stream), once
+    /// it failed: a client error, whoever polled the body.
+    client_error: OnceLock<String>,
 }
 
 impl BodyMeter {
@@ -55,6 +67,16 @@ impl BodyMeter {
     /// True once the body passed its limit.
     pub fn over_limit(&self) -> bool {
         self.0.over_limit.load(Ordering::Relaxed)
+    }
+
+    /// True once the global buffer budget refused a frame ([`BudgetExhausted`]).
+    pub fn over_budget(&self) -> bool {
+        self.0.over_budget.load(Ordering::Relaxed)
+    }
+
+    /// Why the client's body failed (not the limit, budget or timeout), once it did.
+    pub fn client_error(&self) -> Option<&str> {
+        self.0.client_error.get().map(String::as_str)
     }
 
     /// The body read timeout, once the client let it pass ([`BodyReadTimeout`]).
@@ -72,6 +94,8 @@ pub struct CappedBody<B> {
     inner: B,
     limit: u64,
     meter: BodyMeter,
+    /// Charged per frame when the body is being buffered.
+    charge: Option<BufferCharge>,
 }
 
 impl<B> CappedBody<B> {
@@ -81,7 +105,15 @@ impl<B> CappedBody<B> {
             inner,
             limit,
             meter,
+            charge: None,
         }
+    }
+
+    /// Charge every data frame to `charge` (the body is being buffered): past the global
+    /// budget the body fails with [`BudgetExhausted`].
+    pub fn charged(mut self, charge: BufferCharge) -> Self {
+        self.charge = Some(charge);
+        self
     }
 }
 
@@ -108,6 +140,10 @@ where
                         let limit = this.limit;
                         return Poll::Ready(Some(Err(Box::new(BodyTooLarge { limit }))));
                     }
+                    if this.charge.as_ref().is_some_and(|c| !c.take(len)) {
+                        this.meter.0.over_budget.store(true, Ordering::Relaxed);
+                        return Poll::Ready(Some(Err(Box::new(BudgetExhausted))));
+                    }
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
@@ -118,6 +154,8 @@ where
                 if let Some(stalled) = e.downcast_ref::<BodyReadTimeout>() {
                     let ms = u64::try_from(stalled.timeout.as_millis()).unwrap_or(u64::MAX);
                     this.meter.0.stalled_ms.store(ms.max(1), Ordering::Relaxed);
+                } else {
+                    let _ = this.meter.0.client_error.set(root_cause(&*e));
                 }
                 Poll::Ready(Some(Err(e)))
             }
@@ -133,6 +171,16 @@ where
     fn size_hint(&self) -> SizeHint {
         self.inner.size_hint()
     }
+}
+
+/// The innermost message of an error chain (hyper's "error reading a body from connection"
+/// wraps the parser's own reason, e.g. "Invalid chunk size line: Invalid Size").
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = error;
+    while let Some(source) = current.source() {
+        current = source;
+    }
+    current.to_string()
 }
 
 /// Raised by [`TimedBody`] when the client sends nothing of its body for the timeout.

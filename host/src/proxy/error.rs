@@ -21,6 +21,10 @@ pub enum ProxyError {
     /// The path broke the normalisation rule.
     #[error("bad request path: {0}")]
     BadPath(#[from] PathError),
+    /// The request names no host, or one that parsers could read differently
+    /// ([`super::host`]).
+    #[error("bad host: {0}")]
+    BadHost(String),
     /// More request headers than `limits.max_header_count`.
     #[error("too many request headers: {count} (limit {limit})")]
     TooManyHeaders {
@@ -56,6 +60,10 @@ pub enum ProxyError {
         /// The configured body read timeout.
         timeout: Duration,
     },
+    /// Buffering the body would pass `[limits] max_buffered_bytes`, the cap on body bytes held
+    /// for plugins across all requests ([`super::budget`]).
+    #[error("the gateway is buffering too many request bodies; try again later")]
+    BufferBudgetExhausted,
     /// The listener already holds `server.max_connections` connections (written before hyper
     /// owns the connection, see [`ProxyError::to_http1`]).
     #[error("the gateway is at its connection limit ({limit}); try again later")]
@@ -147,6 +155,7 @@ impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self {
             ProxyError::BadPath(_)
+            | ProxyError::BadHost(_)
             | ProxyError::ClientBody(_)
             | ProxyError::InvalidHeader { .. } => StatusCode::BAD_REQUEST,
             ProxyError::TooManyHeaders { .. } | ProxyError::HeadersTooLarge { .. } => {
@@ -154,7 +163,9 @@ impl ProxyError {
             }
             ProxyError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ProxyError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            ProxyError::TooManyConnections { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::TooManyConnections { .. } | ProxyError::BufferBudgetExhausted => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ProxyError::NoRoute => StatusCode::NOT_FOUND,
             ProxyError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ProxyError::Plugin(f) => match f.kind {
@@ -179,6 +190,7 @@ impl ProxyError {
     pub fn code(&self) -> &'static str {
         match self {
             ProxyError::BadPath(_) => "bad_path",
+            ProxyError::BadHost(_) => "bad_host",
             ProxyError::TooManyHeaders { .. } => "too_many_headers",
             ProxyError::HeadersTooLarge { .. } => "headers_too_large",
             ProxyError::InvalidHeader { .. } => "invalid_header",
@@ -186,6 +198,7 @@ impl ProxyError {
             ProxyError::ClientBody(_) => "bad_request_body",
             ProxyError::BodyTimeout { .. } => "body_timeout",
             ProxyError::TooManyConnections { .. } => "too_many_connections",
+            ProxyError::BufferBudgetExhausted => "buffer_budget_exhausted",
             ProxyError::NoRoute => "no_route",
             ProxyError::MethodNotAllowed { .. } => "method_not_allowed",
             ProxyError::Plugin(f) if f.kind == FailureKind::StateUnavailable => "state_unavailable",
@@ -227,9 +240,12 @@ impl ProxyError {
 
     /// Whether the answer ends the connection (`Connection: close`).
     fn closes_connection(&self) -> bool {
+        // A body that could not be read leaves the stream's framing unknown.
         matches!(
             self,
-            ProxyError::BodyTimeout { .. } | ProxyError::TooManyConnections { .. }
+            ProxyError::BodyTimeout { .. }
+                | ProxyError::TooManyConnections { .. }
+                | ProxyError::ClientBody(_)
         )
     }
 
@@ -260,7 +276,11 @@ impl ProxyError {
             ProxyError::Upstream { upstream, .. } => {
                 format!("the exchange with upstream `{upstream}` failed")
             }
-            ProxyError::ClientBody(_) => "could not read the request body".to_owned(),
+            // The parser's reason is about the client's own bytes: say what was wrong.
+            ProxyError::ClientBody(e) => format!("could not read the request body: {e}"),
+            ProxyError::UpstreamTimeout {
+                upstream, timeout, ..
+            } => format!("upstream `{upstream}` did not answer within {timeout:?}"),
             other => other.to_string(),
         };
         body.insert("message".into(), json!(message));

@@ -13,9 +13,9 @@ use super::body::ProxyBody;
 use super::error::BoxError;
 use super::fetch::ProxyFetcher;
 use super::handler;
-use super::health::HealthRegistry;
 use super::routing::RoutingTable;
 use super::upstream::Clients;
+use super::upstream::health::HealthRegistry;
 use crate::access_log::AccessLog;
 use crate::chain::Fetcher;
 
@@ -23,7 +23,8 @@ use crate::chain::Fetcher;
 #[derive(Debug)]
 pub struct Proxy {
     table: ArcSwap<RoutingTable>,
-    clients: Clients,
+    /// Pools for callers that are not workers (health checks); workers have their own.
+    clients: Arc<Clients>,
     /// The admin listener's bound address, which plugins may never `fetch` from.
     admin: OnceLock<SocketAddr>,
     /// Upstream health and checkers, carried across tables.
@@ -34,9 +35,9 @@ pub struct Proxy {
 impl Proxy {
     /// A proxy serving `table`.
     pub fn new(table: RoutingTable) -> Self {
-        let clients = Clients::default();
+        let clients = Arc::new(Clients::default());
         let mut health = HealthRegistry::default();
-        health.adopt(&table, &clients);
+        health.adopt(table.upstream_pools(), &clients);
         Self {
             table: ArcSwap::from_pointee(table),
             admin: OnceLock::new(),
@@ -60,9 +61,10 @@ impl Proxy {
     /// Replace the routing table atomically and return the old one. Requests in flight keep the
     /// table they started with; upstream connections are kept, and so is the health of every
     /// upstream whose config did not change (health checks of removed upstreams stop).
-    pub fn swap(&self, table: RoutingTable) -> Arc<RoutingTable> {
+    pub fn swap(&self, mut table: RoutingTable) -> Arc<RoutingTable> {
+        table.share_budget(&self.table.load());
         let mut health = self.health.lock().unwrap_or_else(|p| p.into_inner());
-        health.adopt(&table, &self.clients);
+        health.adopt(table.upstream_pools(), &self.clients);
         self.table.swap(Arc::new(table))
     }
 
@@ -81,9 +83,9 @@ impl Proxy {
         self.table.load_full()
     }
 
-    /// The pooled upstream clients.
-    pub(crate) fn clients(&self) -> &Clients {
-        &self.clients
+    /// The pooled upstream clients of this thread: the worker's own, or the shared ones.
+    pub(crate) fn clients(&self) -> Arc<Clients> {
+        Clients::for_worker().unwrap_or_else(|| self.clients.clone())
     }
 
     /// A [`Fetcher`] for plugins' `http-client` calls through this proxy's current upstreams.
@@ -100,6 +102,7 @@ impl Proxy {
         B::Error: Into<BoxError>,
     {
         // Pin one table for the whole exchange: a swap must not change route or chain under it.
-        handler::handle(self.table(), &self.clients, peer, req, self.access_log()).await
+        let clients = self.clients();
+        handler::handle(self.table(), &clients, peer, req, self.access_log()).await
     }
 }

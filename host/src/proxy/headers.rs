@@ -1,14 +1,13 @@
-//! Header rules: limits, hop-by-hop removal, the gateway's forwarding headers, the request id and
-//! the host a request is addressed to.
+//! Header rules: limits, hop-by-hop removal, the gateway's forwarding headers and the request id
+//! (the host a request is addressed to is [`super::host`]'s).
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use http::header::{CONNECTION, HOST, HeaderName};
-use http::uri::Authority;
-use http::{HeaderMap, HeaderValue, Request};
+use http::header::{CONNECTION, HeaderName};
+use http::{HeaderMap, HeaderValue};
 
 use super::error::ProxyError;
 use crate::config::Limits;
@@ -149,27 +148,6 @@ fn new_request_id() -> String {
     format!("{a:016x}{b:016x}")
 }
 
-/// The host a request is addressed to, as written by the client (port included): the URI's
-/// authority (HTTP/2 `:authority`, HTTP/1 absolute form) or else the `Host` header.
-pub fn request_authority<B>(req: &Request<B>) -> Option<String> {
-    if let Some(authority) = req.uri().authority() {
-        return Some(authority.as_str().to_owned());
-    }
-    req.headers()
-        .get(HOST)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned)
-}
-
-/// The host name used for routing: lower case, without port or trailing dot.
-pub fn route_host(authority: &str) -> String {
-    let host = match authority.parse::<Authority>() {
-        Ok(parsed) => parsed.host().to_owned(),
-        Err(_) => authority.to_owned(),
-    };
-    host.trim_end_matches('.').to_ascii_lowercase()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,12 +227,5 @@ mod tests {
         let generated = request_id(&map(&[("x-request-id", "has space")]));
         assert_eq!(generated.len(), 32);
         assert_ne!(request_id(&HeaderMap::new()), request_id(&HeaderMap::new()));
-    }
-
-    #[test]
-    fn route_hosts() {
-        assert_eq!(route_host("API.Example.com:8080"), "api.example.com");
-        assert_eq!(route_host("example.com."), "example.com");
-        assert_eq!(route_host("[::1]:80"), "[::1]");
     }
 }

@@ -19,25 +19,26 @@
 //! The flow of one request is in [`handler`]; every refusal is a [`ProxyError`], turned into a
 //! response in one place ([`ProxyError::into_response`]).
 
-pub mod balance;
 pub mod body;
+pub mod budget;
 pub mod client;
-mod connection;
-pub mod connector;
+pub(crate) mod connection;
 pub mod drain;
 pub mod error;
 pub mod fetch;
 mod gateway;
 pub mod handler;
 pub mod headers;
-pub mod health;
+pub mod host;
+mod lazy_body;
 mod metrics;
 mod plain_http;
-
-pub mod retry;
+mod response;
 pub mod routing;
 pub mod server;
 pub mod upstream;
+mod upstream_failure;
+pub mod workers;
 
 pub use crate::path::{PathError, normalize_path};
 pub use error::ProxyError;

@@ -4,7 +4,7 @@
 use http::Request;
 
 use super::error::ProxyError;
-use super::headers;
+use super::host;
 use crate::config::PlainHttp;
 use crate::tls::ConnectionInfo;
 
@@ -19,9 +19,10 @@ pub fn check<B>(conn: &ConnectionInfo, req: &Request<B>, path: &str) -> Result<(
         PlainHttp::Redirect { https_port } => {
             // The Location is built only from a host that parses as one, and the normalised
             // path: nothing the client sends is reflected verbatim.
-            let host = headers::request_authority(req)
-                .filter(|a| !a.contains('@'))
-                .map(|a| headers::route_host(&a))
+            let host = host::request_host(req)
+                .ok()
+                .flatten()
+                .map(|a| host::route_host(&a))
                 .filter(|h| is_host(h))
                 .ok_or(ProxyError::HttpsRequired)?;
             let port = match https_port {

@@ -6,6 +6,11 @@
 //! shorter one; ties go to the route that comes first in the file. The most specific route whose
 //! method list allows the method wins; when routes match host and path but none allows the
 //! method, the answer is 405 with `Allow`; when none matches at all, 404.
+//!
+//! Routes match the normalised path read without `;` parameters ([`without_params`]), the way
+//! Tomcat, Jetty, Spring and the `rbac` plugin read it, so `/admin;x` and `/admin%3Bx` take the
+//! `/admin` route and its chain, never a weaker one; the upstream still gets the path as
+//! normalised. A route with `case_insensitive = true` also matches the path ignoring ASCII case.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -16,6 +21,7 @@ use http::Method;
 use http::uri::Authority;
 use thiserror::Error;
 
+use super::budget::BufferBudget;
 use super::client::ClientPolicy;
 use super::error::ProxyError;
 use super::upstream::UpstreamPool;
@@ -23,7 +29,7 @@ use crate::chain::{
     Chain, Flow, LogEntry, PluginFailure, RequestOutcome, RequestState, ResponseState,
 };
 use crate::config::{Config, Limits, PathMatch};
-use crate::path::normalize_path;
+use crate::path::{normalize_path, without_params};
 
 /// Why a routing table could not be built from a config.
 #[derive(Debug, Error)]
@@ -73,7 +79,9 @@ pub struct RouteEntry {
     /// Route name (metrics, logs, `RequestState::route`).
     pub name: Arc<str>,
     hosts: Vec<HostPattern>,
+    /// Lower case when `case_insensitive`.
     path: PathMatch,
+    case_insensitive: bool,
     methods: Vec<Method>,
     /// Where matching requests go.
     pub upstream: Arc<UpstreamPool>,
@@ -122,7 +130,9 @@ impl RouteEntry {
             .max()
     }
 
-    fn path_rank(&self, path: &str) -> Option<(bool, usize)> {
+    /// `path` is the request's routing path; `lower` the same in lower case.
+    fn path_rank(&self, path: &str, lower: &str) -> Option<(bool, usize)> {
+        let path = if self.case_insensitive { lower } else { path };
         match &self.path {
             PathMatch::Exact(p) => (p == path).then_some((true, p.len())),
             PathMatch::Prefix(p) => {
@@ -146,6 +156,10 @@ pub struct RoutingTable {
     upstreams: HashMap<String, Arc<UpstreamPool>>,
     limits: Limits,
     client: ClientPolicy,
+    /// Shared with the tables before and after this one (see [`RoutingTable::share_budget`]).
+    buffer: Arc<BufferBudget>,
+    /// Query parameters the access log masks (`crate::access_log::secret_query_params`).
+    secret_query: Vec<String>,
 }
 
 impl RoutingTable {
@@ -217,10 +231,16 @@ impl RoutingTable {
                     }
                 })
                 .collect();
+            let path = match (&route.path, route.case_insensitive) {
+                (PathMatch::Exact(p), true) => PathMatch::Exact(p.to_ascii_lowercase()),
+                (PathMatch::Prefix(p), true) => PathMatch::Prefix(p.to_ascii_lowercase()),
+                (other, false) => other.clone(),
+            };
             routes.push(RouteEntry {
                 name: route.name.clone(),
                 hosts,
-                path: route.path.clone(),
+                path,
+                case_insensitive: route.case_insensitive,
                 methods: route.methods.clone(),
                 upstream,
                 chain,
@@ -231,6 +251,8 @@ impl RoutingTable {
             upstreams: pools,
             limits: config.limits.clone(),
             client: ClientPolicy::new(&config.gateway),
+            buffer: BufferBudget::new(config.limits.max_buffered_bytes),
+            secret_query: crate::access_log::secret_query_params(config),
         })
     }
 
@@ -241,7 +263,29 @@ impl RoutingTable {
             upstreams: HashMap::new(),
             limits: Limits::default(),
             client: ClientPolicy::default(),
+            buffer: BufferBudget::new(Limits::default().max_buffered_bytes),
+            secret_query: crate::access_log::SECRET_QUERY_PARAMS
+                .iter()
+                .map(|n| (*n).to_owned())
+                .collect(),
         }
+    }
+
+    /// Query parameters whose values the access log masks.
+    pub fn secret_query_params(&self) -> &[String] {
+        &self.secret_query
+    }
+
+    /// Take over `previous`'s buffer budget with this table's limit, so bytes held by requests
+    /// still running on it keep counting (a reload).
+    pub fn share_budget(&mut self, previous: &RoutingTable) {
+        previous.buffer.set_limit(self.limits.max_buffered_bytes);
+        self.buffer = previous.buffer.clone();
+    }
+
+    /// The cap on request-body bytes buffered for plugins across all requests.
+    pub fn buffer_budget(&self) -> &Arc<BufferBudget> {
+        &self.buffer
     }
 
     /// Request limits.
@@ -270,13 +314,20 @@ impl RoutingTable {
     }
 
     /// Find the route for a request. `host` is lower case without port (empty when the request
-    /// named none); `path` is normalised.
+    /// named none); `path` is normalised (and is read here without `;` parameters).
     pub fn route(
         &self,
         host: &str,
         path: &str,
         method: &Method,
     ) -> Result<&RouteEntry, ProxyError> {
+        let path = without_params(path);
+        // Lower-cased only when some route asks for it: nothing is allocated otherwise.
+        let lower = if self.routes.iter().any(|r| r.case_insensitive) {
+            std::borrow::Cow::Owned(path.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(path.as_ref())
+        };
         let mut best: Option<(Specificity, &RouteEntry)> = None;
         let mut path_matched = false;
         let mut allow: Vec<Method> = Vec::new();
@@ -284,7 +335,7 @@ impl RoutingTable {
             let Some((host_class, host_len)) = route.host_rank(host) else {
                 continue;
             };
-            let Some((exact, path_len)) = route.path_rank(path) else {
+            let Some((exact, path_len)) = route.path_rank(&path, &lower) else {
                 continue;
             };
             path_matched = true;
@@ -374,6 +425,7 @@ mod tests {
             methods: methods.to_vec(),
             upstream: "up".into(),
             chain: Vec::new(),
+            case_insensitive: false,
         }
     }
 
@@ -483,6 +535,41 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert_eq!(hit(&t, "", "/other", Method::GET), "no_route");
+    }
+
+    #[test]
+    fn parameters_and_escaped_semicolons_never_pick_a_weaker_route() {
+        let t = table(vec![
+            route("open", &[], prefix("/"), &[]),
+            route("admin", &[], prefix("/admin"), &[]),
+            route("login", &[], PathMatch::Exact("/login".into()), &[]),
+        ]);
+        for path in [
+            "/admin;x",
+            "/admin%3Bx",
+            "/admin;jsessionid=1/users",
+            "/;x/admin",
+            "/admin/;x",
+        ] {
+            assert_eq!(hit(&t, "", path, Method::GET), "admin", "{path}");
+        }
+        assert_eq!(hit(&t, "", "/login;x", Method::GET), "login");
+        assert_eq!(hit(&t, "", "/adminx;y", Method::GET), "open");
+    }
+
+    #[test]
+    fn case_insensitive_routes_match_any_case() {
+        let mut admin = route("admin", &[], prefix("/Admin"), &[]);
+        admin.case_insensitive = true;
+        let t = table(vec![route("open", &[], prefix("/"), &[]), admin]);
+        for path in ["/admin", "/ADMIN/x", "/aDmIn;x", "/Admin"] {
+            assert_eq!(hit(&t, "", path, Method::GET), "admin", "{path}");
+        }
+        let t = table(vec![
+            route("open", &[], prefix("/"), &[]),
+            route("admin", &[], prefix("/admin"), &[]),
+        ]);
+        assert_eq!(hit(&t, "", "/ADMIN", Method::GET), "open");
     }
 
     #[test]

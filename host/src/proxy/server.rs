@@ -43,6 +43,9 @@ pub struct ServeOptions {
     pub server: ServerSettings,
     /// TLS termination and the plain-HTTP policy of this listener (docs/tls.md).
     pub mode: ListenerMode,
+    /// The listener's connection slots, when several workers serve it (one cap across them);
+    /// `None`: `server.max_connections` slots of its own.
+    pub slots: Option<Arc<Semaphore>>,
 }
 
 impl Default for ServeOptions {
@@ -51,6 +54,7 @@ impl Default for ServeOptions {
             listener: "default".to_owned(),
             server: ServerSettings::default(),
             mode: ListenerMode::default(),
+            slots: None,
         }
     }
 }
@@ -77,7 +81,10 @@ pub async fn serve_with(
     let active = metrics::gauge!("tollgate_active_connections", "listener" => name.clone());
     let refused =
         metrics::counter!("tollgate_connections_refused_total", "listener" => name.clone());
-    let permits = Arc::new(Semaphore::new(settings.max_connections));
+    let permits = options
+        .slots
+        .clone()
+        .unwrap_or_else(|| Arc::new(Semaphore::new(settings.max_connections)));
     let refusing = Arc::new(AtomicUsize::new(0));
     let (stop, stopped) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -198,7 +205,7 @@ impl Drop for Open {
 
 /// Write the 503 `too_many_connections` answer and close, in the background and bounded by
 /// [`REFUSAL_TIME`].
-fn refuse(mut stream: TcpStream, limit: usize, refusing: &Arc<AtomicUsize>) {
+pub(crate) fn refuse(mut stream: TcpStream, limit: usize, refusing: &Arc<AtomicUsize>) {
     if refusing.fetch_add(1, Ordering::AcqRel) >= MAX_REFUSING {
         refusing.fetch_sub(1, Ordering::AcqRel);
         return;

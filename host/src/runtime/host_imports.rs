@@ -65,7 +65,7 @@ fn ttl(ms: u64) -> Option<Duration> {
 impl HostState {
     /// Finish a state call: its wait is host I/O, not guest CPU (credited back to the deadline),
     /// and a backend failure is remembered for the plugin's `on_state_error` policy.
-    fn state_done<T>(
+    pub(super) fn state_done<T>(
         &mut self,
         started: Instant,
         result: Result<T, StateError>,
@@ -81,7 +81,7 @@ impl HostState {
     }
 
     /// The namespaced key, or the error for a key past the cap.
-    fn state_key(&self, key: &str) -> Result<String, String> {
+    pub(super) fn state_key(&self, key: &str) -> Result<String, String> {
         if key.len() > self.limits.max_state_key_bytes {
             exceeded(&self.plugin, Limit::StateKey);
             return Err(format!(

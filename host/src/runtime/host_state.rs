@@ -71,6 +71,8 @@ pub(crate) struct HostState {
     pub(crate) state_error: Option<String>,
     /// What the `clock` import answers (the system clock, or a test kit's).
     pub(crate) clock: Arc<dyn PluginClock>,
+    /// `crypto` keys this instance holds in its table (bounded).
+    pub(crate) keys_held: usize,
     /// Caps on what the plugin hands the host.
     pub(crate) limits: PluginLimits,
     pub(crate) shared: Arc<PluginShared>,
@@ -137,6 +139,7 @@ impl HostState {
             ticks_left: 0,
             state_error: None,
             clock: env.clock,
+            keys_held: 0,
             limits: env.limits,
             shared: env.shared,
             violation: None,

@@ -15,11 +15,13 @@
 mod bindings;
 mod cache;
 mod clock;
+mod crypto;
 mod engine;
 mod error;
 mod host_imports;
 mod host_request;
 mod host_state;
+mod imports_v2;
 mod limiter;
 mod limits;
 mod options;
@@ -28,10 +30,12 @@ mod pool;
 #[allow(clippy::module_inception)]
 mod runtime;
 mod state;
+mod state_v2;
 mod stats;
 mod wall_clock;
 mod wasm_chain;
 
+pub use bindings::ContractVersion;
 pub use cache::CompileSource;
 pub use clock::{PluginClock, SystemClock};
 pub use error::RuntimeError;

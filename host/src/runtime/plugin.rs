@@ -118,6 +118,8 @@ pub struct LoadedPlugin {
     fingerprint: PluginFingerprint,
     compile_source: CompileSource,
     caps: PluginCapabilities,
+    /// The contract version the component targets.
+    version: super::ContractVersion,
     pool: Arc<Pool>,
     /// How long a call waits for an instance when none is idle.
     checkout_wait: Duration,
@@ -292,6 +294,7 @@ impl LoadedPlugin {
         let deadline_ticks = ticks(spec.timeout, rt.opts.epoch_tick);
         let stats = Stats::new(&spec.name);
         let checkout_wait = spec.timeout.max(MIN_CHECKOUT_WAIT);
+        let version = factory.pre.version();
         let pool = Pool::new(factory, warm, max_idle);
         let log_slots = Arc::new(tokio::sync::Semaphore::new(rt.opts.log_queue_per_plugin));
         Self {
@@ -300,6 +303,7 @@ impl LoadedPlugin {
             fingerprint,
             compile_source,
             caps,
+            version,
             pool,
             checkout_wait,
             log_slots,
@@ -321,6 +325,11 @@ impl LoadedPlugin {
     /// Code + config + limits: equal fingerprints mean the plugin can be reused across a reload.
     pub fn fingerprint(&self) -> PluginFingerprint {
         self.fingerprint
+    }
+
+    /// The contract version the component targets.
+    pub fn contract_version(&self) -> super::ContractVersion {
+        self.version
     }
 
     /// What the plugin declared in `init`.

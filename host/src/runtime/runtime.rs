@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
-use super::bindings::{Plugin, PluginPre};
+use super::bindings::{ContractVersion, PluginPre, v01, v02};
 use super::cache::CompileCache;
 use super::clock::{PluginClock, SystemClock};
 use super::engine::{EpochTicker, build_engine};
@@ -74,7 +74,10 @@ impl Runtime {
         let engine = build_engine(&opts)?;
         let mut linker = Linker::<HostState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(RuntimeError::Engine)?;
-        Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+        // Both contract versions: their interfaces have distinct (versioned) names.
+        v01::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(RuntimeError::Engine)?;
+        v02::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(RuntimeError::Engine)?;
         let ticker = EpochTicker::start(&engine, opts.epoch_tick)?;
         let cache = Arc::new(CompileCache::new(&engine, opts.cache_dir.clone()));
@@ -127,13 +130,18 @@ impl Runtime {
                     plugin: plugin.clone(),
                     message,
                 })?;
+        let version = ContractVersion::of(&component).ok_or_else(|| RuntimeError::Invalid {
+            plugin: plugin.clone(),
+            message: "imports no tollgate:plugin interface of a known version (0.1.0 or 0.2.0)"
+                .into(),
+        })?;
         let pre = rt
             .linker
             .instantiate_pre(&component)
-            .and_then(PluginPre::new)
+            .and_then(|pre| PluginPre::new(pre, version))
             .map_err(|e| RuntimeError::Invalid {
                 plugin: plugin.clone(),
-                message: format!("does not fit the tollgate:plugin world: {e:#}"),
+                message: format!("does not fit the tollgate:plugin@{version} world: {e:#}"),
             })?;
         let mut warm = Vec::with_capacity(spec.pool_size.max(1));
         let mut caps = None;

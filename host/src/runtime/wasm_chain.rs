@@ -11,7 +11,7 @@ use http::StatusCode;
 use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use tracing::Instrument;
 
-use super::bindings::{Action, LogEntry as WitLogEntry, Reply as WitReply};
+use super::bindings::{Action, ContractVersion, LogEntry as WitLogEntry, Reply as WitReply};
 use super::host_request::valid_status;
 use super::host_state::FetchBudget;
 use super::limits::{Limit, exceeded};
@@ -29,6 +29,8 @@ pub struct WasmChain {
     needs_request_body: bool,
     needs_response_body: bool,
     wants_log: bool,
+    /// Some plugin targets contract 0.2.0 (bodies on demand, upstream errors).
+    v02: bool,
     max_defer: Duration,
 }
 
@@ -39,6 +41,7 @@ impl WasmChain {
         let needs_request_body = any(|p| p.capabilities().request_body);
         let needs_response_body = any(|p| p.capabilities().response_body);
         let wants_log = any(|p| p.capabilities().log);
+        let v02 = any(|p| p.contract_version() == ContractVersion::V0_2);
         let max_defer = plugins
             .first()
             .map(|p| p.rt.opts.max_defer)
@@ -48,6 +51,7 @@ impl WasmChain {
             needs_request_body,
             needs_response_body,
             wants_log,
+            v02,
             max_defer,
         }
     }
@@ -212,11 +216,14 @@ impl WasmChain {
         req: &mut RequestState,
         resp: &mut ResponseState,
         ran: usize,
+        only_v02: bool,
     ) -> Result<Flow, PluginFailure> {
         let mut deferred = Deferred::default();
         let mut replaced = false;
         for plugin in self.plugins.iter().take(ran).rev() {
-            if !plugin.capabilities().response {
+            if !plugin.capabilities().response
+                || (only_v02 && plugin.contract_version() != ContractVersion::V0_2)
+            {
                 continue;
             }
             if let Step::Respond(reply) = self
@@ -267,7 +274,25 @@ impl Chain for WasmChain {
         resp: &'a mut ResponseState,
         ran: usize,
     ) -> BoxFuture<'a, Result<Flow, PluginFailure>> {
-        Box::pin(self.response_phase(req, resp, ran))
+        Box::pin(self.response_phase(req, resp, ran, false))
+    }
+
+    fn reads_bodies_on_demand(&self) -> bool {
+        self.v02
+    }
+
+    fn hears_upstream_failures(&self) -> bool {
+        self.v02
+    }
+
+    fn on_upstream_failure<'a>(
+        &'a self,
+        req: &'a mut RequestState,
+        resp: &'a mut ResponseState,
+        ran: usize,
+    ) -> BoxFuture<'a, Result<Flow, PluginFailure>> {
+        // 0.1.0 plugins never saw the gateway's own 502/504 and still do not.
+        Box::pin(self.response_phase(req, resp, ran, true))
     }
 
     /// Each log plugin takes a slot of its bounded queue now; a plugin whose queue is full (its

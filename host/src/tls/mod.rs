@@ -1,6 +1,6 @@
 //! TLS with rustls (ring provider): termination on listeners ([`listener`]), the client
 //! certificate identity plugins see ([`identity`]), and certificates and keys read from PEM
-//! files ([`material`]). The upstream side is `proxy::connector`. Operator docs: `docs/tls.md`.
+//! files ([`material`]). The upstream side is `proxy::upstream::connector`. Operator docs: `docs/tls.md`.
 
 pub mod identity;
 pub mod listener;

@@ -11,6 +11,8 @@ use std::process::Command;
 
 #[test]
 fn invalid_configs_print_every_error_with_its_path() {
+    // `plugin_config.toml` loads built-in plugins to show how their config errors read.
+    binary_support::build_plugins();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tests/config/invalid")
         .canonicalize()

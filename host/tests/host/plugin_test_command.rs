@@ -79,6 +79,8 @@ fn python_signature_plugin_accepts_a_signed_request_and_refuses_a_stale_one() {
     assert_eq!(json["action"], "continue", "{json}");
     assert_eq!(json["context"]["set"]["signature_key"], "partner-a");
     assert_eq!(json["capabilities"]["request_body"], true);
+    // componentize-py built it from wit/v0.1: the gateway serves it the 0.1.0 world.
+    assert_eq!(json["contract"], "tollgate:plugin@0.1.0", "{json}");
 
     // An hour later the same request is stale.
     let (out, json) = run(
@@ -138,6 +140,13 @@ fn js_and_rust_ab_routers_pick_the_same_variant_and_tell_upstream_and_client() {
                 "{json}"
             );
             assert_eq!(json["phases"], serde_json::json!(["request", "response"]));
+            // The JavaScript one is built from wit/v0.1, the Rust one with the SDK (0.2.0).
+            let contract = if module.ends_with("js_ab_router.wasm") {
+                "tollgate:plugin@0.1.0"
+            } else {
+                "tollgate:plugin@0.2.0"
+            };
+            assert_eq!(json["contract"], contract, "{json}");
             variants.push(variant);
         }
         decided.push(variants);

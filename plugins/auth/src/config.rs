@@ -8,6 +8,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::apikey::{self, KeyHash};
+use crate::host_key::HostKey;
 use crate::keys::{Alg, KeyMaterial, hmac_key};
 
 // ---------------------------------------------------------------- raw (as written)
@@ -299,6 +300,8 @@ pub struct JwtKey {
     pub kid: Option<String>,
     pub alg: Option<Alg>,
     pub key: KeyMaterial,
+    /// The gateway's copy of `key`, imported on first use.
+    pub host: HostKey,
 }
 
 #[derive(Debug, Clone)]
@@ -614,7 +617,12 @@ fn validate_issuer(at: &str, raw: RawIssuer, e: &mut Vec<String>) -> Issuer {
                         .and_then(Value::as_str)
                         .map(str::to_owned)
                 });
-                keys.push(JwtKey { kid, alg, key })
+                keys.push(JwtKey {
+                    kid,
+                    alg,
+                    key,
+                    host: HostKey::default(),
+                })
             }
             Err(msg) => e.push(format!("{kat}: {msg}")),
         }
@@ -715,6 +723,7 @@ pub fn parse_jwks(
                 kid: jwk.get("kid").and_then(Value::as_str).map(str::to_owned),
                 alg,
                 key,
+                host: HostKey::default(),
             }),
             Err(msg) => skipped.push(format!("keys[{i}]: {msg}")),
         }

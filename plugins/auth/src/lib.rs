@@ -18,6 +18,7 @@
 mod apikey;
 mod basic;
 mod config;
+mod host_key;
 mod jwks;
 mod jwt;
 mod keys;

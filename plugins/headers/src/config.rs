@@ -194,7 +194,7 @@ mod tests {
     fn unknown_fields_are_rejected() {
         let err = parse(serde_json::json!({ "request": { "append": {} } })).expect_err("must fail");
         assert!(
-            err.starts_with("invalid config: unknown field `append`"),
+            err.starts_with("invalid config: request.append: unknown field `append`"),
             "{err}"
         );
         let err = parse(serde_json::json!({ "requests": {} })).expect_err("must fail");

@@ -24,6 +24,7 @@ pub struct RawConfig {
     max_wait_ms: Option<u64>,
     max_queue: Option<u64>,
     headers: Option<bool>,
+    ipv6_prefix: Option<u64>,
 }
 
 /// How requests are counted.
@@ -71,6 +72,8 @@ pub struct Settings {
     pub on_limit: OnLimit,
     /// Send `RateLimit-*` headers on successful responses too.
     pub headers: bool,
+    /// IPv6 clients are counted per prefix of this many bits (`"ip"` key parts).
+    pub ipv6_prefix: u8,
 }
 
 /// The token bucket's refill bounds, as the host's `take` accepts them.
@@ -180,6 +183,17 @@ pub fn validate(raw: RawConfig) -> Result<Settings, String> {
         }
     };
 
+    let ipv6_prefix = match raw.ipv6_prefix {
+        None => crate::key::DEFAULT_IPV6_PREFIX,
+        Some(bits @ 1..=128) => u8::try_from(bits).unwrap_or(128),
+        Some(other) => {
+            errors.push(format!(
+                "ipv6_prefix: {other} is not a prefix length from 1 to 128"
+            ));
+            crate::key::DEFAULT_IPV6_PREFIX
+        }
+    };
+
     if !errors.is_empty() {
         return Err(errors.join("; "));
     }
@@ -192,6 +206,7 @@ pub fn validate(raw: RawConfig) -> Result<Settings, String> {
             missing,
             on_limit,
             headers: raw.headers.unwrap_or(true),
+            ipv6_prefix,
         }),
         // Every `None` above pushed an error.
         _ => Err("invalid config".into()),
@@ -373,6 +388,23 @@ mod tests {
         assert_eq!(s.missing, Missing::Deny);
         assert_eq!(s.on_limit, OnLimit::Reject);
         assert!(s.headers);
+        assert_eq!(s.ipv6_prefix, 64);
+    }
+
+    #[test]
+    fn ipv6_prefix_is_a_prefix_length() {
+        let s = ok(r#"{"limit": 1, "period": "1s", "ipv6_prefix": 48}"#);
+        assert_eq!(s.ipv6_prefix, 48);
+        assert_eq!(
+            ok(r#"{"limit": 1, "period": "1s", "ipv6_prefix": 128}"#).ipv6_prefix,
+            128
+        );
+        for bad in ["0", "129"] {
+            let e = err(&format!(
+                r#"{{"limit": 1, "period": "1s", "ipv6_prefix": {bad}}}"#
+            ));
+            assert!(e.contains("ipv6_prefix:"), "{e}");
+        }
     }
 
     #[test]

@@ -85,6 +85,31 @@ impl KeyPart {
     }
 }
 
+/// The IPv6 prefix length clients are counted by unless `ipv6_prefix` says otherwise: one
+/// subscriber usually gets a whole /64, and picks any address in it at will.
+pub const DEFAULT_IPV6_PREFIX: u8 = 64;
+
+/// The client address as the limit counts it: an IPv6 address cut to its first `v6_prefix`
+/// bits (`2001:db8:1:2:aaaa::1` → `2001:db8:1:2::/64`), so a client cannot get a fresh limit
+/// from every address of its prefix; IPv4 (and IPv4-mapped IPv6) as it is; text that is no
+/// address unchanged.
+pub fn ip_bucket(ip: &str, v6_prefix: u8) -> String {
+    let Ok(addr) = ip.parse::<std::net::IpAddr>() else {
+        return ip.to_owned();
+    };
+    match addr.to_canonical() {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) if v6_prefix >= 128 => v6.to_string(),
+        std::net::IpAddr::V6(v6) => {
+            let bits = u128::from(v6);
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(v6_prefix))
+                .unwrap_or(0);
+            format!("{}/{v6_prefix}", std::net::Ipv6Addr::from(bits & mask))
+        }
+    }
+}
+
 /// An HTTP token (RFC 9110), which header names are.
 fn is_token(name: &str) -> bool {
     name.bytes()
@@ -230,6 +255,25 @@ mod tests {
         assert!(key.starts_with("header:x-api-key="), "{key}");
         assert!(!key.contains("secret"), "{key}");
         assert_eq!(key.len(), "header:x-api-key=".len() + 32);
+    }
+
+    #[test]
+    fn ipv6_clients_count_per_prefix() {
+        assert_eq!(ip_bucket("2001:db8:1:2:aaaa::1", 64), "2001:db8:1:2::/64");
+        assert_eq!(
+            ip_bucket("2001:db8:1:2:ffff:ffff:ffff:ffff", 64),
+            ip_bucket("2001:db8:1:2::1", 64)
+        );
+        assert_ne!(
+            ip_bucket("2001:db8:1:3::1", 64),
+            ip_bucket("2001:db8:1:2::1", 64)
+        );
+        assert_eq!(ip_bucket("2001:db8:1:2::1", 48), "2001:db8:1::/48");
+        assert_eq!(ip_bucket("2001:db8::1", 128), "2001:db8::1");
+        assert_eq!(ip_bucket("::1", 64), "::/64");
+        assert_eq!(ip_bucket("192.0.2.7", 64), "192.0.2.7");
+        assert_eq!(ip_bucket("::ffff:192.0.2.7", 64), "192.0.2.7");
+        assert_eq!(ip_bucket("not-an-ip", 64), "not-an-ip");
     }
 
     #[test]

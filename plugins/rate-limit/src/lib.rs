@@ -66,14 +66,15 @@ impl Store for HostStore {
     }
 }
 
-/// Key parts read from the request being decided.
-struct RequestSource<'a, 'r>(&'a Request<'r>);
+/// Key parts read from the request being decided; IPv6 clients counted per prefix of this
+/// many bits.
+struct RequestSource<'a, 'r>(&'a Request<'r>, u8);
 
 impl Source for RequestSource<'_, '_> {
     fn value(&self, part: &KeyPart) -> Option<String> {
         match part {
             KeyPart::Consumer => context::get("consumer"),
-            KeyPart::Ip => Some(self.0.client_ip()),
+            KeyPart::Ip => Some(key::ip_bucket(&self.0.client_ip(), self.1)),
             KeyPart::Route => Some(self.0.route()),
             KeyPart::Header(name) => self.0.header(name),
             KeyPart::Context(name) => context::get(name),
@@ -151,7 +152,7 @@ impl Plugin for RateLimit {
         let key = match key::build(
             &self.settings.key,
             self.settings.missing,
-            &RequestSource(req),
+            &RequestSource(req, self.settings.ipv6_prefix),
         ) {
             Built::Key(key) => key,
             Built::Skip => {

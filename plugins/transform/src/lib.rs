@@ -136,8 +136,7 @@ impl Plugin for Transform {
         // unencoded body.
         caps.request = !rules.request.is_empty() || !rules.response.body.is_empty();
         caps.response = !rules.response.is_empty();
-        caps.request_body = !rules.request.body.is_empty();
-        caps.response_body = !rules.response.body.is_empty();
+        // Bodies are read when a body rule calls `body()` (contract 0.2).
         caps
     }
 

@@ -154,7 +154,10 @@ async fn a_bad_reload_changes_nothing_and_says_why() {
     assert_eq!(reply.status, 422);
     let body = reply.json();
     assert_eq!(body["error"], "reload_failed");
-    assert_eq!(body["issues"][0]["path"], "plugins.version", "{body}");
+    assert_eq!(
+        body["issues"][0]["path"], "plugins.version.config.response.set",
+        "{body}"
+    );
     assert!(
         body["message"].as_str().unwrap().contains("bad header"),
         "{body}"

@@ -11,6 +11,8 @@ use super::{StateBackend, StateError, StateFuture, TakeOutcome, TokenBucket};
 enum Value {
     Counter(i64),
     Text(String),
+    /// A value stored by the 0.2.0 operations (any bytes).
+    Binary(Vec<u8>),
     /// A token bucket's theoretical arrival time, in milliseconds since the store's `epoch`.
     Bucket(f64),
 }
@@ -32,6 +34,7 @@ fn charge(key: &str, value: &Value) -> usize {
     const OVERHEAD: usize = 64;
     let value = match value {
         Value::Text(s) => s.len(),
+        Value::Binary(b) => b.len(),
         Value::Counter(_) | Value::Bucket(_) => 8,
     };
     key.len() + value + OVERHEAD
@@ -90,6 +93,13 @@ impl Map {
         }
         self.bytes = self.bytes.saturating_add(cost);
         self.entries.insert(key.to_owned(), entry);
+    }
+
+    /// Store a binary value (the 0.2.0 operations).
+    fn put_binary(&mut self, key: &str, value: &[u8], ttl: Option<Duration>, now: Instant) {
+        let expires = ttl.and_then(|t| now.checked_add(t));
+        let value = Value::Binary(value.to_vec());
+        self.insert(key, Entry { value, expires }, now);
     }
 
     /// Drop expired entries once the map has doubled since the last sweep, so keys that are
@@ -209,7 +219,9 @@ impl StateBackend for MemoryState {
                         *n = n.saturating_add(delta);
                         Ok(*n)
                     }
-                    Value::Text(_) | Value::Bucket(_) => Err(not_a(key, "counter")),
+                    Value::Text(_) | Value::Binary(_) | Value::Bucket(_) => {
+                        Err(not_a(key, "counter"))
+                    }
                 };
             }
             let expires = ttl.and_then(|t| now.checked_add(t));
@@ -224,7 +236,9 @@ impl StateBackend for MemoryState {
         let result = self.with(key, |map, now| match map.live(key, now).map(|e| &e.value) {
             None => Ok(0),
             Some(Value::Counter(n)) => Ok(*n),
-            Some(Value::Text(_) | Value::Bucket(_)) => Err(not_a(key, "counter")),
+            Some(Value::Text(_) | Value::Binary(_) | Value::Bucket(_)) => {
+                Err(not_a(key, "counter"))
+            }
         });
         Box::pin(std::future::ready(result))
     }
@@ -234,6 +248,7 @@ impl StateBackend for MemoryState {
             Ok(map.live(key, now).map(|e| match &e.value {
                 Value::Counter(n) => n.to_string(),
                 Value::Text(s) => s.clone(),
+                Value::Binary(b) => String::from_utf8_lossy(b).into_owned(),
                 Value::Bucket(tat) => format!("{tat:.3}"),
             }))
         });
@@ -276,7 +291,7 @@ impl StateBackend for MemoryState {
             let tat = match map.live(key, now).map(|e| &e.value) {
                 None => None,
                 Some(Value::Bucket(tat)) => Some(*tat),
-                Some(Value::Counter(_) | Value::Text(_)) => {
+                Some(Value::Counter(_) | Value::Text(_) | Value::Binary(_)) => {
                     return Err(not_a(key, "token bucket"));
                 }
             };
@@ -305,6 +320,86 @@ impl StateBackend for MemoryState {
         Box::pin(std::future::ready(result))
     }
 
+    fn get_bytes<'a>(&'a self, key: &'a str) -> StateFuture<'a, Option<Vec<u8>>> {
+        let result = self.with(key, |map, now| {
+            Ok(map.live(key, now).map(|e| match &e.value {
+                Value::Counter(n) => n.to_string().into_bytes(),
+                Value::Text(s) => s.as_bytes().to_vec(),
+                Value::Binary(b) => b.clone(),
+                Value::Bucket(tat) => format!("{tat:.3}").into_bytes(),
+            }))
+        });
+        Box::pin(std::future::ready(result))
+    }
+
+    fn set_bytes<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Option<Duration>,
+    ) -> StateFuture<'a, ()> {
+        let result = self.with(key, |map, now| {
+            map.put_binary(key, value, ttl, now);
+            Ok(())
+        });
+        Box::pin(std::future::ready(result))
+    }
+
+    fn set_if_absent<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Option<Duration>,
+    ) -> StateFuture<'a, bool> {
+        let result = self.with(key, |map, now| {
+            if map.live(key, now).is_some() {
+                return Ok(false);
+            }
+            map.put_binary(key, value, ttl, now);
+            Ok(true)
+        });
+        Box::pin(std::future::ready(result))
+    }
+
+    fn compare_and_set<'a>(
+        &'a self,
+        key: &'a str,
+        expected: &'a [u8],
+        value: Option<&'a [u8]>,
+        ttl: Option<Duration>,
+    ) -> StateFuture<'a, bool> {
+        let result = self.with(key, |map, now| {
+            let matches = map.live(key, now).is_some_and(|e| match &e.value {
+                Value::Text(s) => s.as_bytes() == expected,
+                Value::Binary(b) => b.as_slice() == expected,
+                // As in Redis, where a counter is its decimal text.
+                Value::Counter(n) => n.to_string().as_bytes() == expected,
+                Value::Bucket(_) => false,
+            });
+            if matches {
+                match value {
+                    Some(value) => map.put_binary(key, value, ttl, now),
+                    None => map.remove(key),
+                }
+            }
+            Ok(matches)
+        });
+        Box::pin(std::future::ready(result))
+    }
+
+    fn expire<'a>(&'a self, key: &'a str, ttl: Option<Duration>) -> StateFuture<'a, bool> {
+        let result = self.with(key, |map, now| {
+            Ok(match map.live(key, now) {
+                Some(entry) => {
+                    entry.expires = ttl.and_then(|t| now.checked_add(t));
+                    true
+                }
+                None => false,
+            })
+        });
+        Box::pin(std::future::ready(result))
+    }
+
     fn scan_counters<'a>(&'a self, prefix: &'a str) -> StateFuture<'a, Vec<(String, i64)>> {
         let now = Instant::now();
         let mut found = Vec::new();
@@ -320,7 +415,7 @@ impl StateBackend for MemoryState {
                     .filter(|(k, e)| k.starts_with(prefix) && e.live(now))
                     .filter_map(|(k, e)| match e.value {
                         Value::Counter(n) => Some((k.clone(), n)),
-                        Value::Text(_) | Value::Bucket(_) => None,
+                        Value::Text(_) | Value::Binary(_) | Value::Bucket(_) => None,
                     }),
             );
         }

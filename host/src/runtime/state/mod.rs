@@ -72,6 +72,35 @@ pub trait StateBackend: Send + Sync + 'static {
         cost: u32,
         max_wait: Duration,
     ) -> StateFuture<'a, TakeOutcome>;
+    /// The value under `key` as bytes (a counter reads as its decimal text), if present and not
+    /// expired.
+    fn get_bytes<'a>(&'a self, key: &'a str) -> StateFuture<'a, Option<Vec<u8>>>;
+    /// Store a binary value, replacing whatever was there; `ttl` `None` means no expiry.
+    fn set_bytes<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Option<Duration>,
+    ) -> StateFuture<'a, ()>;
+    /// Store `value` only when `key` is absent or expired; true when this call stored it.
+    fn set_if_absent<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Option<Duration>,
+    ) -> StateFuture<'a, bool>;
+    /// Replace the value with `value` (or delete the key when `None`) only when the current
+    /// value equals `expected` (a counter as its decimal text); true when it did. An absent key
+    /// never matches.
+    fn compare_and_set<'a>(
+        &'a self,
+        key: &'a str,
+        expected: &'a [u8],
+        value: Option<&'a [u8]>,
+        ttl: Option<Duration>,
+    ) -> StateFuture<'a, bool>;
+    /// Give a live key a new expiry (`None` removes it); true when the key was there.
+    fn expire<'a>(&'a self, key: &'a str, ttl: Option<Duration>) -> StateFuture<'a, bool>;
     /// Every live counter whose full key (plugin namespace included) starts with `prefix`, in
     /// no particular order. For the admin API: it walks the whole key space of the backend.
     fn scan_counters<'a>(&'a self, prefix: &'a str) -> StateFuture<'a, Vec<(String, i64)>>;

@@ -64,6 +64,31 @@ end
 return {granted and 1 or 0, string.format('%.6f', wait), remaining, string.format('%.6f', ahead)}
 ";
 
+/// `compare_and_set`: ARGV: expected, mode (`set` or `del`), new value, TTL ms (0 = none).
+const CAS_LUA: &str = r"
+local ok, cur = pcall(redis.call, 'GET', KEYS[1])
+if not ok or cur ~= ARGV[1] then return 0 end
+if ARGV[2] == 'del' then
+  redis.call('DEL', KEYS[1])
+elseif tonumber(ARGV[4]) > 0 then
+  redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
+else
+  redis.call('SET', KEYS[1], ARGV[3])
+end
+return 1
+";
+
+/// `expire`: ARGV: TTL ms (0 = remove the expiry). 1 when the key exists.
+const EXPIRE_LUA: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if tonumber(ARGV[1]) > 0 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[1])
+else
+  redis.call('PERSIST', KEYS[1])
+end
+return 1
+";
+
 /// Keys per SCAN round trip in `scan_counters`.
 const SCAN_BATCH: usize = 1000;
 /// Bound on a whole `scan_counters` walk (each round trip is also bounded by `timeout`).
@@ -87,6 +112,8 @@ pub struct RedisState {
     opts: RedisOptions,
     incr: Script,
     take: Script,
+    cas: Script,
+    expire: Script,
 }
 
 impl std::fmt::Debug for RedisState {
@@ -120,6 +147,8 @@ impl RedisState {
             opts,
             incr: Script::new(INCR_LUA),
             take: Script::new(TAKE_LUA),
+            cas: Script::new(CAS_LUA),
+            expire: Script::new(EXPIRE_LUA),
         })
     }
 
@@ -311,6 +340,85 @@ impl StateBackend for RedisState {
                 remaining: u64::try_from(remaining).unwrap_or(0),
                 reset_ms: ceil_ms(&ahead),
             })
+        })
+    }
+
+    fn get_bytes<'a>(&'a self, key: &'a str) -> StateFuture<'a, Option<Vec<u8>>> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let full = self.key(key);
+            self.bounded("get", conn.get::<_, Option<Vec<u8>>>(&full))
+                .await
+        })
+    }
+
+    fn set_bytes<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Option<Duration>,
+    ) -> StateFuture<'a, ()> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(self.key(key)).arg(value);
+            if let Some(ttl) = ttl {
+                cmd.arg("PX").arg(ms(ttl).max(1));
+            }
+            self.bounded("set", cmd.query_async::<()>(&mut conn)).await
+        })
+    }
+
+    fn set_if_absent<'a>(
+        &'a self,
+        key: &'a str,
+        value: &'a [u8],
+        ttl: Option<Duration>,
+    ) -> StateFuture<'a, bool> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let mut cmd = redis::cmd("SET");
+            cmd.arg(self.key(key)).arg(value).arg("NX");
+            if let Some(ttl) = ttl {
+                cmd.arg("PX").arg(ms(ttl).max(1));
+            }
+            let stored: Option<String> = self
+                .bounded("set_if_absent", cmd.query_async(&mut conn))
+                .await?;
+            Ok(stored.is_some())
+        })
+    }
+
+    fn compare_and_set<'a>(
+        &'a self,
+        key: &'a str,
+        expected: &'a [u8],
+        value: Option<&'a [u8]>,
+        ttl: Option<Duration>,
+    ) -> StateFuture<'a, bool> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let full = self.key(key);
+            let mut call = self.cas.key(&full);
+            call.arg(expected)
+                .arg(if value.is_some() { "set" } else { "del" })
+                .arg(value.unwrap_or_default())
+                .arg(ttl.map_or(0, |t| ms(t).max(1)));
+            let swapped: i64 = self
+                .bounded("compare_and_set", call.invoke_async(&mut conn))
+                .await?;
+            Ok(swapped == 1)
+        })
+    }
+
+    fn expire<'a>(&'a self, key: &'a str, ttl: Option<Duration>) -> StateFuture<'a, bool> {
+        Box::pin(async move {
+            let mut conn = self.conn.clone();
+            let full = self.key(key);
+            let mut call = self.expire.key(&full);
+            call.arg(ttl.map_or(0, |t| ms(t).max(1)));
+            let existed: i64 = self.bounded("expire", call.invoke_async(&mut conn)).await?;
+            Ok(existed == 1)
         })
     }
 

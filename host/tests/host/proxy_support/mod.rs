@@ -122,6 +122,7 @@ pub fn prefix(name: &str, path: &str, upstream: &str) -> Route {
         methods: Vec::new(),
         upstream: upstream.into(),
         chain: Vec::new(),
+        case_insensitive: false,
     }
 }
 

@@ -17,11 +17,11 @@ use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
-use super::body::full;
+use super::client::{Clients, HttpClient};
+use super::pool::UpstreamPool;
 use super::retry::RetryBudget;
-use super::routing::RoutingTable;
-use super::upstream::{Clients, HttpClient, UpstreamPool};
 use crate::config::{HealthCheck, PassiveHealth, Upstream};
+use crate::proxy::body::full;
 
 /// Milliseconds since a process-wide start, never 0 (0 stands for "not ejected").
 pub(crate) fn now_ms() -> u64 {
@@ -352,19 +352,23 @@ struct Entry {
 }
 
 /// The upstream states of the table being served, and their health-check tasks. Owned by
-/// [`super::Proxy`]; every table it serves is adopted first.
+/// [`crate::proxy::Proxy`]; every table it serves is adopted first.
 #[derive(Debug, Default)]
 pub struct HealthRegistry {
     entries: HashMap<String, Entry>,
 }
 
 impl HealthRegistry {
-    /// Give `table`'s upstreams their state: an unchanged upstream keeps its state and checker;
+    /// Give a table's upstreams (`pools`) their state: an unchanged upstream keeps its state and checker;
     /// a changed one keeps the state of the targets it still lists and gets a new checker; the
     /// checkers of upstreams that are gone stop.
-    pub fn adopt(&mut self, table: &RoutingTable, clients: &Clients) {
+    pub fn adopt<'a>(
+        &mut self,
+        pools: impl IntoIterator<Item = &'a Arc<UpstreamPool>>,
+        clients: &Clients,
+    ) {
         let mut old = std::mem::take(&mut self.entries);
-        for pool in table.upstream_pools() {
+        for pool in pools {
             let spec = pool.spec();
             let entry = match old.remove(spec.name.as_str()) {
                 Some(entry) if entry.spec == *spec => entry,
@@ -464,11 +468,11 @@ async fn probe(client: &HttpClient, addr: &str, check: &HealthCheck) -> Result<u
     }
 }
 
-/// `GET /admin/upstreams`: every upstream of the table being served, with its targets' health,
-/// load and ejection, and its retry counters.
-pub fn report(table: &RoutingTable) -> Value {
+/// `GET /admin/upstreams`: every upstream of the table being served (`pools`), with its targets'
+/// health, load and ejection, and its retry counters.
+pub fn report<'a>(pools: impl IntoIterator<Item = &'a Arc<UpstreamPool>>) -> Value {
     let now = now_ms();
-    let mut pools: Vec<&Arc<UpstreamPool>> = table.upstream_pools().collect();
+    let mut pools: Vec<&Arc<UpstreamPool>> = pools.into_iter().collect();
     pools.sort_by(|a, b| a.name().cmp(b.name()));
     let mut upstreams = serde_json::Map::new();
     for pool in pools {

@@ -11,10 +11,11 @@ use http::{Method, Request, Response};
 use hyper::body::Incoming;
 
 use super::balance::{self, Pick};
-use super::body::ProxyBody;
-use super::error::ProxyError;
+use super::client::{self, HttpClient};
 use super::health::now_ms;
-use super::upstream::{self, HttpClient, UpstreamPool};
+use super::pool::UpstreamPool;
+use crate::proxy::body::ProxyBody;
+use crate::proxy::error::ProxyError;
 
 /// The window the budget looks back over, in one-second buckets.
 const WINDOW_SECS: usize = 10;
@@ -105,16 +106,21 @@ fn counts_against_target(error: &ProxyError) -> bool {
     )
 }
 
+/// Whether the upstream's policy allows retrying `method` at all.
+pub fn may_retry(pool: &UpstreamPool, method: &Method) -> bool {
+    let policy = &pool.spec().retry;
+    policy.retries > 0 && policy.methods.contains(method)
+}
+
 /// Send a request to `pool`, retrying as the upstream's policy allows. `build` makes the request
-/// for a target (the first attempt may consume a streamed body); `replayable`
-/// says whether a later attempt can carry the same body; `client_fault` says whether a failure
+/// for a target; `replayable` says whether a later attempt can carry the same body whole; `client_fault` says whether a failure
 /// was the client's (its body broke the limit), which is neither retried nor held against the
 /// target. The last error is returned when every attempt failed.
 pub async fn forward<F>(
     pool: &UpstreamPool,
     client: &HttpClient,
     method: &Method,
-    replayable: bool,
+    replayable: &(dyn Fn() -> bool + Sync),
     client_fault: &(dyn Fn() -> bool + Sync),
     mut build: F,
     mut on_attempt: impl FnMut(&str),
@@ -126,7 +132,7 @@ where
     let spec = pool.spec();
     state.budget().record_request();
     let policy = &spec.retry;
-    let may_retry = replayable && policy.retries > 0 && policy.methods.contains(method);
+    let may_retry = may_retry(pool, method);
     let mut tried: Vec<usize> = Vec::new();
     loop {
         let Some(pick) = balance::pick(pool, &tried) else {
@@ -136,7 +142,7 @@ where
         };
         on_attempt(pick.addr());
         let req = build(pick.addr())?;
-        match upstream::send(client, pool, pick.addr(), req).await {
+        match client::send(client, pool, pick.addr(), req).await {
             Ok(response) => {
                 let failed = spec.passive.eject_on_5xx && response.status().is_server_error();
                 if failed {
@@ -157,7 +163,7 @@ where
                 tried.push(pick.index());
                 drop(pick);
                 let attempts_left = tried.len() <= policy.retries as usize;
-                let retry = may_retry && never_sent && attempts_left;
+                let retry = may_retry && never_sent && attempts_left && replayable();
                 if !(retry && balance::has_candidate(pool, &tried)) {
                     return Err(error);
                 }

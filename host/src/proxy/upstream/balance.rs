@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use super::health::{TargetState, now_ms};
-use super::upstream::UpstreamPool;
+use super::pool::UpstreamPool;
 use crate::config::Balance;
 
 /// A target chosen for one attempt; in flight until dropped.

@@ -22,8 +22,8 @@ use rustls::{ClientConfig, RootCertStore, SignatureScheme, version};
 use rustls_pki_types::ServerName;
 use tokio::net::TcpStream;
 
-use super::error::BoxError;
 use crate::config::UpstreamTls;
+use crate::proxy::error::BoxError;
 use crate::tls::material::provider;
 
 /// The connection type upstream clients speak over.

@@ -1,24 +1,12 @@
-//! Upstreams: targets with their settings, and pooled keep-alive HTTP clients that outlive routing
-//! table swaps. Target selection is in `balance`, health in `health`, retries in `retry`.
+//! An upstream's targets and settings, as one routing table serves them; the live state behind
+//! them (health, in-flight counts, retry budget) is in [`super::health`].
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, OnceLock, RwLock};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use http::{Request, Response};
-use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
-
-use super::body::ProxyBody;
-use super::connector::Connector;
-use super::error::ProxyError;
 use super::health::UpstreamState;
 use crate::config::{Upstream, UpstreamTls};
-
-/// The HTTP client used for upstream calls (TLS for `https://` upstreams: `connector.rs`).
-pub type HttpClient = Client<Connector, ProxyBody>;
 
 /// An upstream's targets and settings, for one routing table.
 #[derive(Debug)]
@@ -31,11 +19,11 @@ pub struct UpstreamPool {
     shared: OnceLock<Arc<UpstreamState>>,
     /// Which pooled client serves this upstream, computed once (the TLS part hashes files'
     /// digests) rather than on every request.
-    client_key: ClientKey,
+    pub(crate) client_key: ClientKey,
 }
 
 /// Connect timeout and the TLS settings' cache key: what makes two upstreams' clients differ.
-type ClientKey = (Duration, Option<String>);
+pub(crate) type ClientKey = (Duration, Option<String>);
 
 impl UpstreamPool {
     /// Build from the config; `targets` must not be empty (checked by the routing table).
@@ -114,69 +102,6 @@ impl UpstreamPool {
     /// Whether plugins may `fetch` from link-local targets of this upstream.
     pub fn allow_link_local(&self) -> bool {
         self.spec.allow_link_local
-    }
-}
-
-/// Pooled clients, one per connect timeout and TLS setting (the per-upstream client settings).
-/// Owned by [`super::Proxy`], not by a routing table, so keep-alive connections survive table
-/// swaps; a reload that changes an upstream's TLS files gets a new client (new connections).
-#[derive(Debug, Default)]
-pub struct Clients {
-    by_settings: RwLock<HashMap<ClientKey, HttpClient>>,
-}
-
-impl Clients {
-    /// The client for this upstream's settings, created on first use.
-    pub fn get(&self, pool: &UpstreamPool) -> HttpClient {
-        let key = &pool.client_key;
-        if let Ok(map) = self.by_settings.read()
-            && let Some(client) = map.get(key)
-        {
-            return client.clone();
-        }
-        let mut map = match self.by_settings.write() {
-            Ok(map) => map,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        map.entry(key.clone())
-            .or_insert_with(|| new_client(pool.spec.connect_timeout, pool.spec.tls.as_ref()))
-            .clone()
-    }
-}
-
-fn new_client(connect_timeout: Duration, tls: Option<&UpstreamTls>) -> HttpClient {
-    let connector = Connector::new(connect_timeout, tls);
-    Client::builder(TokioExecutor::new())
-        .pool_timer(TokioTimer::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .build(connector)
-}
-
-/// Send `req` to `target` of `pool`, waiting at most the request timeout for the response head.
-pub async fn send(
-    client: &HttpClient,
-    pool: &UpstreamPool,
-    target: &str,
-    req: Request<ProxyBody>,
-) -> Result<Response<Incoming>, ProxyError> {
-    let result = tokio::time::timeout(pool.spec.request_timeout, client.request(req)).await;
-    match result {
-        Ok(Ok(response)) => Ok(response),
-        Err(_elapsed) => Err(ProxyError::UpstreamTimeout {
-            upstream: pool.spec.name.clone(),
-            target: target.to_owned(),
-            timeout: pool.spec.request_timeout,
-        }),
-        Ok(Err(e)) if e.is_connect() => Err(ProxyError::UpstreamConnect {
-            upstream: pool.spec.name.clone(),
-            target: target.to_owned(),
-            source: Box::new(e),
-        }),
-        Ok(Err(e)) => Err(ProxyError::Upstream {
-            upstream: pool.spec.name.clone(),
-            target: target.to_owned(),
-            source: Box::new(e),
-        }),
     }
 }
 

@@ -1,0 +1,259 @@
+//! The admin API, on its own listener (loopback by default): health, readiness, the active
+//! config with secrets masked, reload, per-plugin statistics, per-consumer usage (from the meter
+//! plugins' counters, see [`crate::usage`]) and Prometheus metrics. Endpoints are listed in
+//! `docs/operations.md`.
+//!
+//! With `[admin] token_env` or `token_file` every request needs `Authorization: Bearer TOKEN`
+//! (compared in constant time); without one it gets 401 and `WWW-Authenticate`. Off loopback a
+//! token is mandatory (the config refuses to load otherwise). Without a token, only requests
+//! addressed to the admin address or a loopback name are served, and POSTs a web page could
+//! send are refused ([`guard`]). The listener has the proxy's connection cap and clocks
+//! ([`listener`]).
+
+mod guard;
+mod listener;
+mod masking;
+
+pub use listener::serve;
+pub use masking::{config_json, looks_secret, mask_secrets, mask_url_password};
+
+use std::sync::{Arc, OnceLock};
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde_json::json;
+
+use crate::config::AdminToken;
+use crate::gateway::Gateway;
+use crate::usage::UsageQuery;
+
+static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Histogram buckets in seconds for every `tollgate_*` histogram: from 50 µs (a warm plugin
+/// call) to 30 s (a slow upstream).
+const BUCKETS: &[f64] = &[
+    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+    1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Install the process-wide Prometheus recorder (once; later calls do nothing).
+pub fn install_metrics_recorder() {
+    PROMETHEUS.get_or_init(|| {
+        let builder = match PrometheusBuilder::new().set_buckets(BUCKETS) {
+            Ok(builder) => builder,
+            Err(e) => {
+                tracing::warn!(error = %e, "histogram buckets refused; using summaries");
+                PrometheusBuilder::new()
+            }
+        };
+        match builder.install_recorder() {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                tracing::warn!(error = %e, "metrics recorder not installed");
+                None
+            }
+        }
+    });
+}
+
+async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    match (req.method(), req.uri().path()) {
+        (&Method::GET, "/admin/health") => json_response(StatusCode::OK, &json!({"status": "ok"})),
+        (&Method::GET, "/admin/ready") => ready(&gateway),
+        (&Method::GET, "/admin/config") => {
+            json_response(StatusCode::OK, &config_json(&*gateway.config().await))
+        }
+        (&Method::GET, "/admin/plugins") => plugins(&gateway).await,
+        (&Method::POST, "/admin/reload") => match gateway.reload().await {
+            Ok(report) => json_response(
+                StatusCode::OK,
+                &json!({
+                    "status": if report.unchanged { "unchanged" } else { "reloaded" },
+                    "report": report,
+                }),
+            ),
+            Err(e) => json_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &json!({
+                    "error": "reload_failed",
+                    "message": e.to_string(),
+                    "issues": e.issues().iter().map(|i| json!({"path": i.path, "message": i.message})).collect::<Vec<_>>(),
+                }),
+            ),
+        },
+        (&Method::GET, "/admin/usage") => usage(&gateway, req.uri().query()).await,
+        (&Method::GET, "/admin/upstreams") => json_response(
+            StatusCode::OK,
+            &crate::proxy::upstream::health::report(gateway.proxy().table().upstream_pools()),
+        ),
+        (&Method::GET, "/metrics") => match PROMETHEUS.get().and_then(Option::as_ref) {
+            Some(handle) => Response::builder()
+                .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
+                .body(Full::new(Bytes::from(handle.render())))
+                .unwrap_or_default(),
+            None => json_response(
+                StatusCode::SERVICE_UNAVAILABLE,
+                &json!({"error": "metrics_disabled", "message": "no metrics recorder in this process"}),
+            ),
+        },
+        (
+            _,
+            "/admin/health" | "/admin/ready" | "/admin/config" | "/admin/plugins" | "/admin/reload"
+            | "/admin/usage" | "/metrics",
+        ) => json_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            &json!({"error": "method_not_allowed", "message": format!("{} is not allowed here", req.method())}),
+        ),
+        (_, path) => json_response(
+            StatusCode::NOT_FOUND,
+            &json!({"error": "not_found", "message": format!("no admin endpoint at {path}")}),
+        ),
+    }
+}
+
+/// Check `Authorization: Bearer TOKEN`: `None` when it is right, else the 401 (with
+/// `WWW-Authenticate`) to send.
+fn refuse_unauthorized<B>(token: &AdminToken, req: &Request<B>) -> Option<Response<Full<Bytes>>> {
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.trim().split_once(' ')?;
+            scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+        });
+    let (error, message) = match presented {
+        Some(p) if constant_time_eq(p.as_bytes(), token.expose().as_bytes()) => return None,
+        Some(_) => ("invalid_token", "the bearer token is not the admin token"),
+        None => (
+            "unauthorized",
+            "the admin API needs `Authorization: Bearer <token>`",
+        ),
+    };
+    let mut response = json_response(
+        StatusCode::UNAUTHORIZED,
+        &json!({"error": error, "message": message}),
+    );
+    let challenge = match error {
+        "invalid_token" => "Bearer realm=\"tollgate-admin\", error=\"invalid_token\"",
+        _ => "Bearer realm=\"tollgate-admin\"",
+    };
+    response.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        http::HeaderValue::from_static(challenge),
+    );
+    Some(response)
+}
+
+/// Compare SHA-256 digests with a branch-free fold: the time depends on neither the content nor
+/// the length of what was presented.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    use sha2::{Digest, Sha256};
+    let (da, db) = (Sha256::digest(a), Sha256::digest(b));
+    let diff = da
+        .iter()
+        .zip(db.iter())
+        .fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+/// `GET /admin/ready`: 200 while serving, 503 before the listeners are up and during shutdown.
+fn ready(gateway: &Gateway) -> Response<Full<Bytes>> {
+    if gateway.is_ready() {
+        json_response(StatusCode::OK, &json!({"status": "ready"}))
+    } else {
+        json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"status": "not_ready", "message": "the gateway is starting or shutting down"}),
+        )
+    }
+}
+
+/// `GET /admin/plugins`: every loaded plugin with its call statistics since it was loaded.
+async fn plugins(gateway: &Gateway) -> Response<Full<Bytes>> {
+    let plugins: Vec<_> = gateway
+        .plugins()
+        .await
+        .iter()
+        .map(|p| {
+            let s = p.stats();
+            let caps = p.capabilities();
+            let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+            let mean = match s.calls {
+                0 => 0.0,
+                n => ms(s.total_call_time) / n as f64,
+            };
+            json!({
+                "name": &**p.name(),
+                "module": p.spec().module.display().to_string(),
+                "fingerprint": p.fingerprint().to_string(),
+                "phases": {
+                    "request": caps.request,
+                    "response": caps.response,
+                    "log": caps.log,
+                },
+                "calls": s.calls,
+                "errors": s.errors(),
+                "traps": s.traps,
+                "timeouts": s.timeouts,
+                "memory_limits": s.memory_limits,
+                "bad_actions": s.bad_actions,
+                "unavailable": s.unavailable,
+                "state_errors": s.state_errors,
+                "state_unavailable": s.state_unavailable,
+                "responses": s.responses,
+                "call_ms": {
+                    "p50": ms(s.p50_call_time),
+                    "p99": ms(s.p99_call_time),
+                    "mean": mean,
+                    "last": ms(s.last_call_time),
+                },
+                "instances_created": s.instances_created,
+                "idle_instances": s.idle_instances,
+            })
+        })
+        .collect();
+    json_response(StatusCode::OK, &json!({ "plugins": plugins }))
+}
+
+/// `GET /admin/usage?consumer=C[&route=R][&from=T][&to=T]`: 200 with the usage, 400 naming the
+/// bad parameter, 503 when the state backend fails.
+async fn usage(gateway: &Gateway, query: Option<&str>) -> Response<Full<Bytes>> {
+    let query = match UsageQuery::parse(query, time::OffsetDateTime::now_utc()) {
+        Ok(q) => q,
+        Err(e) => return json_response(StatusCode::BAD_REQUEST, &e.to_json()),
+    };
+    let meters = crate::usage::meter_instances(&*gateway.config().await);
+    match crate::usage::usage(&*gateway.state(), &meters, &query).await {
+        Ok(body) => json_response(StatusCode::OK, &body),
+        Err(e) => json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"error": "state_unavailable", "message": e.to_string()}),
+        ),
+    }
+}
+
+fn json_response(status: StatusCode, body: &serde_json::Value) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_comparison() {
+        assert!(constant_time_eq(b"s3cret", b"s3cret"));
+        assert!(!constant_time_eq(b"s3cret", b"s3cre"));
+        assert!(!constant_time_eq(b"", b"s3cret"));
+    }
+}

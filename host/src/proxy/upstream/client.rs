@@ -1,0 +1,105 @@
+//! Pooled keep-alive HTTP clients for upstream calls, one per client setting (connect timeout,
+//! TLS), owned by the proxy so connections outlive routing table swaps; and [`send`], one
+//! attempt bounded by the upstream's request timeout.
+
+use std::cell::OnceCell;
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use http::{Request, Response};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use super::connector::Connector;
+use super::pool::{ClientKey, UpstreamPool};
+use crate::config::UpstreamTls;
+use crate::proxy::body::ProxyBody;
+use crate::proxy::error::ProxyError;
+
+/// The HTTP client used for upstream calls (TLS for `https://` upstreams: `connector.rs`).
+pub type HttpClient = Client<Connector, ProxyBody>;
+
+/// Pooled clients, one per connect timeout and TLS setting (the per-upstream client settings).
+/// Owned by [`crate::proxy::Proxy`], not by a routing table, so keep-alive connections survive table
+/// swaps; a reload that changes an upstream's TLS files gets a new client (new connections).
+#[derive(Debug, Default)]
+pub struct Clients {
+    by_settings: RwLock<HashMap<ClientKey, HttpClient>>,
+}
+
+impl Clients {
+    /// The client for this upstream's settings, created on first use.
+    pub fn get(&self, pool: &UpstreamPool) -> HttpClient {
+        let key = &pool.client_key;
+        if let Ok(map) = self.by_settings.read()
+            && let Some(client) = map.get(key)
+        {
+            return client.clone();
+        }
+        let mut map = match self.by_settings.write() {
+            Ok(map) => map,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.entry(key.clone())
+            .or_insert_with(|| new_client(pool.spec().connect_timeout, pool.spec().tls.as_ref()))
+            .clone()
+    }
+}
+
+thread_local! {
+    /// The pools of the worker running on this thread (see `proxy::workers`).
+    static WORKER: OnceCell<Arc<Clients>> = const { OnceCell::new() };
+}
+
+impl Clients {
+    /// Give the current thread (a worker with its own runtime) pools of its own: connections
+    /// it opens are driven by its runtime and used only by its requests.
+    pub fn install_for_worker() {
+        WORKER.with(|cell| {
+            let _ = cell.set(Arc::default());
+        });
+    }
+
+    /// The current worker's pools, if this thread is a worker.
+    pub fn for_worker() -> Option<Arc<Clients>> {
+        WORKER.with(|cell| cell.get().cloned())
+    }
+}
+
+fn new_client(connect_timeout: Duration, tls: Option<&UpstreamTls>) -> HttpClient {
+    let connector = Connector::new(connect_timeout, tls);
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .build(connector)
+}
+
+/// Send `req` to `target` of `pool`, waiting at most the request timeout for the response head.
+pub async fn send(
+    client: &HttpClient,
+    pool: &UpstreamPool,
+    target: &str,
+    req: Request<ProxyBody>,
+) -> Result<Response<Incoming>, ProxyError> {
+    let result = tokio::time::timeout(pool.request_timeout(), client.request(req)).await;
+    match result {
+        Ok(Ok(response)) => Ok(response),
+        Err(_elapsed) => Err(ProxyError::UpstreamTimeout {
+            upstream: pool.name().to_owned(),
+            target: target.to_owned(),
+            timeout: pool.request_timeout(),
+        }),
+        Ok(Err(e)) if e.is_connect() => Err(ProxyError::UpstreamConnect {
+            upstream: pool.name().to_owned(),
+            target: target.to_owned(),
+            source: Box::new(e),
+        }),
+        Ok(Err(e)) => Err(ProxyError::Upstream {
+            upstream: pool.name().to_owned(),
+            target: target.to_owned(),
+            source: Box::new(e),
+        }),
+    }
+}
