@@ -116,7 +116,7 @@ fn request() -> RequestState {
 /// Nanoseconds per request through `chain` (request, response and log phases), over `n` requests.
 async fn run(chain: &WasmChain, n: usize) -> f64 {
     let template = request();
-    let mut one = async || {
+    let one = async || {
         let mut req = template.clone();
         let outcome = chain.on_request(&mut req).await.unwrap();
         let mut resp = ResponseState {

@@ -31,8 +31,9 @@ pub struct RuntimeOptions {
     pub epoch_tick: Duration,
     /// Most idle instances a plugin keeps (at least its `pool_size`).
     pub max_idle_per_plugin: usize,
-    /// Most total time one request may spend deferred by plugins in one phase before the chain
-    /// answers 503 `deferred_too_long`.
+    /// Most real time one phase of one request may spend deferred by plugins, counted from the
+    /// first defer, before the chain answers 503 `deferred_too_long` (the count of defers is
+    /// capped too: `limits.max_defers`).
     pub max_defer: Duration,
     /// Send what plugins print (WASI stdout and stderr: a Python traceback, `console.log`) to
     /// this process's stderr instead of discarding it. For `tollgate plugin test`; the gateway

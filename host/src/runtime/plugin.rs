@@ -280,27 +280,21 @@ fn failure_message(e: &wasmtime::Error, store: &Store<HostState>) -> String {
 }
 
 impl LoadedPlugin {
+    /// `factory` makes replacement instances; `warm` are the ones made at load.
     pub(crate) fn new(
-        rt: Arc<RuntimeInner>,
-        spec: PluginSpec,
+        factory: Factory,
         fingerprint: PluginFingerprint,
         compile_source: CompileSource,
-        pre: PluginPre<HostState>,
         caps: PluginCapabilities,
         warm: Vec<Warm>,
-        shared: Arc<PluginShared>,
     ) -> Self {
+        let rt = Arc::clone(&factory.rt);
+        let spec = factory.spec.clone();
         let max_idle = spec.pool_size.max(rt.opts.max_idle_per_plugin).max(1);
         let deadline_ticks = ticks(spec.timeout, rt.opts.epoch_tick);
         let stats = Stats::new(&spec.name);
         let checkout_wait = spec.timeout.max(MIN_CHECKOUT_WAIT);
-        let version = pre.version();
-        let factory = Factory {
-            rt: Arc::clone(&rt),
-            pre,
-            spec: spec.clone(),
-            shared,
-        };
+        let version = factory.pre.version();
         let pool = Pool::new(factory, warm, max_idle);
         let log_slots = Arc::new(tokio::sync::Semaphore::new(rt.opts.log_queue_per_plugin));
         Self {

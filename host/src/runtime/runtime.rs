@@ -14,6 +14,7 @@ use super::error::RuntimeError;
 use super::host_state::{HostState, PluginShared};
 use super::options::RuntimeOptions;
 use super::plugin::{LoadedPlugin, NewInstanceError, PluginFingerprint, new_instance};
+use super::pool::Factory;
 use super::state::StateBackend;
 use crate::chain::{Fetcher, NoFetcher};
 use crate::config::PluginSpec;
@@ -167,15 +168,18 @@ impl Runtime {
             instances = warm.len(),
             "plugin loaded"
         );
+        let factory = Factory {
+            rt: Arc::clone(rt),
+            pre,
+            spec: spec.clone(),
+            shared,
+        };
         Ok(Arc::new(LoadedPlugin::new(
-            Arc::clone(rt),
-            spec.clone(),
+            factory,
             fingerprint,
             source,
-            pre,
             caps,
             warm,
-            shared,
         )))
     }
 }
