@@ -11,6 +11,9 @@ use crate::binary_support::{get, upstream};
 use crate::support::{config, copy_headers_plugin, reloads, served_within, spawn_in};
 
 /// Truncate the file and write the new text in two steps, as editors that save in place do.
+/// One way an editor saves the config, given the new text.
+type Edit<'a> = dyn Fn(&str) + 'a;
+
 fn truncate_and_write(path: &Path, text: &str) {
     let mut file = std::fs::File::create(path).unwrap();
     let (a, b) = text.split_at(text.len() / 2);
@@ -45,7 +48,7 @@ fn edits_saved_every_way_are_served_within_a_second() {
     assert!(get(addr, "/x").contains("x-version: v0"));
 
     let mut timings = Vec::new();
-    let edits: [(&str, &dyn Fn(&str)); 4] = [
+    let edits: [(&str, &Edit); 4] = [
         ("truncate and write", &|text| {
             truncate_and_write(&path, text)
         }),
