@@ -68,7 +68,7 @@ pub fn slow_upstream(delay: Duration) -> SocketAddr {
     addr
 }
 
-/// GET a path with a raw HTTP/1.1 request; the whole response (head and body), lower-cased.
+/// GET a path with a raw HTTP/1.1 request addressed (`Host`) to `addr`, as curl sends it; the whole response (head and body), lower-cased.
 pub fn get(addr: SocketAddr, path: &str) -> String {
     let mut stream = TcpStream::connect(addr).unwrap();
     stream
@@ -76,7 +76,7 @@ pub fn get(addr: SocketAddr, path: &str) -> String {
         .unwrap();
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nhost: test\r\nconnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nhost: {addr}\r\nconnection: close\r\n\r\n"
     )
     .unwrap();
     let mut out = String::new();
