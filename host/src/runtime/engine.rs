@@ -1,4 +1,4 @@
-//! The one wasmtime engine of the process and its epoch ticker.
+//! The one wasmtime engine of the process (its epoch ticker is in `ticker`).
 //!
 //! Features the gateway uses, and why:
 //! - **epoch interruption**: a cheap (~5%) CPU deadline per call; a ticker thread advances the
@@ -7,10 +7,6 @@
 //!   so creating a replacement instance costs tens of microseconds, not a few mmaps.
 //! - **no component-model concurrency**: `call_async` then runs on a plain fiber, which is all
 //!   the async `state` imports need (measured: +1.2 µs per call with it on).
-
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::JoinHandle;
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
@@ -58,50 +54,4 @@ pub(crate) fn build_engine(opts: &RuntimeOptions) -> Result<Engine, RuntimeError
         .memory_reservation_for_growth(0)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config).map_err(RuntimeError::Engine)
-}
-
-/// Advances the engine's epoch every tick until dropped.
-pub(crate) struct EpochTicker {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl EpochTicker {
-    pub(crate) fn start(engine: &Engine, tick: std::time::Duration) -> Result<Self, RuntimeError> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let weak = engine.weak();
-        let flag = Arc::clone(&stop);
-        let thread = std::thread::Builder::new()
-            .name("tollgate-epoch".into())
-            .spawn(move || {
-                // Catch up when the thread oversleeps (a loaded machine), so deadlines follow
-                // wall time rather than the number of wake-ups.
-                let started = std::time::Instant::now();
-                let tick_nanos = tick.as_nanos().max(1);
-                let mut done: u128 = 0;
-                while !flag.load(Ordering::Relaxed) {
-                    std::thread::sleep(tick);
-                    let Some(engine) = weak.upgrade() else { break };
-                    let due = started.elapsed().as_nanos() / tick_nanos;
-                    while done < due {
-                        engine.increment_epoch();
-                        done += 1;
-                    }
-                }
-            })
-            .map_err(|e| RuntimeError::Engine(wasmtime::Error::from(e)))?;
-        Ok(Self {
-            stop,
-            thread: Some(thread),
-        })
-    }
-}
-
-impl Drop for EpochTicker {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
 }

@@ -32,6 +32,7 @@ mod runtime;
 mod state;
 mod state_v2;
 mod stats;
+mod ticker;
 mod wall_clock;
 mod wasm_chain;
 

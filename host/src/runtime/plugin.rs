@@ -199,6 +199,7 @@ pub(crate) async fn new_instance(
         ))
     });
     store.data_mut().ticks_left = init_ticks(spec.timeout, rt.opts.epoch_tick);
+    let _ticking = rt.ticker.running();
     store.set_epoch_deadline(1);
     let bindings = pre
         .instantiate_async(&mut store)
@@ -404,6 +405,7 @@ impl LoadedPlugin {
         data.fetched = *budget;
         data.violation = None;
         data.ticks_left = self.deadline_ticks;
+        let ticking = self.rt.ticker.running();
         w.store.set_epoch_deadline(1);
 
         let req_borrow = Resource::new_borrow(slots.request);
@@ -432,6 +434,7 @@ impl LoadedPlugin {
         };
         let max_time = self.rt.opts.limits.max_call_time;
         let result = WallClock::new(std::pin::pin!(exports), started + max_time).await;
+        drop(ticking);
         let timed_out = result.is_none();
         let result = result.unwrap_or_else(|| {
             Err(wasmtime::Error::msg(format!(

@@ -9,13 +9,14 @@ use wasmtime::component::{HasSelf, Linker};
 use super::bindings::{ContractVersion, PluginPre, v01, v02};
 use super::cache::CompileCache;
 use super::clock::{PluginClock, SystemClock};
-use super::engine::{EpochTicker, build_engine};
+use super::engine::build_engine;
 use super::error::RuntimeError;
 use super::host_state::{HostState, PluginShared};
 use super::options::RuntimeOptions;
 use super::plugin::{LoadedPlugin, NewInstanceError, PluginFingerprint, new_instance};
 use super::pool::Factory;
 use super::state::StateBackend;
+use super::ticker::EpochTicker;
 use crate::chain::{Fetcher, NoFetcher};
 use crate::config::PluginSpec;
 
@@ -28,7 +29,7 @@ pub(crate) struct RuntimeInner {
     pub(crate) state: Arc<dyn StateBackend>,
     pub(crate) fetcher: Arc<dyn Fetcher>,
     pub(crate) clock: Arc<dyn PluginClock>,
-    _ticker: EpochTicker,
+    pub(crate) ticker: EpochTicker,
 }
 
 /// The Wasm runtime. Cheap to clone; create one per process.
@@ -90,7 +91,7 @@ impl Runtime {
                 state,
                 fetcher,
                 clock,
-                _ticker: ticker,
+                ticker,
             }),
         })
     }

@@ -37,9 +37,12 @@ async fn looper_times_out_and_the_plugin_keeps_serving() {
     assert_eq!(req.path, "/test");
     let stats = looper.stats();
     assert_eq!((stats.calls, stats.timeouts), (2, 1));
-    assert_eq!(
-        stats.instances_created, 2,
-        "the timed-out instance was replaced"
+    // Replaced, not reused: at least one more instance was made (a loaded machine may make a
+    // second one while the first replacement's `init` is still running).
+    assert!(
+        stats.instances_created >= 2,
+        "the timed-out instance was replaced: {} created",
+        stats.instances_created
     );
 }
 
