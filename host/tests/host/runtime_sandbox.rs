@@ -18,6 +18,8 @@ async fn looper_times_out_and_the_plugin_keeps_serving() {
     looper.timeout = Duration::from_millis(50);
     let looper = rt.load_plugin(&looper).await.expect("load looper");
     let chain = WasmChain::new(vec![looper.clone()]);
+    // Idle long enough for the epoch ticker to park: the call must wake it and still time out.
+    tokio::time::sleep(Duration::from_millis(100)).await;
 
     let started = Instant::now();
     let err = chain
