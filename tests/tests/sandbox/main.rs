@@ -15,4 +15,5 @@ mod plugin_defer_loop_is_capped;
 mod plugin_headers_are_bounded;
 mod plugin_imports_are_bounded;
 mod plugin_instances_are_bounded;
+mod replacement_init_is_off_the_request_path;
 mod spinning_plugin_does_not_stall_other_routes;
