@@ -8,6 +8,7 @@
 mod sandbox_support;
 
 mod check_warns_about_fail_open_access_control;
+mod log_phase_queue_is_bounded;
 mod memory_state_is_bounded;
 mod plugin_call_wall_clock_is_capped;
 mod plugin_cannot_send_informational_status;
