@@ -127,6 +127,14 @@ upstream = "up"
         dropped > 0.0 && dropped <= (REQUESTS - QUEUE) as f64,
         "dropped {dropped} log calls of {REQUESTS} (queue {QUEUE}, flood took {flood:?})"
     );
+    // No slot frees before a log fetch is answered: when the flood was quicker than that,
+    // nearly every request past the first `QUEUE` was dropped (a few may still be finishing).
+    if flood < LOG_FETCH {
+        assert!(
+            dropped >= (REQUESTS - QUEUE - CONCURRENCY) as f64,
+            "only {dropped} of {REQUESTS} log calls dropped in {flood:?}: the queue holds more than {QUEUE}"
+        );
+    }
     // The log calls that got a slot really run: the slow upstream sees their fetches.
     let deadline = Instant::now() + Duration::from_secs(10);
     while fetched.load(Ordering::SeqCst) == 0 {
