@@ -190,7 +190,8 @@ case_config() { # case -> gateway.toml on stdout
   case $c in
     empty|json-empty) ;;
     empty-log) extra="[access_log]
-destination = \"$OUT/access.log\"";;
+destination = \"file\"
+path = \"$OUT/access.log\"";;
     headers5) chain='["h1", "h2", "h3", "h4", "h5"]'
       extra=$(for i in 1 2 3 4 5; do printf '[plugins.h%s]\nmodule = "headers"\n[plugins.h%s.config]\nrequest.set = { "x-bench-%s" = "%s" }\n' "$i" "$i" "$i" "$i"; done);;
     chain7) chain='["auth", "rbac", "ip-filter", "rate-limit", "quota", "meter", "hdr"]'; extra=$(chain7_plugins);;
@@ -264,19 +265,23 @@ open_loop() { # name url rate [header...]
   timeout $((FDUR + 30)) "${LG[@]}" "$OHA" --no-tui -z "${FDUR}s" -c "$CONNS" -q "$rate" --latency-correction \
     --worker-threads 1 --output-format json "${hw[@]}" "$url" >"$OUT/oha-$name.json" 2>"$OUT/oha-$name.err" || true
 }
-start_case() { # case -> url (the gateway runs pinned like nginx)
+start_case() { # case -> CASE_URL; not in a $(...) subshell, or GW_PID would be lost with it
   local c=$1
   case $c in
-    direct) echo "http://127.0.0.1:$UP_PORT$(case_path "$c")"; return;;
-    nginx) echo "http://127.0.0.1:$NG_PORT$(case_path "$c")"; return;;
+    direct) CASE_URL="http://127.0.0.1:$UP_PORT$(case_path "$c")"; return;;
+    nginx) CASE_URL="http://127.0.0.1:$NG_PORT$(case_path "$c")"; return;;
   esac
+  # SO_REUSEPORT lets a leftover gateway share the port and take part of the load: refuse that.
+  if (exec 3<>"/dev/tcp/127.0.0.1/$GW_PORT") 2>/dev/null; then
+    echo "port $GW_PORT is still served by an earlier gateway: $c skipped" >&2; return 1
+  fi
   case_config "$c" >"$OUT/$c.toml"
   RUST_LOG=warn "${SRV[@]}" "$TOLLGATE" run -c "$OUT/$c.toml" >"$OUT/$c.out" 2>&1 &
   GW_PID=$!
   local url="http://127.0.0.1:$GW_PORT$(case_path "$c")" hc=()
   while IFS= read -r h; do [ -n "$h" ] && hc+=(-H "$h"); done < <(case_headers "$c")
   wait_up "$url" 60 "${hc[@]}" || { echo "$c did not answer 2xx; see $OUT/$c.out" >&2; stop_gateway; return 1; }
-  echo "$url"
+  CASE_URL=$url
 }
 run_case() { # case phase(closed|open) [rate]
   local c=$1 url hs=()
@@ -284,7 +289,8 @@ run_case() { # case phase(closed|open) [rate]
   if [ "$c" = chain7-redis ] && ! (exec 3<>/dev/tcp/127.0.0.1/6379) 2>/dev/null; then
     log "no Redis on 127.0.0.1:6379: $c skipped"; return 0
   fi
-  url=$(start_case "$c") || return 0
+  start_case "$c" || return 0
+  url=$CASE_URL
   if [ "$2" = closed ]; then
     log "closed loop: $c ($ROUNDS x ${DUR}s, wrk -t1 -c$CONNS)"
     measure "$c" "$url" "${hs[@]}"

@@ -125,6 +125,9 @@ pub struct LoadedPlugin {
     checkout_wait: Duration,
     /// Log-phase calls in flight or queued; past it, log calls are dropped and counted.
     pub(crate) log_slots: Arc<tokio::sync::Semaphore>,
+    /// Instances log calls may hold at once: half of `max_instances` when the plugin also has a
+    /// request or response phase, so a slow log phase cannot starve the requests of instances.
+    pub(crate) log_instances: tokio::sync::Semaphore,
     deadline_ticks: u64,
     stats: Stats,
 }
@@ -142,6 +145,16 @@ impl fmt::Debug for LoadedPlugin {
 /// The shortest time a call waits for an instance when none is idle (a replacement takes tens
 /// of microseconds plus the plugin's `init`).
 const MIN_CHECKOUT_WAIT: Duration = Duration::from_millis(100);
+
+/// How many instances log calls may hold at once (see [`LoadedPlugin::log_instances`]).
+fn log_instance_share(spec: &PluginSpec, caps: &PluginCapabilities) -> usize {
+    let max = spec.max_instances.max(spec.pool_size).max(1);
+    if caps.request || caps.response {
+        (max / 2).max(1)
+    } else {
+        max
+    }
+}
 
 fn ticks(timeout: Duration, tick: Duration) -> u64 {
     let tick = tick.as_nanos().max(1);
@@ -298,6 +311,7 @@ impl LoadedPlugin {
         let version = factory.pre.version();
         let pool = Pool::new(factory, warm, max_idle);
         let log_slots = Arc::new(tokio::sync::Semaphore::new(rt.opts.log_queue_per_plugin));
+        let log_instances = tokio::sync::Semaphore::new(log_instance_share(&spec, &caps));
         Self {
             rt,
             spec,
@@ -308,6 +322,7 @@ impl LoadedPlugin {
             pool,
             checkout_wait,
             log_slots,
+            log_instances,
             deadline_ticks,
             stats,
         }

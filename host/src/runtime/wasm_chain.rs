@@ -327,6 +327,11 @@ impl Chain for WasmChain {
             for (plugin, _permit) in &plugins {
                 let span = tracing::debug_span!("plugin", plugin = %plugin.name(), phase = "log");
                 let mut budget = FetchBudget::default();
+                // Queued here (within the queue's bound) while log calls hold their share of
+                // the instances, so requests always find the rest.
+                let Ok(_instance_share) = plugin.log_instances.acquire().await else {
+                    continue;
+                };
                 let call = plugin
                     .call(&mut req, PhaseCall::Log(&entry), &mut budget)
                     .instrument(span);

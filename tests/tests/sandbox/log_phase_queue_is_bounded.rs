@@ -162,3 +162,44 @@ upstream = "up"
         grown >> 20
     );
 }
+
+/// A plugin with a request phase and a slow log phase: log calls hold at most half of its
+/// instances, so requests keep finding one while every log call is still waiting on its fetch.
+#[tokio::test]
+async fn a_slow_log_phase_leaves_instances_for_requests() {
+    let upstream = Upstream::echo("up").await;
+    let slow = Upstream::slow("slow", Duration::from_secs(3)).await;
+    let gateway = gateway(
+        &upstream,
+        &format!(
+            r#"
+[upstreams.slow]
+targets = ["{slow}"]
+
+[plugins.both]
+module = "{{fixtures}}/abuser.wasm"
+pool_size = 1
+max_instances = 4
+timeout_ms = 500
+fetch = ["slow"]
+config = {{ mode = "request-log-fetch", upstream = "slow" }}
+
+[[routes]]
+name = "both"
+path_prefix = "/both"
+upstream = "up"
+chain = ["both"]
+"#,
+            slow = slow.target()
+        ),
+    )
+    .await;
+    // Twenty requests, spaced so each one's log call has started (and is stuck on its 3 s
+    // fetch) before the next arrives: without a share for log calls, the fifth would find all
+    // four instances in log calls and get 503 `unavailable`.
+    for i in 0..20 {
+        let reply = get(&gateway.url("/both"), &[]).await;
+        assert_eq!(reply.status, 200, "request {i}: {:?}", reply.body);
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+}
