@@ -37,97 +37,118 @@ impl Validator<'_> {
             let Some(raw) = self.de::<RawPlugin>(&path, value) else {
                 continue;
             };
-            let fetch = raw.fetch.unwrap_or_default();
-            for (j, upstream) in fetch.iter().enumerate() {
-                if !upstreams.contains_key(upstream) {
-                    self.issues.push(
-                        format!("{path}.fetch[{j}]"),
-                        format!("unknown upstream `{upstream}`{}", known(upstreams.keys())),
-                    );
-                }
+            if let Some(spec) = self.plugin(&path, &name, raw, plugin_dir, upstreams) {
+                out.insert(name, spec);
             }
-            let module = match self.module_path(&raw.module, plugin_dir) {
-                Ok(m) => m,
-                Err(why) => {
-                    self.issues.push(format!("{path}.module"), why);
-                    continue;
-                }
-            };
-            let config_json = match serde_json::to_string(&raw.config.unwrap_or_default()) {
-                Ok(json) => json,
-                Err(e) => {
-                    self.issues.push(
-                        format!("{path}.config"),
-                        format!("cannot be passed to the plugin: {e}"),
-                    );
-                    continue;
-                }
-            };
-            let timeout = self.millis(
-                &path,
-                "timeout_ms",
-                raw.timeout_ms,
-                DEFAULT_PLUGIN_TIMEOUT_MS,
-            );
-            let memory_mb = match raw.memory_limit_mb {
-                Some(0) => {
-                    self.issues
-                        .push(format!("{path}.memory_limit_mb"), "must be greater than 0");
-                    DEFAULT_PLUGIN_MEMORY_MB
-                }
-                Some(mb) if mb > 4096 => {
-                    self.issues.push(
-                        format!("{path}.memory_limit_mb"),
-                        "must be at most 4096 (4 GiB)",
-                    );
-                    DEFAULT_PLUGIN_MEMORY_MB
-                }
-                Some(mb) => mb,
-                None => DEFAULT_PLUGIN_MEMORY_MB,
-            };
-            let pool_size = match raw.pool_size {
-                Some(0) => {
-                    self.issues
-                        .push(format!("{path}.pool_size"), "must be at least 1");
-                    DEFAULT_POOL_SIZE
-                }
-                Some(n) => n,
-                None => DEFAULT_POOL_SIZE,
-            };
-            let max_instances = match raw.max_instances {
-                Some(n) if n < pool_size => {
-                    self.issues.push(
-                        format!("{path}.max_instances"),
-                        format!("must be at least pool_size ({pool_size})"),
-                    );
-                    pool_size
-                }
-                Some(n) => n,
-                None => DEFAULT_MAX_INSTANCES.max(pool_size),
-            };
-            out.insert(
-                name.clone(),
-                PluginSpec {
-                    name: Arc::from(name.as_str()),
-                    module,
-                    config_json,
-                    on_error: match raw.on_error {
-                        Some(RawOnError::FailOpen) => OnError::FailOpen,
-                        Some(RawOnError::FailClosed) | None => OnError::FailClosed,
-                    },
-                    on_state_error: match raw.on_state_error {
-                        Some(RawOnError::FailOpen) => OnError::FailOpen,
-                        Some(RawOnError::FailClosed) | None => OnError::FailClosed,
-                    },
-                    timeout,
-                    memory_limit: (memory_mb as usize) * 1024 * 1024,
-                    pool_size,
-                    max_instances,
-                    fetch,
-                },
-            );
         }
         out
+    }
+
+    /// One `[plugins.NAME]` entry; `None` when its module or its config cannot be used.
+    fn plugin(
+        &mut self,
+        path: &str,
+        name: &str,
+        raw: RawPlugin,
+        plugin_dir: &Path,
+        upstreams: &BTreeMap<String, Upstream>,
+    ) -> Option<PluginSpec> {
+        let fetch = raw.fetch.unwrap_or_default();
+        for (j, upstream) in fetch.iter().enumerate() {
+            if !upstreams.contains_key(upstream) {
+                self.issues.push(
+                    format!("{path}.fetch[{j}]"),
+                    format!("unknown upstream `{upstream}`{}", known(upstreams.keys())),
+                );
+            }
+        }
+        let module = match self.module_path(&raw.module, plugin_dir) {
+            Ok(m) => m,
+            Err(why) => {
+                self.issues.push(format!("{path}.module"), why);
+                return None;
+            }
+        };
+        let config_json = match serde_json::to_string(&raw.config.unwrap_or_default()) {
+            Ok(json) => json,
+            Err(e) => {
+                self.issues.push(
+                    format!("{path}.config"),
+                    format!("cannot be passed to the plugin: {e}"),
+                );
+                return None;
+            }
+        };
+        let timeout = self.millis(
+            path,
+            "timeout_ms",
+            raw.timeout_ms,
+            DEFAULT_PLUGIN_TIMEOUT_MS,
+        );
+        let memory_mb = self.plugin_memory_mb(path, raw.memory_limit_mb);
+        let (pool_size, max_instances) = self.plugin_pool(path, raw.pool_size, raw.max_instances);
+        Some(PluginSpec {
+            name: Arc::from(name),
+            module,
+            config_json,
+            on_error: on_error(raw.on_error),
+            on_state_error: on_error(raw.on_state_error),
+            timeout,
+            memory_limit: (memory_mb as usize) * 1024 * 1024,
+            pool_size,
+            max_instances,
+            fetch,
+        })
+    }
+
+    /// `memory_limit_mb`: from 1 MiB to 4 GiB.
+    fn plugin_memory_mb(&mut self, path: &str, memory_limit_mb: Option<u64>) -> u64 {
+        match memory_limit_mb {
+            Some(0) => {
+                self.issues
+                    .push(format!("{path}.memory_limit_mb"), "must be greater than 0");
+                DEFAULT_PLUGIN_MEMORY_MB
+            }
+            Some(mb) if mb > 4096 => {
+                self.issues.push(
+                    format!("{path}.memory_limit_mb"),
+                    "must be at most 4096 (4 GiB)",
+                );
+                DEFAULT_PLUGIN_MEMORY_MB
+            }
+            Some(mb) => mb,
+            None => DEFAULT_PLUGIN_MEMORY_MB,
+        }
+    }
+
+    /// `pool_size` (at least 1) and `max_instances` (at least `pool_size`).
+    fn plugin_pool(
+        &mut self,
+        path: &str,
+        pool_size: Option<usize>,
+        max_instances: Option<usize>,
+    ) -> (usize, usize) {
+        let pool_size = match pool_size {
+            Some(0) => {
+                self.issues
+                    .push(format!("{path}.pool_size"), "must be at least 1");
+                DEFAULT_POOL_SIZE
+            }
+            Some(n) => n,
+            None => DEFAULT_POOL_SIZE,
+        };
+        let max_instances = match max_instances {
+            Some(n) if n < pool_size => {
+                self.issues.push(
+                    format!("{path}.max_instances"),
+                    format!("must be at least pool_size ({pool_size})"),
+                );
+                pool_size
+            }
+            Some(n) => n,
+            None => DEFAULT_MAX_INSTANCES.max(pool_size),
+        };
+        (pool_size, max_instances)
     }
 
     /// Plugins may never fetch from the admin listener, nor from a link-local target unless its
@@ -205,5 +226,13 @@ impl Validator<'_> {
                 file.display()
             ))
         }
+    }
+}
+
+/// `on_error` / `on_state_error`: fail closed unless `"fail-open"`.
+fn on_error(raw: Option<RawOnError>) -> OnError {
+    match raw {
+        Some(RawOnError::FailOpen) => OnError::FailOpen,
+        Some(RawOnError::FailClosed) | None => OnError::FailClosed,
     }
 }

@@ -45,92 +45,16 @@ impl Validator<'_> {
                 );
                 ok = false;
             }
-            let path_match = match (raw.path, raw.path_prefix) {
-                (Some(p), None) => check_route_path(self.issues, &format!("{path}.path"), &p)
-                    .then_some(PathMatch::Exact(p)),
-                (None, Some(p)) => {
-                    check_route_path(self.issues, &format!("{path}.path_prefix"), &p)
-                        .then(|| PathMatch::Prefix(trim_prefix(p)))
-                }
-                (Some(_), Some(_)) => {
-                    self.issues.push(
-                        path.clone(),
-                        "set either `path` (exact) or `path_prefix`, not both",
-                    );
-                    None
-                }
-                (None, None) => {
-                    self.issues
-                        .push(path.clone(), "needs `path` (exact match) or `path_prefix`");
-                    None
-                }
+            let path_match = self.route_path(&path, raw.path, raw.path_prefix);
+            let (hosts, hosts_ok) = self.route_hosts(&path, raw.hosts.unwrap_or_default());
+            let (methods, methods_ok) = self.route_methods(&path, raw.methods.unwrap_or_default());
+            let targets_ok =
+                self.route_targets(&path, &raw.upstream, &raw.chain, upstreams, plugins);
+            let unique = match &path_match {
+                Some(pm) => self.unique_match(&path, &hosts, pm, &methods, &mut seen_matches),
+                None => true,
             };
-            let mut hosts = Vec::new();
-            for (j, h) in raw.hosts.unwrap_or_default().into_iter().enumerate() {
-                let host = h.to_ascii_lowercase();
-                let bare = host.strip_prefix("*.").unwrap_or(&host);
-                let valid = !bare.is_empty()
-                    && bare.split('.').all(|l| {
-                        !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-                    });
-                if valid {
-                    hosts.push(host);
-                } else {
-                    self.issues.push(
-                        format!("{path}.hosts[{j}]"),
-                        format!("`{h}` is not a host name (use `example.com` or `*.example.com`, no port)"),
-                    );
-                    ok = false;
-                }
-            }
-            let mut methods = Vec::new();
-            for (j, m) in raw.methods.unwrap_or_default().into_iter().enumerate() {
-                match Method::from_bytes(m.as_bytes()) {
-                    Ok(method) if m.bytes().all(|b| b.is_ascii_uppercase()) => methods.push(method),
-                    _ => {
-                        self.issues.push(
-                            format!("{path}.methods[{j}]"),
-                            format!("`{m}` is not an upper-case HTTP method"),
-                        );
-                        ok = false;
-                    }
-                }
-            }
-            if !upstreams.contains_key(&raw.upstream) {
-                self.issues.push(
-                    format!("{path}.upstream"),
-                    format!(
-                        "unknown upstream `{}`{}",
-                        raw.upstream,
-                        known(upstreams.keys())
-                    ),
-                );
-                ok = false;
-            }
-            for (j, p) in raw.chain.iter().enumerate() {
-                if !plugins.contains_key(p) {
-                    self.issues.push(
-                        format!("{path}.chain[{j}]"),
-                        format!("unknown plugin `{p}`{}", known(plugins.keys())),
-                    );
-                    ok = false;
-                }
-            }
-            if let Some(pm) = &path_match {
-                let mut sorted_hosts = hosts.clone();
-                sorted_hosts.sort();
-                let mut sorted_methods: Vec<String> =
-                    methods.iter().map(|m| m.to_string()).collect();
-                sorted_methods.sort();
-                let key = format!("{sorted_hosts:?} {pm:?} {sorted_methods:?}");
-                if !seen_matches.insert(key) {
-                    self.issues.push(
-                        path.clone(),
-                        "matches exactly the same hosts, path and methods as an earlier route",
-                    );
-                    ok = false;
-                }
-            }
+            ok = ok && hosts_ok && methods_ok && targets_ok && unique;
             if let (true, Some(path_match)) = (ok, path_match) {
                 out.push(Route {
                     name: Arc::from(raw.name.as_str()),
@@ -144,6 +68,129 @@ impl Validator<'_> {
             }
         }
         out
+    }
+
+    /// `path` (exact) or `path_prefix`, exactly one of them, in normal form.
+    fn route_path(
+        &mut self,
+        path: &str,
+        exact: Option<String>,
+        prefix: Option<String>,
+    ) -> Option<PathMatch> {
+        match (exact, prefix) {
+            (Some(p), None) => check_route_path(self.issues, &format!("{path}.path"), &p)
+                .then_some(PathMatch::Exact(p)),
+            (None, Some(p)) => check_route_path(self.issues, &format!("{path}.path_prefix"), &p)
+                .then(|| PathMatch::Prefix(trim_prefix(p))),
+            (Some(_), Some(_)) => {
+                self.issues
+                    .push(path, "set either `path` (exact) or `path_prefix`, not both");
+                None
+            }
+            (None, None) => {
+                self.issues
+                    .push(path, "needs `path` (exact match) or `path_prefix`");
+                None
+            }
+        }
+    }
+
+    /// `hosts`, lower-cased; false when any is not a host name (or a `*.` wildcard).
+    fn route_hosts(&mut self, path: &str, raw: Vec<String>) -> (Vec<String>, bool) {
+        let mut ok = true;
+        let mut hosts = Vec::new();
+        for (j, h) in raw.into_iter().enumerate() {
+            let host = h.to_ascii_lowercase();
+            let bare = host.strip_prefix("*.").unwrap_or(&host);
+            let valid = !bare.is_empty()
+                && bare.split('.').all(|l| {
+                    !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                });
+            if valid {
+                hosts.push(host);
+            } else {
+                self.issues.push(
+                    format!("{path}.hosts[{j}]"),
+                    format!(
+                        "`{h}` is not a host name (use `example.com` or `*.example.com`, no port)"
+                    ),
+                );
+                ok = false;
+            }
+        }
+        (hosts, ok)
+    }
+
+    /// `methods`; false when any is not an upper-case HTTP method.
+    fn route_methods(&mut self, path: &str, raw: Vec<String>) -> (Vec<Method>, bool) {
+        let mut ok = true;
+        let mut methods = Vec::new();
+        for (j, m) in raw.into_iter().enumerate() {
+            match Method::from_bytes(m.as_bytes()) {
+                Ok(method) if m.bytes().all(|b| b.is_ascii_uppercase()) => methods.push(method),
+                _ => {
+                    self.issues.push(
+                        format!("{path}.methods[{j}]"),
+                        format!("`{m}` is not an upper-case HTTP method"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        (methods, ok)
+    }
+
+    /// Are the route's upstream and every plugin of its chain defined?
+    fn route_targets(
+        &mut self,
+        path: &str,
+        upstream: &str,
+        chain: &[String],
+        upstreams: &BTreeMap<String, Upstream>,
+        plugins: &BTreeMap<String, PluginSpec>,
+    ) -> bool {
+        let mut ok = true;
+        if !upstreams.contains_key(upstream) {
+            self.issues.push(
+                format!("{path}.upstream"),
+                format!("unknown upstream `{upstream}`{}", known(upstreams.keys())),
+            );
+            ok = false;
+        }
+        for (j, p) in chain.iter().enumerate() {
+            if !plugins.contains_key(p) {
+                self.issues.push(
+                    format!("{path}.chain[{j}]"),
+                    format!("unknown plugin `{p}`{}", known(plugins.keys())),
+                );
+                ok = false;
+            }
+        }
+        ok
+    }
+
+    /// False when an earlier route matches the same hosts, path and methods (in any order).
+    fn unique_match(
+        &mut self,
+        path: &str,
+        hosts: &[String],
+        pm: &PathMatch,
+        methods: &[Method],
+        seen_matches: &mut BTreeSet<String>,
+    ) -> bool {
+        let mut sorted_hosts = hosts.to_vec();
+        sorted_hosts.sort();
+        let mut sorted_methods: Vec<String> = methods.iter().map(|m| m.to_string()).collect();
+        sorted_methods.sort();
+        let key = format!("{sorted_hosts:?} {pm:?} {sorted_methods:?}");
+        if !seen_matches.insert(key) {
+            self.issues.push(
+                path,
+                "matches exactly the same hosts, path and methods as an earlier route",
+            );
+            return false;
+        }
+        true
     }
 }
 
