@@ -16,7 +16,7 @@ mod state;
 mod upstreams;
 
 pub use access_log::{AccessLogDestination, AccessLogSettings};
-pub use gateway::{DEFAULT_IDENTITY_HEADERS, GatewaySettings, HeaderPattern};
+pub use gateway::{DEFAULT_IDENTITY_HEADERS, DEFAULT_PLUGIN_DIR, GatewaySettings, HeaderPattern};
 pub use limits::Limits;
 pub use listeners::{
     Admin, AdminToken, ClientAuth, Listener, ListenerTls, PlainHttp, TlsCertFiles,

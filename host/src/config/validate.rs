@@ -21,7 +21,8 @@ mod tls;
 mod upstreams;
 mod validator;
 
-pub use gateway::DEFAULT_PLUGIN_DIR;
+// Defined with the model it is the default of; `config::DEFAULT_PLUGIN_DIR` names it here too.
+pub use super::model::DEFAULT_PLUGIN_DIR;
 use validator::{Validator, check_target};
 
 /// Read, parse and validate a config file.

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 
 use ipnet::IpNet;
 
+/// Where `module = "NAME"` finds built-in plugins, relative to the config file.
+pub const DEFAULT_PLUGIN_DIR: &str = "plugins/target/wasm32-wasip2/release";
+
 /// Gateway-wide settings.
 #[derive(Debug, Clone)]
 pub struct GatewaySettings {
@@ -36,7 +39,7 @@ pub const DEFAULT_IDENTITY_HEADERS: &[&str] = &[
 impl Default for GatewaySettings {
     fn default() -> Self {
         Self {
-            plugin_dir: PathBuf::from(crate::config::DEFAULT_PLUGIN_DIR),
+            plugin_dir: PathBuf::from(DEFAULT_PLUGIN_DIR),
             cache_dir: PathBuf::from(".tollgate-cache"),
             watch: true,
             trusted_proxies: Vec::new(),

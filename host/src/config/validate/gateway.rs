@@ -6,11 +6,9 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 
 use super::Validator;
-use crate::config::model::{GatewaySettings, HeaderPattern};
+use crate::config::model::{DEFAULT_PLUGIN_DIR, GatewaySettings, HeaderPattern};
 use crate::config::raw::RawGateway;
 
-/// Where `module = "NAME"` finds built-in plugins, relative to the config file.
-pub const DEFAULT_PLUGIN_DIR: &str = "plugins/target/wasm32-wasip2/release";
 const DEFAULT_CACHE_DIR: &str = ".tollgate-cache";
 
 impl Validator<'_> {
