@@ -30,6 +30,59 @@ pub fn incr(key: &str, delta: i64, ttl_ms: u64) -> Result<i64, String> {
     raw::incr(key, delta, ttl_ms)
 }
 
+/// One counter update of [`incr_many`]: the arguments of one [`incr`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CounterAdd<'a> {
+    /// The counter's key.
+    pub key: &'a str,
+    /// Added to the counter (negative subtracts).
+    pub delta: i64,
+    /// The counter's expiry when this update creates it; 0 means none.
+    pub ttl_ms: u64,
+}
+
+/// Most updates one [`incr_many`] call may carry; a longer batch is refused whole.
+pub const MAX_INCR_MANY: usize = 64;
+
+/// Several [`incr`]s in one call, for a plugin that updates several counters per request: each
+/// element does what `incr` with its arguments does, in order (a key listed twice is added to
+/// twice), and the new values come back in the same order.
+///
+/// One round trip to the backend whatever the length, and atomic as a whole (with Redis one
+/// script): every key is checked before any counter changes, so a key holding a value or token
+/// bucket fails the call with no effect. At most [`MAX_INCR_MANY`] updates, each key within the
+/// key limit; past either the call fails with a message and changes nothing. An empty slice
+/// returns an empty vector without calling the host.
+///
+/// ```no_run
+/// use tollgate_sdk::state::{self, CounterAdd};
+///
+/// let ttl_ms = 3_600_000;
+/// let values = state::incr_many(&[
+///     CounterAdd { key: "usage:alice:requests", delta: 1, ttl_ms },
+///     CounterAdd { key: "usage:alice:bytes", delta: 5120, ttl_ms },
+/// ])?;
+/// if let [requests, bytes] = values[..] {
+///     // ... compare with a limit, report them ...
+/// #   let _ = (requests, bytes);
+/// }
+/// # Ok::<(), String>(())
+/// ```
+pub fn incr_many(ops: &[CounterAdd<'_>]) -> Result<Vec<i64>, String> {
+    if ops.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ops: Vec<raw::CounterAdd> = ops
+        .iter()
+        .map(|op| raw::CounterAdd {
+            key: op.key.to_owned(),
+            delta: op.delta,
+            ttl_ms: op.ttl_ms,
+        })
+        .collect();
+    raw::incr_many(&ops)
+}
+
 /// The current value of a counter (0 when absent).
 pub fn get_counter(key: &str) -> Result<i64, String> {
     raw::get_counter(key)

@@ -3,6 +3,10 @@
 //! Keys and values are bounded by the same `[limits]` as 0.1.0 (`plugin_state_key_bytes`,
 //! `plugin_state_value_bytes`); past a bound the plugin gets an error, which is its mistake, not a
 //! backend failure (`on_state_error` is not involved), and the limit's counter moves.
+//!
+//! `incr-many` batches counters into one backend call (one Redis round trip). A batch is bounded
+//! like `fetch`'s requests per call: at most [`MAX_INCR_MANY`] elements, each key within the key
+//! cap; a batch past either is refused whole, before the backend is asked.
 
 use std::time::{Duration, Instant};
 
@@ -10,6 +14,9 @@ use super::bindings::v01::tollgate::plugin::state as v1;
 use super::bindings::v02::tollgate::plugin::state;
 use super::host_state::HostState;
 use super::limits::{Limit, exceeded};
+
+/// Most counters one `incr-many` call may update.
+pub(crate) const MAX_INCR_MANY: usize = 64;
 
 fn ttl(ms: u64) -> Option<Duration> {
     (ms > 0).then(|| Duration::from_millis(ms))
@@ -31,6 +38,33 @@ impl HostState {
 impl state::Host for HostState {
     async fn incr(&mut self, key: String, delta: i64, ttl_ms: u64) -> Result<i64, String> {
         v1::Host::incr(self, key, delta, ttl_ms).await
+    }
+
+    async fn incr_many(&mut self, ops: Vec<state::CounterAdd>) -> Result<Vec<i64>, String> {
+        if ops.len() > MAX_INCR_MANY {
+            return Err(format!(
+                "incr-many: at most {MAX_INCR_MANY} counters per call ({} given)",
+                ops.len()
+            ));
+        }
+        if ops.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut keys = Vec::with_capacity(ops.len());
+        for (i, op) in ops.iter().enumerate() {
+            keys.push(
+                self.state_key(&op.key)
+                    .map_err(|e| format!("incr-many[{i}]: {e}"))?,
+            );
+        }
+        let batch: Vec<(&str, i64, Option<Duration>)> = keys
+            .iter()
+            .zip(&ops)
+            .map(|(key, op)| (key.as_str(), op.delta, ttl(op.ttl_ms)))
+            .collect();
+        let started = Instant::now();
+        let result = self.state.incr_many(&batch).await;
+        self.state_done(started, result)
     }
 
     async fn get_counter(&mut self, key: String) -> Result<i64, String> {
@@ -111,5 +145,78 @@ impl state::Host for HostState {
             remaining: t.remaining,
             reset_ms: t.reset_ms,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::chain::NoFetcher;
+    use crate::runtime::clock::SystemClock;
+    use crate::runtime::host_state::HostEnv;
+    use crate::runtime::limits::PluginLimits;
+    use crate::runtime::state::{MemoryState, StateBackend};
+
+    fn host(state: Arc<MemoryState>) -> HostState {
+        HostState::new(HostEnv {
+            plugin: "meter".into(),
+            memory_limit: 1 << 20,
+            state,
+            fetcher: Arc::new(NoFetcher),
+            fetch_allowed: Arc::from(Vec::new()),
+            clock: Arc::new(SystemClock),
+            guest_output_to_stderr: false,
+            limits: PluginLimits::default(),
+            shared: Arc::default(),
+        })
+    }
+
+    fn adds(n: usize) -> Vec<state::CounterAdd> {
+        (0..n)
+            .map(|i| state::CounterAdd {
+                key: format!("k{i}"),
+                delta: 1,
+                ttl_ms: 0,
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn incr_many_is_namespaced_and_bounded() {
+        let store = Arc::new(MemoryState::new());
+        let mut h = host(Arc::clone(&store));
+        let full = state::Host::incr_many(&mut h, adds(MAX_INCR_MANY)).await;
+        assert_eq!(full.map(|v| v.len()), Ok(MAX_INCR_MANY));
+        assert_eq!(store.get_counter("meter:k0").await.ok(), Some(1));
+        assert_eq!(state::Host::incr_many(&mut h, Vec::new()).await, Ok(vec![]));
+
+        // Too many: refused whole, nothing changes.
+        let over = state::Host::incr_many(&mut h, adds(MAX_INCR_MANY + 1)).await;
+        assert_eq!(
+            over,
+            Err(format!(
+                "incr-many: at most {MAX_INCR_MANY} counters per call ({} given)",
+                MAX_INCR_MANY + 1
+            ))
+        );
+        // A key past the cap, named by its position: nothing changes either.
+        let mut long = adds(3);
+        long[2].key = "x".repeat(PluginLimits::default().max_state_key_bytes + 1);
+        let refused = state::Host::incr_many(&mut h, long).await;
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.starts_with("incr-many[2]: state key too long")),
+            "{refused:?}"
+        );
+        assert_eq!(store.get_counter("meter:k0").await.ok(), Some(1));
+        // A key of another kind: the backend's error, not a backend failure.
+        assert!(store.set("meter:k1", "text", None).await.is_ok());
+        let kind = state::Host::incr_many(&mut h, adds(2)).await;
+        assert!(kind.is_err_and(|e| e.contains("meter:k1")));
+        assert_eq!(store.get_counter("meter:k0").await.ok(), Some(1));
+        assert!(h.state_error.is_none());
     }
 }

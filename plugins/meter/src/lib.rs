@@ -11,7 +11,9 @@
 //! Per request it adds to `requests`, the status class (`status_2xx`, ...), `request_bytes`,
 //! `response_bytes` and, when an upstream answered, `upstream_us` and `upstream_count`, under
 //! `usage:<consumer>:<route>:<YYYYMMDDHH>:<field>` (see [`keys`]). The consumer is the
-//! `consumer` context value set by an auth plugin, `anonymous` when there is none.
+//! `consumer` context value set by an auth plugin, `anonymous` when there is none. All of a
+//! request's counters are added with one `state::incr_many` call: one backend round trip (one
+//! Redis script), atomic as a whole.
 
 mod config;
 mod hour;
@@ -35,22 +37,35 @@ impl Meter {
         let ttl = (hour::end_of_hour(arrived) + self.0.retention_ms)
             .saturating_sub(now)
             .max(1);
-        let add = |field: &str, value: u64| {
-            if value == 0 {
-                return;
-            }
-            let delta = i64::try_from(value).unwrap_or(i64::MAX);
-            if let Err(e) = state::incr(&format!("{bucket}{field}"), delta, ttl) {
-                log::warn(&format!("meter: counting {field}: {e}"));
-            }
-        };
-        add(keys::REQUESTS, 1);
-        add(keys::status_field(entry.status), 1);
-        add(keys::REQUEST_BYTES, entry.request_bytes);
-        add(keys::RESPONSE_BYTES, entry.response_bytes);
+        let mut fields = vec![
+            (keys::REQUESTS, 1),
+            (keys::status_field(entry.status), 1),
+            (keys::REQUEST_BYTES, entry.request_bytes),
+            (keys::RESPONSE_BYTES, entry.response_bytes),
+        ];
         if let Some(us) = entry.upstream_micros {
-            add(keys::UPSTREAM_US, us);
-            add(keys::UPSTREAM_COUNT, 1);
+            fields.extend([(keys::UPSTREAM_US, us), (keys::UPSTREAM_COUNT, 1)]);
+        }
+        // Zero deltas are skipped; the rest go in one `incr_many`: one backend round trip.
+        fields.retain(|&(_, value)| value > 0);
+        let counters: Vec<(String, i64)> = fields
+            .iter()
+            .map(|&(field, value)| {
+                let delta = i64::try_from(value).unwrap_or(i64::MAX);
+                (format!("{bucket}{field}"), delta)
+            })
+            .collect();
+        let ops: Vec<state::CounterAdd<'_>> = counters
+            .iter()
+            .map(|(key, delta)| state::CounterAdd {
+                key,
+                delta: *delta,
+                ttl_ms: ttl,
+            })
+            .collect();
+        if let Err(e) = state::incr_many(&ops) {
+            let names: Vec<&str> = fields.iter().map(|&(field, _)| field).collect();
+            log::warn(&format!("meter: counting {}: {e}", names.join(", ")));
         }
     }
 

@@ -201,35 +201,85 @@ impl MemoryState {
         key: &str,
         f: impl FnOnce(&mut Map, Instant) -> Result<T, StateError>,
     ) -> Result<T, StateError> {
-        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-        let hash = BuildHasherDefault::<DefaultHasher>::default().hash_one(key) as usize;
-        let mut map = self.shards[hash % SHARDS]
-            .lock()
-            .map_err(|_| StateError::Backend("memory state lock poisoned".into()))?;
+        let mut map = self.shards[shard_of(key)].lock().map_err(|_| poisoned())?;
         f(&mut map, Instant::now())
     }
+
+    /// `incr_many` under the locks of every shard its keys live in (taken in shard order, the
+    /// only place that holds more than one), so the batch is atomic as a whole: all keys are
+    /// checked before any is changed.
+    fn incr_all(&self, ops: &[(&str, i64, Option<Duration>)]) -> Result<Vec<i64>, StateError> {
+        let mut shards: Vec<usize> = ops.iter().map(|(key, _, _)| shard_of(key)).collect();
+        shards.sort_unstable();
+        shards.dedup();
+        let mut maps = Vec::with_capacity(shards.len());
+        for &i in &shards {
+            maps.push(self.shards[i].lock().map_err(|_| poisoned())?);
+        }
+        let slot = |key: &str| shards.binary_search(&shard_of(key)).unwrap_or(0);
+        let now = Instant::now();
+        for &(key, _, _) in ops {
+            let kind = maps[slot(key)].live(key, now).map(|e| &e.value);
+            if kind.is_some_and(|v| !matches!(v, Value::Counter(_))) {
+                return Err(not_a(key, "counter"));
+            }
+        }
+        ops.iter()
+            .map(|&(key, delta, ttl)| incr_in(&mut maps[slot(key)], key, delta, ttl, now))
+            .collect()
+    }
+}
+
+/// The shard `key` lives in.
+fn shard_of(key: &str) -> usize {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(key) as usize % SHARDS
+}
+
+fn poisoned() -> StateError {
+    StateError::Backend("memory state lock poisoned".into())
+}
+
+/// `incr` on the shard that holds `key`.
+fn incr_in(
+    map: &mut Map,
+    key: &str,
+    delta: i64,
+    ttl: Option<Duration>,
+    now: Instant,
+) -> Result<i64, StateError> {
+    if let Some(entry) = map.live(key, now) {
+        return match &mut entry.value {
+            Value::Counter(n) => {
+                *n = n.saturating_add(delta);
+                Ok(*n)
+            }
+            Value::Text(_) | Value::Binary(_) | Value::Bucket(_) => Err(not_a(key, "counter")),
+        };
+    }
+    let expires = ttl.and_then(|t| now.checked_add(t));
+    map.insert(
+        key,
+        Entry {
+            value: Value::Counter(delta),
+            expires,
+        },
+        now,
+    );
+    Ok(delta)
 }
 
 impl StateBackend for MemoryState {
     fn incr<'a>(&'a self, key: &'a str, delta: i64, ttl: Option<Duration>) -> StateFuture<'a, i64> {
-        let result = self.with(key, |map, now| {
-            if let Some(entry) = map.live(key, now) {
-                return match &mut entry.value {
-                    Value::Counter(n) => {
-                        *n = n.saturating_add(delta);
-                        Ok(*n)
-                    }
-                    Value::Text(_) | Value::Binary(_) | Value::Bucket(_) => {
-                        Err(not_a(key, "counter"))
-                    }
-                };
-            }
-            let expires = ttl.and_then(|t| now.checked_add(t));
-            let value = Value::Counter(delta);
-            map.insert(key, Entry { value, expires }, now);
-            Ok(delta)
-        });
+        let result = self.with(key, |map, now| incr_in(map, key, delta, ttl, now));
         Box::pin(std::future::ready(result))
+    }
+
+    fn incr_many<'a>(
+        &'a self,
+        ops: &'a [(&'a str, i64, Option<Duration>)],
+    ) -> StateFuture<'a, Vec<i64>> {
+        Box::pin(std::future::ready(self.incr_all(ops)))
     }
 
     fn get_counter<'a>(&'a self, key: &'a str) -> StateFuture<'a, i64> {
@@ -425,149 +475,5 @@ impl StateBackend for MemoryState {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn counters_are_exact_under_concurrency() {
-        let state = std::sync::Arc::new(MemoryState::new());
-        let mut tasks = Vec::new();
-        for _ in 0..8 {
-            let state = std::sync::Arc::clone(&state);
-            tasks.push(tokio::spawn(async move {
-                for _ in 0..1000 {
-                    let _ = state.incr("p:k", 1, None).await;
-                }
-            }));
-        }
-        for t in tasks {
-            assert!(t.await.is_ok());
-        }
-        assert_eq!(state.get_counter("p:k").await.ok(), Some(8000));
-    }
-
-    #[tokio::test]
-    async fn ttl_expires_and_kinds_are_checked() {
-        let state = MemoryState::new();
-        assert_eq!(
-            state
-                .incr("c", 2, Some(Duration::from_millis(20)))
-                .await
-                .ok(),
-            Some(2)
-        );
-        assert_eq!(state.get("c").await.ok(), Some(Some("2".to_owned())));
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        assert_eq!(state.get_counter("c").await.ok(), Some(0));
-        assert!(state.set("v", "x", None).await.is_ok());
-        assert!(matches!(
-            state.incr("v", 1, None).await,
-            Err(StateError::WrongKind { .. })
-        ));
-        assert!(state.delete("v").await.is_ok());
-        assert_eq!(state.get("v").await.ok(), Some(None));
-    }
-
-    fn bucket(capacity: u32, rate: f64) -> TokenBucket {
-        match TokenBucket::new(capacity, rate) {
-            Ok(b) => b,
-            Err(e) => panic!("{e}"),
-        }
-    }
-
-    #[tokio::test]
-    async fn take_is_exact_under_concurrency() {
-        // 100 tokens refilling at one per 1000 s: 800 concurrent takes, exactly 100 granted.
-        let state = std::sync::Arc::new(MemoryState::new());
-        let b = bucket(100, 0.001);
-        let mut tasks = Vec::new();
-        for _ in 0..8 {
-            let state = std::sync::Arc::clone(&state);
-            tasks.push(tokio::spawn(async move {
-                let mut granted = 0;
-                for _ in 0..100 {
-                    if let Ok(o) = state.take("p:b", b, 1, Duration::ZERO).await {
-                        granted += u32::from(o.granted);
-                    }
-                }
-                granted
-            }));
-        }
-        let mut granted = 0;
-        for t in tasks {
-            granted += t.await.unwrap_or(0);
-        }
-        assert_eq!(granted, 100);
-    }
-
-    #[tokio::test]
-    async fn take_refills_and_the_key_expires_when_full() {
-        let state = MemoryState::new();
-        let b = bucket(2, 50.0); // one token every 20 ms
-        let first = state.take("b", b, 2, Duration::ZERO).await.ok();
-        assert_eq!(first.map(|o| (o.granted, o.remaining)), Some((true, 0)));
-        let refused = state.take("b", b, 1, Duration::ZERO).await.ok();
-        assert_eq!(refused.map(|o| o.granted), Some(false));
-        assert!(refused.is_some_and(|o| (1..=20).contains(&o.wait_ms)));
-        // Reserved with a wait, then full again after ~60 ms and the key is gone.
-        let waited = state.take("b", b, 1, Duration::from_millis(100)).await.ok();
-        assert!(waited.is_some_and(|o| o.granted && o.wait_ms > 0));
-        tokio::time::sleep(Duration::from_millis(80)).await;
-        assert_eq!(state.get("b").await.ok(), Some(None));
-        let again = state.take("b", b, 1, Duration::ZERO).await.ok();
-        assert_eq!(again.map(|o| (o.granted, o.remaining)), Some((true, 1)));
-        assert!(state.incr("b", 1, None).await.is_err());
-        assert!(state.set("c", "x", None).await.is_ok());
-        assert!(state.take("c", b, 1, Duration::ZERO).await.is_err());
-        assert!(matches!(
-            TokenBucket::new(0, 1.0),
-            Err(StateError::Invalid(_))
-        ));
-    }
-
-    #[tokio::test]
-    async fn bounded_in_entries_and_bytes() {
-        let state = MemoryState::with_limits(1600, 1 << 20);
-        let big = "x".repeat(10 * 1024);
-        for i in 0..2000 {
-            assert!(state.set(&format!("k{i}"), &big, None).await.is_ok());
-        }
-        let (entries, bytes) = state.usage();
-        assert!(bytes <= 1 << 20, "{bytes}");
-        assert!(entries <= 1600, "{entries}");
-        assert!(state.evictions() > 0);
-        // Counters still count exactly while the store evicts others.
-        for _ in 0..5 {
-            assert!(state.incr("live", 1, None).await.is_ok());
-        }
-        assert_eq!(state.get_counter("live").await.ok(), Some(5));
-    }
-
-    #[tokio::test]
-    async fn scan_counters_lists_live_counters_under_a_prefix() {
-        let state = MemoryState::new();
-        for (k, n) in [("quota:alice", 3), ("quota:bob", 5), ("other:alice", 7)] {
-            assert!(state.incr(k, n, None).await.is_ok());
-        }
-        assert!(
-            state
-                .incr("quota:gone", 1, Some(Duration::from_millis(1)))
-                .await
-                .is_ok()
-        );
-        assert!(state.set("quota:text", "x", None).await.is_ok());
-        assert!(
-            state
-                .take("quota:bucket", bucket(5, 1.0), 1, Duration::ZERO)
-                .await
-                .is_ok()
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        let mut found = state.scan_counters("quota:").await.unwrap_or_default();
-        found.sort();
-        assert_eq!(
-            found,
-            vec![("quota:alice".to_owned(), 3), ("quota:bob".to_owned(), 5)]
-        );
-    }
-}
+#[path = "memory_tests.rs"]
+mod tests;

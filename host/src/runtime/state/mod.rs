@@ -49,6 +49,25 @@ pub trait StateBackend: Send + Sync + 'static {
     /// Add `delta` to a counter (created at 0 when absent, with `ttl` as its expiry when given)
     /// and return the new value.
     fn incr<'a>(&'a self, key: &'a str, delta: i64, ttl: Option<Duration>) -> StateFuture<'a, i64>;
+    /// Several [`incr`](Self::incr)s, `(key, delta, ttl)` each, applied in order (a key listed
+    /// twice is added to twice); the new values in the same order.
+    ///
+    /// Backends override this to make the batch one round trip and atomic as a whole: every key
+    /// is checked before any is changed, so a key of another kind fails the batch with no
+    /// effect. This default awaits one `incr` after another and stops at the first failure,
+    /// leaving the earlier elements applied.
+    fn incr_many<'a>(
+        &'a self,
+        ops: &'a [(&'a str, i64, Option<Duration>)],
+    ) -> StateFuture<'a, Vec<i64>> {
+        Box::pin(async move {
+            let mut values = Vec::with_capacity(ops.len());
+            for &(key, delta, ttl) in ops {
+                values.push(self.incr(key, delta, ttl).await?);
+            }
+            Ok(values)
+        })
+    }
     /// The counter's value, 0 when absent.
     fn get_counter<'a>(&'a self, key: &'a str) -> StateFuture<'a, i64>;
     /// The value under `key` (a counter reads as its decimal text), if present and not expired.

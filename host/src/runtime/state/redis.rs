@@ -3,9 +3,9 @@
 //! One auto-reconnecting multiplexed connection (`redis::aio::ConnectionManager`): calls from
 //! every worker are pipelined on it, none blocks a thread, and a dropped connection is re-opened
 //! in the background while calls fail fast. Every call is one round trip bounded by `timeout`;
-//! read-modify-write operations (`incr` with its TTL, `take`) are Lua scripts, so they are atomic
-//! across gateways (`EVALSHA`, falling back to loading the script on `NOSCRIPT`). Token buckets
-//! use Redis's own clock (`TIME`), the one clock every gateway shares.
+//! read-modify-write operations (`incr` with its TTL, `incr_many`, `take`) are Lua scripts, so
+//! they are atomic across gateways (`EVALSHA`, falling back to loading the script on
+//! `NOSCRIPT`). Token buckets use Redis's own clock (`TIME`), the one clock every gateway shares.
 
 use std::future::Future;
 use std::time::Duration;
@@ -22,6 +22,28 @@ local ok, value = pcall(redis.call, 'INCRBY', KEYS[1], ARGV[1])
 if not ok then return redis.error_reply('WRONGKIND counter') end
 if existed == 0 and tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return value
+";
+
+/// `incr_many`: KEYS[i] gets delta ARGV[2i-1] and TTL ARGV[2i] (ms, 0 = none), in order. Returns
+/// {0, new values in order}, or {i} when KEYS[i] holds something INCRBY refuses. Every key is
+/// checked first (absent, or an integer as INCRBY reads it), so such a batch has no effect; only
+/// an INCRBY that overflows i64 can fail after earlier elements were applied.
+const INCR_MANY_LUA: &str = r"
+for i, key in ipairs(KEYS) do
+  local ok, v = pcall(redis.call, 'GET', key)
+  if not ok or (v and v ~= '0' and (#v > 20 or not string.match(v, '^%-?[1-9]%d*$'))) then
+    return {i}
+  end
+end
+local out = {0}
+for i, key in ipairs(KEYS) do
+  local existed = redis.call('EXISTS', key)
+  local ok, value = pcall(redis.call, 'INCRBY', key, ARGV[2 * i - 1])
+  if not ok then return {i} end
+  if existed == 0 and tonumber(ARGV[2 * i]) > 0 then redis.call('PEXPIRE', key, ARGV[2 * i]) end
+  out[i + 1] = value
+end
+return out
 ";
 
 /// `take`: the GCRA step of `gcra.rs`, on Redis's clock. ARGV: interval (ms per token), capacity,
@@ -111,6 +133,7 @@ pub struct RedisState {
     conn: ConnectionManager,
     opts: RedisOptions,
     incr: Script,
+    incr_many: Script,
     take: Script,
     cas: Script,
     expire: Script,
@@ -146,6 +169,7 @@ impl RedisState {
             conn,
             opts,
             incr: Script::new(INCR_LUA),
+            incr_many: Script::new(INCR_MANY_LUA),
             take: Script::new(TAKE_LUA),
             cas: Script::new(CAS_LUA),
             expire: Script::new(EXPIRE_LUA),
@@ -260,6 +284,49 @@ impl StateBackend for RedisState {
             self.bounded("incr", call.invoke_async::<i64>(&mut conn))
                 .await
                 .map_err(with_key(key))
+        })
+    }
+
+    /// One `EVALSHA` (one round trip, atomic as a whole) with every key of the batch.
+    fn incr_many<'a>(
+        &'a self,
+        ops: &'a [(&'a str, i64, Option<Duration>)],
+    ) -> StateFuture<'a, Vec<i64>> {
+        Box::pin(async move {
+            if ops.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut conn = self.conn.clone();
+            let mut call = self.incr_many.prepare_invoke();
+            for &(key, delta, ttl) in ops {
+                call.key(self.key(key)).arg(delta).arg(ttl.map_or(0, ms));
+            }
+            let mut reply: Vec<i64> = self
+                .bounded("incr_many", call.invoke_async(&mut conn))
+                .await?;
+            match reply.first().copied() {
+                Some(0) if reply.len() == ops.len() + 1 => {
+                    reply.remove(0);
+                    Ok(reply)
+                }
+                // The element (1-based) whose key does not hold a counter.
+                Some(i) => match usize::try_from(i)
+                    .ok()
+                    .and_then(|i| i.checked_sub(1))
+                    .and_then(|i| ops.get(i))
+                {
+                    Some(&(key, _, _)) => Err(StateError::WrongKind {
+                        key: key.to_owned(),
+                        expected: "counter",
+                    }),
+                    None => Err(StateError::Backend(format!(
+                        "redis: unexpected incr_many reply {reply:?}"
+                    ))),
+                },
+                None => Err(StateError::Backend(
+                    "redis: empty incr_many reply".to_owned(),
+                )),
+            }
         })
     }
 
