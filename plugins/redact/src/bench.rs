@@ -1,7 +1,11 @@
-//! A native timing loop for the redaction of the benchmark's body (`scripts/bench.sh`: a
-//! 3.2 KB JSON echo of sixteen headers, each with an e-mail address, a card number, an IPv4
-//! address and a phone number). Run it with
+//! Native timing loops for the redaction of benchmark-sized bodies, in microseconds of CPU per
+//! body: the `json-redact` case of `scripts/bench-vs-nginx.sh` (a 3,074-byte JSON of customers
+//! with e-mails and card numbers, `$..email` hashed and cards partially masked), each detector
+//! alone, each mask style, field rules alone, and a body with no personal data at all. Run with
 //! `cargo test --release --target "$(rustc -vV | sed -n 's/^host: //p')" -p redact -- --ignored --nocapture`.
+
+use crate::body::{Notes, Outcome, redact};
+use crate::config::{RawConfig, Settings, validate};
 
 /// CPU time of this thread in nanoseconds (`/proc/thread-self/schedstat`): the machine may be
 /// busy, and wall time would count other processes' turns.
@@ -12,11 +16,9 @@ fn cpu_nanos() -> u64 {
         .unwrap_or(0)
 }
 
-use crate::body::{Notes, Outcome, redact};
-use crate::config::{RawConfig, validate};
-
-/// The mock upstream's echo of the benchmark's request, as the redact route receives it.
-pub fn customer_json() -> String {
+/// The mock upstream's echo of `scripts/bench.sh`'s request: sixteen headers, each with an
+/// e-mail address, a card number, an IPv4 address and a phone number.
+pub fn echo_json() -> String {
     let mut headers = serde_json::Map::new();
     for i in 1..=16 {
         headers.insert(
@@ -46,28 +48,84 @@ pub fn customer_json() -> String {
     .to_string()
 }
 
+/// `scripts/bench-vs-nginx.sh`'s `redact.json`, byte for byte (3,074 bytes).
+pub fn customers_json() -> String {
+    let rows: Vec<String> = (0..20)
+        .map(|i| {
+            format!(
+                r#"{{"id":{i},"name":"Customer {i}","email":"customer.{i}@example.com","card":"4111 1111 1111 1111","city":"Lisbon","note":"regular order, deliver before noon"}}"#
+            )
+        })
+        .collect();
+    format!(r#"{{"customers":[{}],"page":1}}"#, rows.join(","))
+}
+
+/// About 3.2 KB of JSON with nothing personal in it, but with what detectors look at twice:
+/// digits, dates, times, versions, prices, dots, dashes, a `+` and URLs.
+pub fn clean_json() -> String {
+    let rows: Vec<String> = (0..16)
+        .map(|i| {
+            format!(
+                r#"{{"sku":"SKU-{i:05}","title":"Garden chair model {i}","price":{}.99,"stock":{},"updated":"2026-11-{:02}T10:30:00Z","version":"v1.{i}.3","tags":["outdoor","wood"],"url":"https://shop.example/items/{i}?ref=home"}}"#,
+                10 + i,
+                i * 7,
+                1 + i
+            )
+        })
+        .collect();
+    format!(
+        r#"{{"items":[{}],"page":1,"total":16,"note":"prices in EUR, +VAT"}}"#,
+        rows.join(",")
+    )
+}
+
+const KEY: &str = r#""hash_key": "bench-only-hmac-key-0123456789abcdef""#;
+
+fn settings(config: &str) -> Settings {
+    let raw: RawConfig = tollgate_sdk::parse_config(config).expect("parses");
+    validate(raw).expect("valid")
+}
+
+fn once(settings: &Settings, body: &str, counts: &mut [u64]) -> Outcome {
+    redact(
+        settings,
+        Some("application/json"),
+        &[],
+        body.as_bytes(),
+        counts,
+        &mut Notes::default(),
+    )
+}
+
+/// CPU microseconds per body, over at least 0.2 s of rounds.
+fn micros(settings: &Settings, body: &str) -> f64 {
+    let mut counts = vec![0; settings.rule_names.len()];
+    let mut rounds = 0u32;
+    let started = cpu_nanos();
+    let mut spent = 0;
+    while spent < 200_000_000 || rounds < 100 {
+        for _ in 0..50 {
+            std::hint::black_box(once(settings, std::hint::black_box(body), &mut counts));
+        }
+        rounds += 50;
+        spent = cpu_nanos() - started;
+    }
+    spent as f64 / 1e3 / f64::from(rounds)
+}
+
 #[test]
 #[ignore = "timing loop; run with --release --ignored"]
-fn redact_the_benchmark_body() {
-    let raw: RawConfig = tollgate_sdk::parse_config(
-        r#"{"fields": ["x-pii-1"], "detectors": ["email", "card", "ipv4", "phone"]}"#,
-    )
-    .expect("parses");
-    let settings = validate(raw).expect("valid");
-    let body = customer_json();
-    let mut counts = vec![0; settings.rule_names.len()];
-    let run = |counts: &mut [u64]| {
-        let ct = Some("application/json");
-        redact(
-            &settings,
-            ct,
-            &[],
-            body.as_bytes(),
-            counts,
-            &mut Notes::default(),
-        )
-    };
-    let Outcome::Replaced(out) = run(&mut counts) else {
+fn redact_the_benchmark_bodies() {
+    let echo = echo_json();
+    let customers = customers_json();
+    let clean = clean_json();
+    assert_eq!(customers.len(), 3074);
+
+    // The echo body: each kind of personal data found where it is.
+    let all4 =
+        settings(r#"{"fields": ["x-pii-1"], "detectors": ["email", "card", "ipv4", "phone"]}"#);
+    let mut counts = vec![0; all4.rule_names.len()];
+    let Outcome::Replaced(out) = once(&all4, &echo, &mut counts) else {
         panic!("the body has personal data");
     };
     assert_eq!(
@@ -76,49 +134,79 @@ fn redact_the_benchmark_body() {
         "{}",
         String::from_utf8_lossy(&out)
     );
-    let rounds = 2_000;
-    let started = cpu_nanos();
-    for _ in 0..rounds {
-        std::hint::black_box(run(&mut counts));
-    }
-    let micros = (cpu_nanos() - started) as f64 / 1e3 / f64::from(rounds);
-    println!(
-        "redact: {micros:.1} µs per {}-byte body ({} bytes after)",
-        body.len(),
-        out.len()
-    );
-}
+    // The json-redact body: twenty e-mails hashed, twenty cards partially masked.
+    let bench = settings(&format!(
+        r#"{{"fields": [{{"match": "$..email", "style": "hash"}}], "detectors": {{"card": "partial"}}, {KEY}}}"#
+    ));
+    let mut counts = vec![0; bench.rule_names.len()];
+    assert!(matches!(
+        once(&bench, &customers, &mut counts),
+        Outcome::Replaced(_)
+    ));
+    assert_eq!(counts, vec![20, 20]);
+    let all = r#"["email", "card", "iban", "ssn", "phone", "ipv4", "ipv6"]"#;
+    let mut counts = vec![0; 7];
+    let every = settings(&format!(r#"{{"detectors": {all}}}"#));
+    assert_eq!(once(&every, &clean, &mut counts), Outcome::Unchanged);
 
-#[test]
-#[ignore = "timing loop; run with --release --ignored"]
-fn redact_per_detector() {
-    let body = customer_json();
-    for detectors in [
-        "[]",
-        r#"["email"]"#,
-        r#"["card"]"#,
-        r#"["ipv4"]"#,
-        r#"["phone"]"#,
+    let mut rows: Vec<(String, &str, &str)> = vec![(
+        format!(
+            r#"{{"fields": [{{"match": "$..email", "style": "hash"}}], "detectors": {{"card": "partial"}}, {KEY}}}"#
+        ),
+        "customers",
+        "json-redact (bench-vs-nginx)",
+    )];
+    for d in ["email", "card", "iban", "ssn", "phone", "ipv4", "ipv6"] {
+        rows.push((format!(r#"{{"detectors": ["{d}"]}}"#), "customers", d));
+        rows.push((format!(r#"{{"detectors": ["{d}"]}}"#), "echo", d));
+    }
+    for (config, label) in [
+        (
+            r#"{"fields": ["x-pii-1"], "detectors": ["email", "card", "ipv4", "phone"]}"#
+                .to_owned(),
+            "x-pii-1 + 4 detectors (bench.sh)",
+        ),
+        (format!(r#"{{"detectors": {all}}}"#), "all 7 detectors"),
+        (
+            format!(r#"{{"style": "hash", "detectors": {all}, {KEY}}}"#),
+            "all 7 detectors, hash",
+        ),
+        (
+            r#"{"style": "partial", "detectors": ["email", "card"]}"#.to_owned(),
+            "email + card, partial",
+        ),
     ] {
-        let raw: RawConfig = tollgate_sdk::parse_config(&format!(
-            r#"{{"fields": ["x-pii-1"], "detectors": {detectors}}}"#
-        ))
-        .expect("parses");
-        let settings = validate(raw).expect("valid");
-        let mut counts = vec![0; settings.rule_names.len()];
-        let rounds = 1_000;
-        let started = cpu_nanos();
-        for _ in 0..rounds {
-            std::hint::black_box(redact(
-                &settings,
-                Some("application/json"),
-                &[],
-                body.as_bytes(),
-                &mut counts,
-                &mut Notes::default(),
-            ));
-        }
-        let micros = (cpu_nanos() - started) as f64 / 1e3 / f64::from(rounds);
-        println!("detectors {detectors}: {micros:.1} µs");
+        rows.push((config.clone(), "echo", label));
+        rows.push((config.clone(), "customers", label));
+        rows.push((config, "clean", label));
+    }
+    for (config, label) in [
+        (r#"{"fields": ["email"]}"#.to_owned(), "field name email"),
+        (
+            format!(r#"{{"fields": [{{"match": "$..email", "style": "hash"}}], {KEY}}}"#),
+            "$..email hash",
+        ),
+        (
+            r#"{"fields": ["$.customers[*].card", "$..name", "ssn"]}"#.to_owned(),
+            "3 field rules",
+        ),
+    ] {
+        rows.push((config.clone(), "customers", label));
+        rows.push((config, "clean", label));
+    }
+
+    println!("{:<36} {:<10} {:>10}", "config", "body", "µs/body");
+    for (config, body_name, label) in rows {
+        let body = match body_name {
+            "customers" => &customers,
+            "echo" => &echo,
+            _ => &clean,
+        };
+        let s = settings(&config);
+        println!(
+            "{label:<36} {:<10} {:>10.1}",
+            format!("{body_name}:{}", body.len()),
+            micros(&s, body)
+        );
     }
 }
