@@ -20,10 +20,16 @@ mod bench;
 mod body;
 mod config;
 mod detect;
+#[cfg(test)]
+mod equivalence;
+mod features;
+mod finders;
 mod json;
 mod logscrub;
 mod mask;
 mod path;
+#[cfg(test)]
+mod reference;
 
 use config::{RawConfig, Settings};
 use logscrub::LogField;
