@@ -1,11 +1,14 @@
-//! Differential tests: the optimised detectors and finders against the code they replaced
-//! ([`crate::reference`]) and against the detectors' regexes, on generated texts built to hit
-//! the edges (digit runs split by spaces and dashes, dots, colons, `+`, `@`, letters next to
-//! matches, non-ASCII characters). Outputs and counts must be identical.
+//! Differential tests: the optimised detectors, finders and JSON pass against the code they
+//! replaced ([`crate::reference`]) and against the detectors' regexes, on generated texts and
+//! documents built to hit the edges (digit runs split by spaces and dashes, dots, colons, `+`,
+//! `@`, letters next to matches, non-ASCII characters, escapes, invalid and deep documents).
+//! Outputs, counts and error messages must be identical.
 
 use crate::detect::{BUILTIN, Detector, Detectors, EMAIL_PATTERN};
 use crate::finders;
+use crate::json::{self, FieldRule};
 use crate::mask::{Masker, Style};
+use crate::path::Pattern;
 use crate::reference;
 
 /// A small deterministic generator (xorshift64*), so a failure replays.
@@ -215,5 +218,248 @@ fn detectors_agree_with_the_reference() {
             );
             assert_eq!(new_counts, old_counts, "round {round}, {config:?} on {t:?}");
         }
+    }
+}
+
+/// A JSON string literal for `s`, with some characters escaped in one of the ways JSON allows.
+fn json_string(rng: &mut Rng, s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match (c, rng.below(6)) {
+            ('"', _) => out.push_str("\\\""),
+            ('\\', _) => out.push_str("\\\\"),
+            ('\n', _) => out.push_str("\\n"),
+            (c, 0) if u32::from(c) > 0xffff => {
+                let mut units = [0u16; 2];
+                for u in c.encode_utf16(&mut units) {
+                    out.push_str(&format!("\\u{u:04X}"));
+                }
+            }
+            (c, 0) => out.push_str(&format!("\\u{:04x}", u32::from(c))),
+            ('/', 1) => out.push_str("\\/"),
+            (c, _) => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+const KEYS: &[&str] = &[
+    "email",
+    "Email",
+    "card",
+    "ssn",
+    "user",
+    "name",
+    "x-pii-1",
+    "a",
+    "bob@example.com",
+    "e-mail",
+];
+
+const NUMBERS: &[&str] = &[
+    "0",
+    "-0",
+    "1",
+    "-12.5e+3",
+    "4111111111111111",
+    "-4111111111111111",
+    "4111111111111112",
+    "123456789012345678901234567890",
+    "2.50e3",
+    "1E-7",
+    "203",
+];
+
+fn ws(rng: &mut Rng) -> &'static str {
+    [" ", "", "", "\n  ", "\t", "\r\n"]
+        .get(rng.below(6))
+        .copied()
+        .unwrap_or("")
+}
+
+fn json_value(rng: &mut Rng, depth: usize, out: &mut String) {
+    let kind = if depth > 4 {
+        rng.below(4)
+    } else {
+        rng.below(7)
+    };
+    match kind {
+        0 | 1 => {
+            let t = text(rng);
+            out.push_str(&json_string(rng, &t));
+        }
+        2 => out.push_str(rng.pick(NUMBERS)),
+        3 => out.push_str(rng.pick(&["true", "false", "null"])),
+        4 | 5 => {
+            out.push('{');
+            for i in 0..rng.below(4) {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(ws(rng));
+                let key = if rng.below(4) == 0 {
+                    text(rng)
+                } else {
+                    rng.pick(KEYS).to_owned()
+                };
+                out.push_str(&json_string(rng, &key));
+                out.push_str(ws(rng));
+                out.push(':');
+                out.push_str(ws(rng));
+                json_value(rng, depth + 1, out);
+                out.push_str(ws(rng));
+            }
+            out.push('}');
+        }
+        _ => {
+            out.push('[');
+            for i in 0..rng.below(4) {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(ws(rng));
+                json_value(rng, depth + 1, out);
+                out.push_str(ws(rng));
+            }
+            out.push(']');
+        }
+    }
+}
+
+/// A document, sometimes broken by one edit.
+fn document(rng: &mut Rng) -> String {
+    let mut doc = String::new();
+    doc.push_str(ws(rng));
+    json_value(rng, 0, &mut doc);
+    doc.push_str(ws(rng));
+    if rng.below(4) == 0 {
+        let chars: Vec<char> = doc.chars().collect();
+        let at = rng.below(chars.len() + 1);
+        let edit = rng.pick(&[
+            "", "\"", ",", "]", "}", "\\", "x", "0", ".", "-", "e", " ", "\u{1}", "\\ud800", "[",
+        ]);
+        let cut = if rng.below(2) == 0 { 1 } else { 0 };
+        let mut broken: String = chars.iter().take(at).collect();
+        broken.push_str(edit);
+        broken.extend(chars.iter().skip(at + cut));
+        doc = broken;
+    }
+    doc
+}
+
+fn field_rules(list: &[(&str, Style)]) -> Vec<FieldRule> {
+    list.iter()
+        .enumerate()
+        .map(|(rule, (p, style))| FieldRule {
+            pattern: Pattern::parse(p).expect("pattern"),
+            style: *style,
+            rule,
+        })
+        .collect()
+}
+
+fn same_json(fields: &[FieldRule], new: &Detectors, old: &reference::detect::Detectors, doc: &str) {
+    let m = masker();
+    let n = fields.len() + 8;
+    let (mut new_counts, mut old_counts) = (vec![0; n], vec![0; n]);
+    let got = json::redact(
+        doc,
+        json::Rules {
+            fields,
+            detectors: new,
+            masker: &m,
+        },
+        &mut new_counts,
+    );
+    let want = reference::json::redact(
+        doc,
+        reference::json::Rules {
+            fields,
+            detectors: old,
+            masker: &m,
+        },
+        &mut old_counts,
+    );
+    assert_eq!(got, want, "{doc:?}");
+    assert_eq!(new_counts, old_counts, "{doc:?}");
+}
+
+#[test]
+fn json_agrees_with_the_reference() {
+    let field_sets: Vec<Vec<FieldRule>> = vec![
+        Vec::new(),
+        field_rules(&[("$..email", Style::Hash)]),
+        field_rules(&[
+            ("email", Style::Full),
+            ("$.a[*].card", Style::Partial),
+            ("$..user..name", Style::Hash),
+            ("$[1]", Style::Full),
+            ("$.*", Style::Partial),
+        ]),
+    ];
+    let detector_sets = [
+        vec![],
+        vec![("card", Style::Partial)],
+        vec![("email", Style::Full), ("card", Style::Hash)],
+        BUILTIN.iter().map(|n| (*n, Style::Partial)).collect(),
+    ];
+    let mut configs = Vec::new();
+    for fields in &field_sets {
+        for list in &detector_sets {
+            let (new, old) = detectors(list, fields.len());
+            configs.push((fields, new, old));
+        }
+    }
+    let mut rng = Rng(0x5eed_1234_abcd_0003);
+    for _ in 0..1500 {
+        let doc = document(&mut rng);
+        for (fields, new, old) in &configs {
+            same_json(fields, new, old, &doc);
+        }
+    }
+}
+
+#[test]
+fn json_edges_agree_with_the_reference() {
+    let fields = field_rules(&[("$..email", Style::Hash), ("card", Style::Partial)]);
+    let (new, old) = detectors(&[("email", Style::Full), ("card", Style::Partial)], 2);
+    let mut docs: Vec<String> = vec![
+        String::new(),
+        " ".into(),
+        "{} x".into(),
+        "[1,]".into(),
+        "{\"a\":1,}".into(),
+        "01".into(),
+        "-".into(),
+        "1.".into(),
+        ".5".into(),
+        "1e".into(),
+        "+1".into(),
+        "nul".into(),
+        "truex".into(),
+        "\"\\ud800\"".into(),
+        "{\"a\":\"x\\udc00\", \"email\": \"a@b.cc\"}".into(),
+        "[\"a@b.cc\", \"\\ud83d\\ude00 bob@example.com\"]".into(),
+        "\"tab\tinside\"".into(),
+        "\"\\x\"".into(),
+        "\"\\x0041\"".into(),
+        "\"\\U0041\"".into(),
+        "\"\\u00E9 \\u0041@b.cc\\/\\b\\f\\r\\t\"".into(),
+        "\"\\u12\"".into(),
+        "{\"card\": {\"n\": [4111111111111111, true, null, \"x\"]}, \"email\": false}".into(),
+        "[\"a\" \"b\"]".into(),
+        "{\"a\" 1}".into(),
+        "{1: 2}".into(),
+    ];
+    for depth in [126, 127, 128, 129, 130, 131, 1000] {
+        docs.push("[".repeat(depth) + &"]".repeat(depth));
+        docs.push("[".repeat(depth) + "\"a@b.cc\"" + &"]".repeat(depth));
+        docs.push("{\"email\":".repeat(depth) + "1" + &"}".repeat(depth));
+        // Deep and broken: the syntax error wins.
+        docs.push("[\"a@b.cc\",".to_owned() + &"[".repeat(depth) + &"]".repeat(depth - 1));
+    }
+    for doc in &docs {
+        same_json(&fields, &new, &old, doc);
     }
 }

@@ -1,6 +1,7 @@
 //! Features: cheap facts about a text (how many digits, dots, dashes and colons, whether it has
 //! an `@` or a `+`) that let a detector skip a text it cannot match without looking for
-//! candidates ([`Features::of`]).
+//! candidates. Counted in the same read that finds where a JSON string ends ([`Classes`]), or
+//! by [`Features::of`].
 
 /// A feature class: an ASCII digit.
 pub const DIGIT: u8 = 1;
@@ -14,6 +15,9 @@ pub const DOT: u8 = 8;
 pub const COLON: u8 = 16;
 /// `-`.
 pub const DASH: u8 = 32;
+/// Not a feature: in a [`Classes`] table, the bytes that end a plain run inside a JSON string
+/// (`"`, `\` and control characters).
+pub const STRING_END: u8 = 0x80;
 
 /// The feature class of each byte (0 for most).
 const FEATURE: [u8; 256] = {
@@ -71,5 +75,35 @@ impl Features {
     /// True when a byte of class `class` (`AT`, `PLUS`) was counted.
     pub fn has(&self, class: u8) -> bool {
         self.seen & class != 0
+    }
+}
+
+/// The classes one config's detectors need counted, for a scanner that counts them as it reads.
+#[derive(Debug, Clone)]
+pub struct Classes {
+    /// For each byte: [`STRING_END`], or its feature class when a detector needs it, or 0.
+    pub table: [u8; 256],
+    /// The lowest and highest byte with a feature class (`lo > hi` when there is none).
+    pub lo: u8,
+    /// See `lo`.
+    pub hi: u8,
+}
+
+impl Classes {
+    /// The table for the feature classes in `needed` (a union of class bits).
+    pub fn new(needed: u8) -> Self {
+        let mut table = [0u8; 256];
+        let (mut lo, mut hi) = (u8::MAX, 0);
+        for (byte, slot) in (0..=u8::MAX).zip(table.iter_mut()) {
+            let class = FEATURE[usize::from(byte)] & needed;
+            if byte < 0x20 || byte == b'"' || byte == b'\\' {
+                *slot = STRING_END;
+            } else if class != 0 {
+                *slot = class;
+                lo = lo.min(byte);
+                hi = hi.max(byte);
+            }
+        }
+        Classes { table, lo, hi }
     }
 }

@@ -25,6 +25,7 @@ mod equivalence;
 mod features;
 mod finders;
 mod json;
+mod jsonstr;
 mod logscrub;
 mod mask;
 mod path;
