@@ -17,7 +17,7 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use regex::{Regex, RegexBuilder};
 
-use crate::features::{AT, COLON, Classes, DASH, DIGIT, DOT, Features, PLUS};
+use crate::features::{AT, COLON, Classes, DASH, DIGIT, DOT, Features, PLUS, Presence};
 use crate::finders;
 use crate::mask::{Masker, Style};
 
@@ -109,14 +109,28 @@ impl Detector {
         }
     }
 
-    /// False when a text with these features cannot hold a match: each pattern's minimum (an
-    /// e-mail address has an `@` and a dot, an SSN nine digits and two dashes, ...).
+    /// The classes [`Detector::gate`] requires to be present at all (a subset of
+    /// [`Detector::needs`]).
+    fn requires(&self) -> u8 {
+        match self.kind {
+            Kind::Email(_) => AT | DOT,
+            Kind::Card | Kind::Iban | Kind::Phone => DIGIT,
+            Kind::Ssn => DIGIT | DASH,
+            Kind::Ipv4 => DIGIT | DOT,
+            Kind::Ipv6 => COLON,
+            Kind::Custom(_) => 0,
+        }
+    }
+
+    /// False when a text of `len` bytes with these features cannot hold a match: each
+    /// pattern's minimum (an e-mail address has an `@` and a dot, an SSN nine digits and two
+    /// dashes, an IBAN 15 characters, ...).
     #[inline]
-    fn gate(&self, seen: &Features) -> bool {
+    fn gate(&self, seen: &Features, len: usize) -> bool {
         match self.kind {
             Kind::Email(_) => seen.has(AT) && seen.dots >= 1,
             Kind::Card => seen.digits >= 13,
-            Kind::Iban => seen.digits >= 2,
+            Kind::Iban => seen.digits >= 2 && len >= 15,
             Kind::Ssn => seen.digits >= 9 && seen.dashes >= 2,
             Kind::Phone => international_gate(seen) || national_gate(seen),
             Kind::Ipv4 => seen.dots >= 3 && seen.digits >= 4,
@@ -128,7 +142,7 @@ impl Detector {
     /// Push this detector's matches in `text` to `out`. A candidate rejected by a check still
     /// consumes its span, as a regex's successive matches do.
     fn find(&self, text: &str, seen: &Features, index: usize, out: &mut Vec<Hit>) {
-        if !self.gate(seen) {
+        if !self.gate(seen, text.len()) {
             return;
         }
         let b = text.as_bytes();
@@ -289,6 +303,7 @@ fn national_gate(seen: &Features) -> bool {
 pub struct Detectors {
     list: Vec<Detector>,
     classes: Classes,
+    presence: Presence,
 }
 
 impl Default for Detectors {
@@ -302,8 +317,9 @@ impl Detectors {
     pub fn new(list: Vec<Detector>) -> Self {
         let needed = list.iter().fold(0, |n, d| n | d.needs());
         Self {
-            list,
             classes: Classes::new(needed),
+            presence: Presence::new(list.iter().map(Detector::requires)),
+            list,
         }
     }
 
@@ -312,9 +328,11 @@ impl Detectors {
         &self.classes
     }
 
-    /// False when no detector can match a text with these features.
+    /// False when no detector can match a text with these features (a first look: the
+    /// classes present; [`Detectors::scan_with`] then checks each detector's counts).
+    #[inline(always)]
     pub fn may_match(&self, seen: &Features) -> bool {
-        self.list.iter().any(|d| d.gate(seen))
+        self.presence.allows(seen)
     }
 
     /// The matches in `text`, in `hits` (cleared first): merged leftmost first, then the

@@ -220,3 +220,30 @@ fn unicode_around_and_inside_matches() {
     let lower = Detectors::new(list).redact("éve@example.com", &masker(), &mut counts);
     assert_eq!(upper, lower, "hashed lower case");
 }
+
+#[test]
+fn the_first_look_never_skips_a_text_a_detector_would_match() {
+    // For every built-in detector and texts of every mix of classes: whenever the exact gate
+    // lets a text through, so does the presence table.
+    let pieces = ["1", "@", "+", ".", ":", "-", "12345678901234", "a"];
+    for (i, name) in BUILTIN.iter().enumerate() {
+        let d = Detectors::new(vec![
+            Detector::builtin(name, Style::Full, i).expect("builtin"),
+        ]);
+        for mix in 0..(1u32 << pieces.len()) {
+            let text: String = pieces
+                .iter()
+                .enumerate()
+                .filter(|(bit, _)| mix >> bit & 1 == 1)
+                .map(|(_, p)| *p)
+                .collect();
+            let seen = Features::of(&text);
+            let gate = d.list.iter().any(|det| det.gate(&seen, text.len()));
+            assert!(!gate || d.may_match(&seen), "{name} on {text:?}");
+        }
+    }
+    let none = Detectors::new(Vec::new());
+    assert!(!none.may_match(&Features::of("1@+.:-")));
+    let custom = Detectors::new(vec![Detector::custom("x", Style::Full, 0).expect("custom")]);
+    assert!(custom.may_match(&Features::of("")));
+}

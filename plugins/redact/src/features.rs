@@ -15,6 +15,35 @@ pub const DOT: u8 = 8;
 pub const COLON: u8 = 16;
 /// `-`.
 pub const DASH: u8 = 32;
+/// Every feature class.
+const ALL: u8 = DIGIT | AT | PLUS | DOT | COLON | DASH;
+
+/// For each set of classes present in a text ([`Features::present`]), whether some detector
+/// could match it: bit `s` is set when one of the detectors' `requires` sets is within `s`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Presence(u64);
+
+impl Presence {
+    /// From the classes each detector requires to be present (0: none, it may always match).
+    pub fn new(requires: impl IntoIterator<Item = u8>) -> Self {
+        let mut bits = 0u64;
+        for need in requires {
+            for present in 0..64u8 {
+                if present & need == need & ALL {
+                    bits |= 1 << present;
+                }
+            }
+        }
+        Presence(bits)
+    }
+
+    /// False when no detector can match a text with these features.
+    #[inline(always)]
+    pub fn allows(self, seen: &Features) -> bool {
+        self.0 >> seen.present() & 1 == 1
+    }
+}
+
 /// Not a feature: in a [`Classes`] table, the bytes that end a plain run inside a JSON string
 /// (`"`, `\` and control characters).
 pub const STRING_END: u8 = 0x80;
@@ -72,9 +101,25 @@ impl Features {
         self.seen |= class;
     }
 
+    /// Count many bytes at once: so many digits, dots, colons and dashes, and the classes
+    /// `present` (at least one byte of each).
+    #[inline(always)]
+    pub fn add_counts(&mut self, digits: u32, dots: u32, colons: u32, dashes: u32, present: u8) {
+        self.digits += digits;
+        self.dots += dots;
+        self.colons += colons;
+        self.dashes += dashes;
+        self.seen |= present;
+    }
+
     /// True when a byte of class `class` (`AT`, `PLUS`) was counted.
     pub fn has(&self, class: u8) -> bool {
         self.seen & class != 0
+    }
+
+    /// The classes seen at least once, as a number below 64 (an index into a [`Presence`]).
+    pub fn present(&self) -> u8 {
+        self.seen & ALL
     }
 }
 
@@ -83,6 +128,8 @@ impl Features {
 pub struct Classes {
     /// For each byte: [`STRING_END`], or its feature class when a detector needs it, or 0.
     pub table: [u8; 256],
+    /// The classes counted.
+    pub needed: u8,
     /// The lowest and highest byte with a feature class (`lo > hi` when there is none).
     pub lo: u8,
     /// See `lo`.
@@ -104,6 +151,11 @@ impl Classes {
                 hi = hi.max(byte);
             }
         }
-        Classes { table, lo, hi }
+        Classes {
+            table,
+            needed,
+            lo,
+            hi,
+        }
     }
 }

@@ -17,7 +17,7 @@ use std::borrow::Cow;
 
 use crate::detect::{Detectors, Hit};
 use crate::features::{Features, STRING_END};
-use crate::jsonstr::{FeatureWords, interesting, push_escaped};
+use crate::jsonstr::{FeatureWords, before_first, ends, push_escaped, word_at};
 use crate::mask::{Masker, Style};
 use crate::path::{Pattern, Seg};
 
@@ -389,12 +389,16 @@ impl<'a> Scanner<'a, '_, '_> {
         let mut escaped = false;
         let mut seen = Features::default();
         loop {
-            // Eight bytes at a time past those that need no look.
-            while let Some(word) = self.b.get(i..i + 8) {
-                let word = u64::from_le_bytes(word.try_into().unwrap_or([b'"'; 8]));
-                let marks = interesting(word, self.feature_words);
-                if marks != 0 {
-                    i += (marks.trailing_zeros() / 8) as usize;
+            // Eight bytes at a time, counting features, up to a byte that ends the plain run.
+            while let Some(word) = word_at(self.b, i) {
+                let end = ends(word);
+                let features = self.feature_words.in_range(word);
+                if features != 0 {
+                    self.feature_words
+                        .count(word, features & before_first(end), &mut seen);
+                }
+                if end != 0 {
+                    i += (end.trailing_zeros() / 8) as usize;
                     break;
                 }
                 i += 8;
