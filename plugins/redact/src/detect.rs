@@ -323,6 +323,11 @@ impl Detectors {
         }
     }
 
+    /// True when there is no detector.
+    pub fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
     /// The byte classes their gates need counted.
     pub fn classes(&self) -> &Classes {
         &self.classes

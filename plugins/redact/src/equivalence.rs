@@ -403,6 +403,7 @@ fn json_agrees_with_the_reference() {
         vec![("card", Style::Partial)],
         vec![("email", Style::Full), ("card", Style::Hash)],
         BUILTIN.iter().map(|n| (*n, Style::Partial)).collect(),
+        vec![("re:[0-9]{4}", Style::Full), ("re:a@", Style::Partial)],
     ];
     let mut configs = Vec::new();
     for fields in &field_sets {

@@ -235,7 +235,10 @@ impl<'a> Scanner<'a, '_, '_> {
                         self.count(rule);
                         self.masked(start, self.pos, style, number);
                     }
-                    None => self.detect(start, self.pos, number, &Features::of(number)),
+                    None if !self.rules.detectors.is_empty() => {
+                        self.detect(start, self.pos, number, &Features::of(number));
+                    }
+                    None => {}
                 }
                 Ok(())
             }
