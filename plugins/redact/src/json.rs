@@ -1,17 +1,23 @@
 //! Redaction of a JSON document in one pass over its text.
 //!
-//! The document is first validated by `serde_json` (which also bounds nesting depth); then a
-//! hand-written scanner walks it, tracking the path of each value, and copies the text through
-//! untouched except for the values it masks. So key order, number precision and formatting are
-//! kept, and memory is the input plus the output, not a tree of values.
+//! A hand-written scanner walks the document, validating it as it goes (the grammar
+//! `serde_json` accepts), tracking the path of each value when there are field rules, and
+//! copies the text through untouched except for the values it masks. So key order, number
+//! precision and formatting are kept, and memory is the input plus the output, not a tree of
+//! values. A document with nothing to mask costs one read and no output.
 //!
 //! - A value selected by a field rule is masked; an object or array is masked leaf by leaf (its
 //!   strings, numbers and booleans become mask strings, `null` stays), so the shape survives.
 //! - Every other string value, number and object key goes through the detectors.
+//! - A document that is not JSON is reported with `serde_json`'s message, and its values are not
+//!   counted; nesting deeper than [`MAX_DEPTH`] and escapes that are not Unicode text (lone
+//!   surrogates) are refused too.
 
 use std::borrow::Cow;
 
-use crate::detect::Detectors;
+use crate::detect::{Detectors, Hit};
+use crate::features::{Features, STRING_END};
+use crate::jsonstr::{FeatureWords, before_first, ends, push_escaped, word_at};
 use crate::mask::{Masker, Style};
 use crate::path::{Pattern, Seg};
 
@@ -37,33 +43,85 @@ pub struct Rules<'r> {
     pub masker: &'r Masker,
 }
 
+/// Deepest nesting the scanner follows (the recursion is bounded by it).
+pub const MAX_DEPTH: usize = 128;
+
+/// Why the scan stopped.
+#[derive(Debug, Clone, Copy)]
+enum Fail {
+    /// Not JSON: `serde_json` says why.
+    Syntax,
+    /// Nested deeper than [`MAX_DEPTH`].
+    Depth,
+    /// A string whose escapes do not decode (`serde_json`'s message is kept by the scanner).
+    Decode,
+}
+
 /// The redacted document, `Ok(None)` when nothing was masked, `Err` when the text is not JSON.
 pub fn redact(input: &str, rules: Rules<'_>, counts: &mut [u64]) -> Result<Option<String>, String> {
-    serde_json::from_str::<serde::de::IgnoredAny>(input).map_err(|e| e.to_string())?;
+    // Counts to restore if the text turns out not to be JSON (no allocation for a few rules).
+    let mut few = [0u64; 16];
+    let before: Cow<'_, [u64]> = match few.get_mut(..counts.len()) {
+        Some(few) => {
+            few.copy_from_slice(counts);
+            Cow::Borrowed(few)
+        }
+        None => Cow::Owned(counts.to_vec()),
+    };
     let mut scanner = Scanner {
         src: input,
         b: input.as_bytes(),
         pos: 0,
         out: String::new(),
         copied: 0,
+        track: !rules.fields.is_empty(),
         path: Vec::new(),
+        depth: 0,
         rules,
-        counts,
+        counts: &mut *counts,
+        hits: Vec::new(),
+        canonical: String::new(),
+        mask: String::new(),
+        decode_error: String::new(),
+        classes: rules.detectors.classes(),
+        feature_words: FeatureWords::new(rules.detectors.classes()),
     };
-    scanner.ws();
-    scanner.value(None)?;
-    if scanner.out.is_empty() {
-        return Ok(None);
+    match scanner.document() {
+        Ok(()) if scanner.out.is_empty() => Ok(None),
+        Ok(()) => {
+            scanner
+                .out
+                .push_str(input.get(scanner.copied..).unwrap_or(""));
+            Ok(Some(scanner.out))
+        }
+        Err(fail) => {
+            let at = scanner.pos;
+            // Not JSON: nothing was redacted, so nothing is counted.
+            if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(input) {
+                counts.copy_from_slice(&before);
+                return Err(e.to_string());
+            }
+            Err(match fail {
+                Fail::Syntax => format!("invalid JSON at byte {at}"),
+                Fail::Depth => format!("nested deeper than {MAX_DEPTH} levels"),
+                Fail::Decode => scanner.decode_error,
+            })
+        }
     }
-    scanner.out.push_str(&input[scanner.copied..]);
-    Ok(Some(scanner.out))
 }
-
-/// Deepest nesting the scanner follows (the recursion is bounded by it).
-const MAX_DEPTH: usize = 128;
 
 /// A mask inherited from a field rule that selected an ancestor: (style, rule index).
 type Inherited = Option<(Style, usize)>;
+
+/// A string literal: `start..end` with the quotes, whether it has escapes, and the features
+/// of its raw text.
+#[derive(Clone, Copy)]
+struct Literal {
+    start: usize,
+    end: usize,
+    escaped: bool,
+    seen: Features,
+}
 
 struct Scanner<'a, 'r, 'c> {
     src: &'a str,
@@ -72,32 +130,51 @@ struct Scanner<'a, 'r, 'c> {
     out: String,
     /// Input before this offset is already in `out`.
     copied: usize,
+    /// Field rules need the path.
+    track: bool,
     path: Vec<Seg<'a>>,
+    depth: usize,
     rules: Rules<'r>,
     counts: &'c mut [u64],
+    /// Scratch space, kept across values.
+    hits: Vec<Hit>,
+    canonical: String,
+    mask: String,
+    /// `serde_json`'s message for a string that does not decode.
+    decode_error: String,
+    /// What ends a string and what its detectors count.
+    classes: &'r crate::features::Classes,
+    feature_words: FeatureWords,
 }
 
 impl<'a> Scanner<'a, '_, '_> {
+    fn document(&mut self) -> Result<(), Fail> {
+        self.ws();
+        self.value(None)?;
+        self.ws();
+        if self.pos == self.b.len() {
+            Ok(())
+        } else {
+            Err(Fail::Syntax)
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.b.get(self.pos).copied()
+    }
+
     fn ws(&mut self) {
-        while self
-            .b
-            .get(self.pos)
-            .is_some_and(|c| matches!(c, b' ' | b'\t' | b'\n' | b'\r'))
-        {
+        while let Some(b' ' | b'\t' | b'\n' | b'\r') = self.peek() {
             self.pos += 1;
         }
     }
 
-    fn expect(&mut self, byte: u8) -> Result<(), String> {
-        if self.b.get(self.pos) == Some(&byte) {
+    fn expect(&mut self, byte: u8) -> Result<(), Fail> {
+        if self.peek() == Some(byte) {
             self.pos += 1;
             Ok(())
         } else {
-            Err(format!(
-                "expected `{}` at byte {}",
-                char::from(byte),
-                self.pos
-            ))
+            Err(Fail::Syntax)
         }
     }
 
@@ -107,370 +184,340 @@ impl<'a> Scanner<'a, '_, '_> {
         }
     }
 
-    /// Put `text` (as a JSON string) in place of the input `start..end`.
-    fn replace(&mut self, start: usize, end: usize, text: &str) {
+    /// Copy the input up to `start` to the output, which is about to get a replacement.
+    fn catch_up(&mut self, start: usize) {
         if self.out.capacity() == 0 {
             self.out.reserve(self.src.len() + 64);
         }
-        self.out.push_str(&self.src[self.copied..start]);
-        push_json_string(&mut self.out, text);
-        self.copied = end;
+        self.out
+            .push_str(self.src.get(self.copied..start).unwrap_or(""));
     }
 
-    fn value(&mut self, inherited: Inherited) -> Result<(), String> {
-        // The validator's own limit is 128, but not for every way of reading: keep ours.
-        if self.path.len() > MAX_DEPTH {
-            return Err(format!("nested deeper than {MAX_DEPTH} levels"));
+    /// The first field rule that selects the value at the current path.
+    fn selected(&self) -> Inherited {
+        self.rules
+            .fields
+            .iter()
+            .find(|f| f.pattern.matches(&self.path))
+            .map(|f| (f.style, f.rule))
+    }
+
+    fn value(&mut self, inherited: Inherited) -> Result<(), Fail> {
+        if self.depth > MAX_DEPTH {
+            return Err(Fail::Depth);
         }
-        let mask = inherited.or_else(|| {
-            self.rules
-                .fields
-                .iter()
-                .find(|f| f.pattern.matches(&self.path))
-                .map(|f| (f.style, f.rule))
-        });
-        match self.b.get(self.pos) {
+        let mask = match inherited {
+            Some(m) => Some(m),
+            None if self.track => self.selected(),
+            None => None,
+        };
+        match self.peek() {
             Some(b'{') => self.object(mask),
             Some(b'[') => self.array(mask),
             Some(b'"') => {
-                let (start, end) = self.string_span()?;
-                let text = self.decode(start, end)?;
+                let mut literal = self.string()?;
+                let text = self.text(&mut literal)?;
                 match mask {
                     Some((style, rule)) => {
-                        let masked = self.rules.masker.mask(style, &text);
                         self.count(rule);
-                        self.replace(start, end, &masked);
+                        self.masked(literal.start, literal.end, style, &text);
                     }
-                    None => {
-                        if let Some(redacted) =
-                            self.rules
-                                .detectors
-                                .redact(&text, self.rules.masker, self.counts)
-                        {
-                            self.replace(start, end, &redacted);
-                        }
-                    }
+                    None => self.detect(literal.start, literal.end, &text, &literal.seen),
                 }
                 Ok(())
             }
-            Some(_) => {
+            Some(b'-' | b'0'..=b'9') => {
                 let start = self.pos;
-                while self
-                    .b
-                    .get(self.pos)
-                    .is_some_and(|c| c.is_ascii_alphanumeric() || matches!(c, b'+' | b'-' | b'.'))
-                {
-                    self.pos += 1;
-                }
-                let literal = &self.src[start..self.pos];
-                if literal.is_empty() {
-                    return Err(format!("unexpected byte at {start}"));
-                }
+                self.number()?;
+                let number = self.src.get(start..self.pos).unwrap_or("");
                 match mask {
-                    Some(_) if literal == "null" => {}
                     Some((style, rule)) => {
-                        let masked = self.rules.masker.mask(style, literal);
                         self.count(rule);
-                        self.replace(start, self.pos, &masked);
+                        self.masked(start, self.pos, style, number);
                     }
-                    None if literal.starts_with(|c: char| c == '-' || c.is_ascii_digit()) => {
-                        if let Some(redacted) =
-                            self.rules
-                                .detectors
-                                .redact(literal, self.rules.masker, self.counts)
-                        {
-                            self.replace(start, self.pos, &redacted);
-                        }
+                    None if !self.rules.detectors.is_empty() => {
+                        self.detect(start, self.pos, number, &Features::of(number));
                     }
                     None => {}
                 }
                 Ok(())
             }
-            None => Err("unexpected end of document".into()),
+            Some(b't') => self.word("true", mask),
+            Some(b'f') => self.word("false", mask),
+            Some(b'n') => self.word("null", mask),
+            _ => Err(Fail::Syntax),
         }
     }
 
-    fn object(&mut self, mask: Inherited) -> Result<(), String> {
+    /// `true`, `false` or `null`; a selected `null` stays.
+    fn word(&mut self, word: &'static str, mask: Inherited) -> Result<(), Fail> {
+        let start = self.pos;
+        if !self
+            .b
+            .get(start..)
+            .is_some_and(|r| r.starts_with(word.as_bytes()))
+        {
+            return Err(Fail::Syntax);
+        }
+        self.pos += word.len();
+        if let Some((style, rule)) = mask
+            && word != "null"
+        {
+            self.count(rule);
+            self.masked(start, self.pos, style, word);
+        }
+        Ok(())
+    }
+
+    /// A number as `serde_json` reads it: `-?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?`.
+    fn number(&mut self) -> Result<(), Fail> {
+        if self.peek() == Some(b'-') {
+            self.pos += 1;
+        }
+        match self.peek() {
+            Some(b'0') => {
+                self.pos += 1;
+                if self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                    return Err(Fail::Syntax);
+                }
+            }
+            Some(b'1'..=b'9') => self.digits(),
+            _ => return Err(Fail::Syntax),
+        }
+        if self.peek() == Some(b'.') {
+            self.pos += 1;
+            if !self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                return Err(Fail::Syntax);
+            }
+            self.digits();
+        }
+        if let Some(b'e' | b'E') = self.peek() {
+            self.pos += 1;
+            if let Some(b'+' | b'-') = self.peek() {
+                self.pos += 1;
+            }
+            if !self.peek().is_some_and(|c| c.is_ascii_digit()) {
+                return Err(Fail::Syntax);
+            }
+            self.digits();
+        }
+        Ok(())
+    }
+
+    fn digits(&mut self) {
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.pos += 1;
+        }
+    }
+
+    fn object(&mut self, mask: Inherited) -> Result<(), Fail> {
         self.pos += 1;
         self.ws();
-        if self.b.get(self.pos) == Some(&b'}') {
+        if self.peek() == Some(b'}') {
             self.pos += 1;
             return Ok(());
         }
         loop {
             self.ws();
-            let (start, end) = self.string_span()?;
-            let key = self.decode(start, end)?;
-            // Keys can be personal data too (a map keyed by e-mail address).
-            if let Some(redacted) =
-                self.rules
-                    .detectors
-                    .redact(&key, self.rules.masker, self.counts)
-            {
-                self.replace(start, end, &redacted);
+            if self.peek() != Some(b'"') {
+                return Err(Fail::Syntax);
             }
+            let mut literal = self.string()?;
+            let key = self.text(&mut literal)?;
+            // Keys can be personal data too (a map keyed by e-mail address).
+            self.detect(literal.start, literal.end, &key, &literal.seen);
             self.ws();
             self.expect(b':')?;
             self.ws();
-            self.path.push(Seg::Key(key));
+            if self.track {
+                self.path.push(Seg::Key(key));
+            }
+            self.depth += 1;
             let result = self.value(mask);
-            self.path.pop();
+            self.depth -= 1;
+            if self.track {
+                self.path.pop();
+            }
             result?;
             self.ws();
-            match self.b.get(self.pos) {
+            match self.peek() {
                 Some(b',') => self.pos += 1,
                 Some(b'}') => {
                     self.pos += 1;
                     return Ok(());
                 }
-                _ => return Err(format!("expected `,` or `}}` at byte {}", self.pos)),
+                _ => return Err(Fail::Syntax),
             }
         }
     }
 
-    fn array(&mut self, mask: Inherited) -> Result<(), String> {
+    fn array(&mut self, mask: Inherited) -> Result<(), Fail> {
         self.pos += 1;
         self.ws();
-        if self.b.get(self.pos) == Some(&b']') {
+        if self.peek() == Some(b']') {
             self.pos += 1;
             return Ok(());
         }
         let mut index = 0;
         loop {
             self.ws();
-            self.path.push(Seg::Index(index));
+            if self.track {
+                self.path.push(Seg::Index(index));
+            }
+            self.depth += 1;
             let result = self.value(mask);
-            self.path.pop();
+            self.depth -= 1;
+            if self.track {
+                self.path.pop();
+            }
             result?;
             index += 1;
             self.ws();
-            match self.b.get(self.pos) {
+            match self.peek() {
                 Some(b',') => self.pos += 1,
                 Some(b']') => {
                     self.pos += 1;
                     return Ok(());
                 }
-                _ => return Err(format!("expected `,` or `]` at byte {}", self.pos)),
+                _ => return Err(Fail::Syntax),
             }
         }
     }
 
-    /// The byte range of the string literal at `pos`, quotes included; moves past it.
-    fn string_span(&mut self) -> Result<(usize, usize), String> {
+    /// The string literal at `pos` (a `"`), validated; moves past it.
+    #[inline(always)]
+    fn string(&mut self) -> Result<Literal, Fail> {
         let start = self.pos;
-        self.expect(b'"')?;
+        let mut i = start + 1;
+        let mut escaped = false;
+        let mut seen = Features::default();
         loop {
-            match self.b.get(self.pos) {
-                Some(b'"') => {
-                    self.pos += 1;
-                    return Ok((start, self.pos));
+            // Eight bytes at a time, counting features, up to a byte that ends the plain run.
+            while let Some(word) = word_at(self.b, i) {
+                let end = ends(word);
+                let features = self.feature_words.in_range(word);
+                if features != 0 {
+                    self.feature_words
+                        .count(word, features & before_first(end), &mut seen);
                 }
-                Some(b'\\') => self.pos += 2,
-                Some(_) => self.pos += 1,
-                None => return Err("unterminated string".into()),
+                if end != 0 {
+                    i += (end.trailing_zeros() / 8) as usize;
+                    break;
+                }
+                i += 8;
+            }
+            let Some(&c) = self.b.get(i) else {
+                return Err(Fail::Syntax);
+            };
+            let class = self.classes.table[usize::from(c)];
+            if class == 0 {
+                i += 1;
+                continue;
+            }
+            if class != STRING_END {
+                seen.add(class);
+                i += 1;
+                continue;
+            }
+            match c {
+                b'"' => break,
+                b'\\' => {
+                    escaped = true;
+                    i += match self.b.get(i + 1) {
+                        Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => 2,
+                        Some(b'u')
+                            if self
+                                .b
+                                .get(i + 2..i + 6)
+                                .is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) =>
+                        {
+                            6
+                        }
+                        _ => return Err(Fail::Syntax),
+                    };
+                }
+                _ => return Err(Fail::Syntax),
             }
         }
+        self.pos = i + 1;
+        Ok(Literal {
+            start,
+            end: i + 1,
+            escaped,
+            seen,
+        })
     }
 
-    /// The text of the string literal `start..end`.
-    fn decode(&self, start: usize, end: usize) -> Result<Cow<'a, str>, String> {
-        let raw = self
-            .src
-            .get(start + 1..end - 1)
-            .ok_or_else(|| format!("bad string at byte {start}"))?;
-        if raw.contains('\\') {
-            serde_json::from_str::<String>(&self.src[start..end])
-                .map(Cow::Owned)
-                .map_err(|e| e.to_string())
+    /// The text of a string literal; for one with escapes, its features are counted again on
+    /// the decoded text.
+    #[inline(always)]
+    fn text(&mut self, literal: &mut Literal) -> Result<Cow<'a, str>, Fail> {
+        let src: &'a str = self.src;
+        if literal.escaped {
+            let raw = src.get(literal.start..literal.end).unwrap_or("");
+            match serde_json::from_str::<String>(raw) {
+                Ok(text) => {
+                    literal.seen = Features::of(&text);
+                    Ok(Cow::Owned(text))
+                }
+                Err(e) => {
+                    self.decode_error = e.to_string();
+                    Err(Fail::Decode)
+                }
+            }
         } else {
-            Ok(Cow::Borrowed(raw))
+            Ok(Cow::Borrowed(
+                src.get(literal.start + 1..literal.end - 1).unwrap_or(""),
+            ))
         }
     }
-}
 
-/// Append `text` as a JSON string literal.
-fn push_json_string(out: &mut String, text: &str) {
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if u32::from(c) < 0x20 => out.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => out.push(c),
-        }
+    /// Put the mask of `text` (as a JSON string) in place of the input `start..end`.
+    fn masked(&mut self, start: usize, end: usize, style: Style, text: &str) {
+        self.catch_up(start);
+        self.mask.clear();
+        self.rules.masker.mask_into(style, text, &mut self.mask);
+        self.out.push('"');
+        push_escaped(&mut self.out, &self.mask);
+        self.out.push('"');
+        self.copied = end;
     }
-    out.push('"');
+
+    /// Run the detectors over `text` (the value at input `start..end`, with features `seen`);
+    /// when they match, put the text with its matches masked (as a JSON string) in its place.
+    #[inline(always)]
+    fn detect(&mut self, start: usize, end: usize, text: &str, seen: &Features) {
+        let detectors = self.rules.detectors;
+        if !detectors.may_match(seen) {
+            return;
+        }
+        detectors.scan_with(text, seen, &mut self.hits);
+        if self.hits.is_empty() {
+            return;
+        }
+        self.catch_up(start);
+        self.out.push('"');
+        let mut copied = 0;
+        for &hit in &self.hits {
+            push_escaped(&mut self.out, text.get(copied..hit.start).unwrap_or(""));
+            self.mask.clear();
+            detectors.mask(
+                text,
+                hit,
+                self.rules.masker,
+                self.counts,
+                &mut self.canonical,
+                &mut self.mask,
+            );
+            push_escaped(&mut self.out, &self.mask);
+            copied = hit.end;
+        }
+        push_escaped(&mut self.out, text.get(copied..).unwrap_or(""));
+        self.out.push('"');
+        self.copied = end;
+    }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::detect::Detector;
-    use serde_json::{Value, json};
-
-    struct Fixture {
-        fields: Vec<FieldRule>,
-        detectors: Detectors,
-        masker: Masker,
-    }
-
-    fn fixture(fields: &[(&str, Style)], detectors: &[(&str, Style)]) -> Fixture {
-        let fields = fields
-            .iter()
-            .enumerate()
-            .map(|(rule, (p, style))| FieldRule {
-                pattern: Pattern::parse(p).expect("pattern"),
-                style: *style,
-                rule,
-            })
-            .collect::<Vec<_>>();
-        let n = fields.len();
-        let detectors = detectors
-            .iter()
-            .enumerate()
-            .map(|(i, (name, style))| Detector::builtin(name, *style, n + i).expect("detector"))
-            .collect();
-        Fixture {
-            fields,
-            detectors: Detectors::new(detectors),
-            masker: Masker::new("[REDACTED]".into(), 4, Some(b"k-k-k-k-k-k-k-k-k")),
-        }
-    }
-
-    impl Fixture {
-        fn run(&self, input: &str) -> (Option<String>, Vec<u64>) {
-            let mut counts = vec![0; self.fields.len() + 8];
-            let rules = Rules {
-                fields: &self.fields,
-                detectors: &self.detectors,
-                masker: &self.masker,
-            };
-            let out = redact(input, rules, &mut counts).expect("valid JSON");
-            (out, counts)
-        }
-
-        fn value(&self, input: Value) -> Value {
-            let (out, _) = self.run(&input.to_string());
-            out.map(|o| serde_json::from_str(&o).expect("output is JSON"))
-                .unwrap_or(input)
-        }
-    }
-
-    #[test]
-    fn field_names_and_paths_with_each_style() {
-        let f = fixture(
-            &[
-                ("ssn", Style::Full),
-                ("$.user.email", Style::Hash),
-                ("$..card_number", Style::Partial),
-            ],
-            &[],
-        );
-        let out = f.value(json!({
-            "user": { "email": "alice@example.com", "name": "Alice", "SSN": "123-45-6789" },
-            "orders": [ { "card_number": "4111111111111111" }, { "card_number": 5500005555555559u64 } ],
-            "email": "kept@example.com",
-        }));
-        assert_eq!(out["user"]["SSN"], "[REDACTED]");
-        let hashed = out["user"]["email"].as_str().expect("string");
-        assert!(
-            hashed.starts_with("hmac:") && !hashed.contains("alice"),
-            "{hashed}"
-        );
-        assert_eq!(out["user"]["name"], "Alice");
-        assert_eq!(out["orders"][0]["card_number"], "****1111");
-        assert_eq!(out["orders"][1]["card_number"], "****5559");
-        assert_eq!(out["email"], "kept@example.com", "no detector configured");
-    }
-
-    #[test]
-    fn a_selected_object_is_masked_leaf_by_leaf() {
-        let f = fixture(&[("address", Style::Full)], &[]);
-        let out = f.value(
-            json!({"address": {"street": "1 Main St", "zip": 12345, "geo": [1.5, null, true]}}),
-        );
-        assert_eq!(
-            out,
-            json!({"address": {"street": "[REDACTED]", "zip": "[REDACTED]", "geo": ["[REDACTED]", null, "[REDACTED]"]}})
-        );
-    }
-
-    #[test]
-    fn detectors_run_on_strings_numbers_and_keys() {
-        let f = fixture(&[], &[("email", Style::Full), ("card", Style::Partial)]);
-        let out = f.value(json!({
-            "note": "write to bob@example.com or carol@example.org",
-            "n": 4111111111111111u64,
-            "not_a_card": 4111111111111112u64,
-            "eve@example.com": {"x": 1},
-        }));
-        assert_eq!(out["note"], "write to [REDACTED] or [REDACTED]");
-        assert_eq!(out["n"], "****1111");
-        assert_eq!(out["not_a_card"], 4111111111111112u64);
-        assert_eq!(out["[REDACTED]"]["x"], 1);
-    }
-
-    #[test]
-    fn untouched_documents_are_reported_unchanged_and_text_is_kept() {
-        let f = fixture(&[("ssn", Style::Full)], &[("email", Style::Full)]);
-        let input = "{ \"a\" : [1, 2.50e3, 123456789012345678901234567890],\n \"b\": \"x\" }";
-        assert_eq!(f.run(input).0, None);
-        let (out, counts) =
-            f.run("{ \"ssn\" : \"1\",\n  \"big\": 123456789012345678901234567890 }");
-        assert_eq!(
-            out.as_deref(),
-            Some("{ \"ssn\" : \"[REDACTED]\",\n  \"big\": 123456789012345678901234567890 }"),
-            "formatting and number precision are kept"
-        );
-        assert_eq!(counts[0], 1);
-    }
-
-    #[test]
-    fn escaped_strings_are_decoded_before_detection_and_masks_are_escaped() {
-        let f = fixture(&[("k", Style::Partial)], &[("email", Style::Full)]);
-        let (out, _) = f.run(r#"{"m": "a\u0040example.com", "k": "x\"y\\z\n12345678"}"#);
-        let v: Value = serde_json::from_str(&out.expect("changed")).expect("JSON");
-        assert_eq!(v["m"], "[REDACTED]");
-        assert_eq!(v["k"], "****5678");
-    }
-
-    #[test]
-    fn field_rules_count_every_masked_leaf() {
-        let f = fixture(&[("$.users[*].email", Style::Full)], &[]);
-        let (_, counts) = f.run(r#"{"users":[{"email":"a"},{"email":"b"},{"name":"c"}]}"#);
-        assert_eq!(counts[0], 2);
-    }
-
-    #[test]
-    fn scalars_at_the_root_and_invalid_documents() {
-        let f = fixture(&[], &[("email", Style::Full)]);
-        assert_eq!(
-            f.run("\"a@example.com\"").0.as_deref(),
-            Some("\"[REDACTED]\"")
-        );
-        let rules = Rules {
-            fields: &f.fields,
-            detectors: &f.detectors,
-            masker: &f.masker,
-        };
-        let mut counts = vec![0; 2];
-        for bad in ["{", "{\"a\":}", "[1,]", "nul", "{} x", ""] {
-            assert!(redact(bad, rules, &mut counts).is_err(), "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn deep_nesting_is_refused_by_the_validator_not_the_stack() {
-        let f = fixture(&[], &[("email", Style::Full)]);
-        let deep = "[".repeat(100_000) + &"]".repeat(100_000);
-        let rules = Rules {
-            fields: &f.fields,
-            detectors: &f.detectors,
-            masker: &f.masker,
-        };
-        assert!(redact(&deep, rules, &mut [0]).is_err());
-    }
-}
+#[path = "json_tests.rs"]
+mod tests;

@@ -20,10 +20,17 @@ mod bench;
 mod body;
 mod config;
 mod detect;
+#[cfg(test)]
+mod equivalence;
+mod features;
+mod finders;
 mod json;
+mod jsonstr;
 mod logscrub;
 mod mask;
 mod path;
+#[cfg(test)]
+mod reference;
 
 use config::{RawConfig, Settings};
 use logscrub::LogField;

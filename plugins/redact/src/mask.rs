@@ -73,44 +73,64 @@ impl Masker {
     /// should see it (card digits without separators, a lower-cased e-mail address), so the
     /// same card written two ways hashes the same.
     pub fn mask(&self, style: Style, canonical: &str) -> String {
+        let mut out = String::new();
+        self.mask_into(style, canonical, &mut out);
+        out
+    }
+
+    /// [`Masker::mask`], appended to `out`.
+    pub fn mask_into(&self, style: Style, canonical: &str, out: &mut String) {
         match style {
-            Style::Full => self.replacement.clone(),
-            Style::Partial => self.partial(canonical),
-            Style::Hash => self.hash(canonical),
+            Style::Full => out.push_str(&self.replacement),
+            Style::Partial => self.partial(canonical, out),
+            Style::Hash => self.hash(canonical, out),
         }
     }
 
-    fn partial(&self, value: &str) -> String {
-        let count = value.chars().count();
+    fn partial(&self, value: &str, out: &mut String) {
+        out.push_str(STARS);
+        let ascii = value.is_ascii();
+        let count = if ascii {
+            value.len()
+        } else {
+            value.chars().count()
+        };
         // Keep the tail only when at least as much is hidden as shown.
         if self.keep == 0 || count < self.keep.saturating_mul(2) {
-            return STARS.to_owned();
+            return;
         }
-        let tail: String = value.chars().skip(count - self.keep).collect();
-        format!("{STARS}{tail}")
+        let tail = if ascii {
+            value.get(count - self.keep..)
+        } else {
+            value
+                .char_indices()
+                .nth(count - self.keep)
+                .and_then(|(at, _)| value.get(at..))
+        };
+        out.push_str(tail.unwrap_or(""));
     }
 
-    fn hash(&self, value: &str) -> String {
+    fn hash(&self, value: &str, out: &mut String) {
         let Some(key) = &self.key else {
             // The config refuses `hash` without a key; never fall back to the value.
-            return self.replacement.clone();
+            out.push_str(&self.replacement);
+            return;
         };
         let mut mac = key.clone();
         mac.update(value.as_bytes());
         let digest = mac.finalize().into_bytes();
-        let mut out = String::with_capacity(5 + HASH_BYTES * 2);
-        out.push_str("hmac:");
-        for byte in digest.iter().take(HASH_BYTES) {
-            out.push(hex_digit(byte >> 4));
-            out.push(hex_digit(byte & 0x0f));
+        let mut hex = [0u8; HASH_BYTES * 2];
+        for (pair, byte) in hex.chunks_exact_mut(2).zip(digest.iter()) {
+            pair[0] = HEX[usize::from(byte >> 4)];
+            pair[1] = HEX[usize::from(byte & 0x0f)];
         }
-        out
+        out.push_str("hmac:");
+        out.push_str(std::str::from_utf8(&hex).unwrap_or(""));
     }
 }
 
-fn hex_digit(nibble: u8) -> char {
-    char::from(b"0123456789abcdef"[usize::from(nibble & 0x0f)])
-}
+/// Lower-case hexadecimal digits.
+const HEX: &[u8; 16] = b"0123456789abcdef";
 
 #[cfg(test)]
 mod tests {

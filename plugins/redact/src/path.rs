@@ -78,7 +78,11 @@ impl Pattern {
                 Some(Seg::Key(k)) => k.eq_ignore_ascii_case(name),
                 _ => false,
             },
-            Pattern::Path(steps) => match_steps(steps, path),
+            // The last step, descendant or not, must accept the last segment: check it first.
+            Pattern::Path(steps) => match (steps.last(), path.last()) {
+                (Some(step), Some(seg)) => step.selector.accepts(seg) && match_steps(steps, path),
+                _ => false,
+            },
         }
     }
 
