@@ -18,4 +18,4 @@ pub use check::{check, check_warnings};
 pub use error::GatewayError;
 pub use live::Gateway;
 pub use reload::ReloadReport;
-pub use serve::{Running, run, start};
+pub use serve::{Running, run, serve_until_signal, start};

@@ -1,5 +1,6 @@
 //! The `tollgate` command: run the gateway, check a config, test or create a plugin.
 
+mod fleet_cli;
 mod plugin_cli;
 
 use std::path::PathBuf;
@@ -27,10 +28,17 @@ struct Cli {
 enum Command {
     /// Serve traffic with the given config; reloads on file change, SIGHUP or POST /admin/reload.
     Run {
-        /// Config file.
+        /// Config file (not read with `--control`).
         #[arg(short, long, default_value = "gateway.toml")]
         config: PathBuf,
+        #[command(flatten)]
+        follow: fleet_cli::FollowArgs,
     },
+    /// Run the control plane: config revisions, plugin modules, consumers and API keys for a
+    /// fleet of gateways (docs/control-plane.md).
+    Control(fleet_cli::ControlArgs),
+    /// Push and read configs on a control plane.
+    Ctl(fleet_cli::CtlArgs),
     /// Validate a config (including each plugin's own config) and print every error.
     Check {
         /// Config file.
@@ -163,13 +171,22 @@ fn main() -> ExitCode {
         // Handled above, without this runtime.
         Command::Key { .. } | Command::Plugin { .. } => ExitCode::SUCCESS,
         Command::Check { config } => runtime.block_on(check(config)),
-        Command::Run { config } => match runtime.block_on(tollgate::gateway::run(config)) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("error: {e:#}");
-                ExitCode::FAILURE
+        Command::Run { config, follow } => {
+            let result = match follow.options() {
+                Ok(Some(options)) => runtime.block_on(tollgate::follow::run(options)),
+                Ok(None) => runtime.block_on(tollgate::gateway::run(config)),
+                Err(e) => Err(anyhow::anyhow!(e)),
+            };
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
             }
-        },
+        }
+        Command::Control(args) => runtime.block_on(fleet_cli::control(args)),
+        Command::Ctl(args) => runtime.block_on(fleet_cli::ctl(args)),
     }
 }
 

@@ -194,9 +194,14 @@ async fn wait_for(mut rx: watch::Receiver<bool>) {
 /// requests and the log phase within `[server] drain_timeout_ms`) and return; a second signal
 /// stops the drain at once. SIGHUP reloads.
 pub async fn run(config_path: PathBuf) -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
     crate::admin::install_metrics_recorder();
     let running = start(&config_path).await?;
+    serve_until_signal(running).await
+}
+
+/// Serve a started gateway until SIGTERM or SIGINT, then drain as [`run`] does; SIGHUP reloads.
+pub async fn serve_until_signal(running: Running) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
     let mut hup = signal(SignalKind::hangup())?;
     let mut term = signal(SignalKind::terminate())?;
     let mut int = signal(SignalKind::interrupt())?;

@@ -47,6 +47,40 @@ pub fn find_constant_time(presented: &KeyHash, hashes: &[KeyHash]) -> Option<usi
     bool::from(found).then_some(index as usize)
 }
 
+/// A key managed by a control plane: the gateway keeps each live key's identity in this
+/// plugin's state under `control-key:<sha256 hex>` (removed on revocation, with the key's expiry
+/// as TTL). The lookup is by hash, so it reveals nothing about other keys; `not_after_ms` is
+/// checked again here in case the state's expiry is coarser.
+pub fn control_lookup(
+    presented: &KeyHash,
+    now_ms: u64,
+) -> Result<Option<crate::config::Identity>, String> {
+    let hex: String = presented.iter().map(|b| format!("{b:02x}")).collect();
+    let Some(text) = tollgate_sdk::state::get(&format!("control-key:{hex}"))? else {
+        return Ok(None);
+    };
+    Ok(parse_control_entry(&text, now_ms))
+}
+
+/// The identity in a control-plane key entry, unless it is malformed or past `not_after_ms`.
+fn parse_control_entry(text: &str, now_ms: u64) -> Option<crate::config::Identity> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    if let Some(t) = v.get("not_after_ms").and_then(serde_json::Value::as_u64)
+        && t <= now_ms
+    {
+        return None;
+    }
+    let roles = v.get("roles")?.as_array()?;
+    Some(crate::config::Identity {
+        consumer: v.get("consumer")?.as_str()?.to_owned(),
+        roles: roles
+            .iter()
+            .filter_map(|r| r.as_str().map(str::to_owned))
+            .collect(),
+        plan: v.get("plan").and_then(|p| p.as_str()).map(str::to_owned),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +94,21 @@ mod tests {
         assert_eq!(parse_hash(&hex.to_uppercase()), Ok(h));
         assert!(parse_hash("abc").is_err());
         assert!(parse_hash(&"zz".repeat(32)).is_err());
+    }
+
+    #[test]
+    fn control_entries_parse_and_expire() {
+        let entry = r#"{"consumer":"ann","roles":["ops"],"plan":"gold","not_after_ms":2000}"#;
+        let id = parse_control_entry(entry, 1000).expect("valid before not_after");
+        assert_eq!(
+            (id.consumer.as_str(), id.plan.as_deref()),
+            ("ann", Some("gold"))
+        );
+        assert_eq!(id.roles, vec!["ops".to_owned()]);
+        assert!(parse_control_entry(entry, 2000).is_none(), "expired");
+        let open = r#"{"consumer":"bo","roles":[],"plan":null,"not_after_ms":null}"#;
+        assert!(parse_control_entry(open, u64::MAX).is_some());
+        assert!(parse_control_entry("not json", 0).is_none());
     }
 
     #[test]

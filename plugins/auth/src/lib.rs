@@ -138,6 +138,12 @@ impl Auth {
         let hashes: Vec<apikey::KeyHash> = cfg.keys.iter().map(|(h, _)| *h).collect();
         match apikey::find_constant_time(&hash, &hashes).and_then(|i| cfg.keys.get(i)) {
             Some((_, identity)) => Outcome::Valid(identity.clone()),
+            None if cfg.control => match apikey::control_lookup(&hash, clock::now_millis()) {
+                Ok(Some(identity)) => Outcome::Valid(identity),
+                Ok(None) => Outcome::Invalid("invalid API key"),
+                // The host's `on_state_error` policy (fail-closed by default) turns this into 503.
+                Err(_) => Outcome::Invalid("API key store unavailable"),
+            },
             None => Outcome::Invalid("invalid API key"),
         }
     }

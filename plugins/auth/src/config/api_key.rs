@@ -29,8 +29,8 @@ pub(super) fn validate_api_key(raw: RawApiKey, e: &mut Vec<String>) -> ApiKeySet
     if header.is_none() && raw.query.is_none() && raw.header.is_empty() {
         e.push("api_key: set `header` or `query` (or both)".into());
     }
-    if raw.keys.is_empty() {
-        e.push("api_key.keys: at least one key is needed".into());
+    if raw.keys.is_empty() && !raw.control {
+        e.push("api_key.keys: at least one key is needed (or `control = true`)".into());
     }
     let mut keys = Vec::new();
     let mut seen = BTreeSet::new();
@@ -58,5 +58,6 @@ pub(super) fn validate_api_key(raw: RawApiKey, e: &mut Vec<String>) -> ApiKeySet
         header,
         query: raw.query,
         keys,
+        control: raw.control,
     }
 }

@@ -51,7 +51,13 @@ pub(super) struct RawApiKey {
     pub(super) header: String,
     /// Query parameter carrying the key (none by default).
     pub(super) query: Option<String>,
+    /// Keys in the config (may be empty when `control` is on).
+    #[serde(default)]
     pub(super) keys: Vec<RawKeyEntry>,
+    /// Also accept the keys a Tollgate control plane manages, which the gateway writes into
+    /// this plugin's state (`control-key:<sha256>`); see docs/control-plane.md.
+    #[serde(default)]
+    pub(super) control: bool,
 }
 
 fn default_key_header() -> String {

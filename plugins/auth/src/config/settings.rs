@@ -53,6 +53,8 @@ pub struct ApiKeySettings {
     pub header: Option<String>,
     pub query: Option<String>,
     pub keys: Vec<(KeyHash, Identity)>,
+    /// Keys managed by a control plane are looked up in the state.
+    pub control: bool,
 }
 
 #[derive(Debug)]

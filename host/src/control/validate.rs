@@ -1,0 +1,120 @@
+//! Validating a pushed config with the code of `tollgate check` (`gateway::check`): the config
+//! is written into a work directory beside the modules it names, stored by SHA-256 as
+//! `modules/<sha256>.wasm`, and checked there, every plugin's `init` included. The
+//! `module = "modules/<sha256>.wasm"` form is what `tollgate ctl apply` writes and what the
+//! gateways find again in their state directory.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use super::http::ApiError;
+use super::store::Store;
+use crate::config::ConfigIssue;
+
+/// The modules a config names (`modules/<sha256>.wasm`), as hashes, with the TOML path of each
+/// `module` key; the issues of entries in another form.
+pub fn module_refs(config: &str) -> (Vec<(String, String)>, Vec<ConfigIssue>) {
+    let mut refs = Vec::new();
+    let mut issues = Vec::new();
+    let Ok(doc) = config.parse::<toml_edit::DocumentMut>() else {
+        // A syntax error: the checker reports it with its line and column.
+        return (refs, issues);
+    };
+    let Some(plugins) = doc.get("plugins").and_then(|p| p.as_table_like()) else {
+        return (refs, issues);
+    };
+    for (name, entry) in plugins.iter() {
+        let path = format!("plugins.{name}.module");
+        let Some(module) = entry.get("module").and_then(|m| m.as_str()) else {
+            continue;
+        };
+        match module_hash(module) {
+            Some(hash) => refs.push((path, hash.to_owned())),
+            None => issues.push(ConfigIssue {
+                path,
+                message: format!(
+                    "`{module}`: the control plane serves modules by hash; push the config with `tollgate ctl apply`, which uploads each module and names it `modules/<sha256>.wasm`"
+                ),
+            }),
+        }
+    }
+    (refs, issues)
+}
+
+/// The hash in `modules/<64 hex>.wasm`.
+pub fn module_hash(module: &str) -> Option<&str> {
+    let hash = module.strip_prefix("modules/")?.strip_suffix(".wasm")?;
+    (hash.len() == 64
+        && hash
+            .bytes()
+            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
+    .then_some(hash)
+}
+
+/// Checks configs in a work directory holding the stored modules.
+pub struct Validator {
+    dir: PathBuf,
+    next: AtomicU64,
+}
+
+impl Validator {
+    /// Use `dir` (created when absent) for candidates and module files.
+    pub fn new(dir: &Path) -> std::io::Result<Validator> {
+        std::fs::create_dir_all(dir.join("modules"))?;
+        Ok(Validator {
+            dir: dir.to_owned(),
+            next: AtomicU64::new(0),
+        })
+    }
+
+    /// Validate `config` as `tollgate check` would, every error with its TOML path.
+    pub async fn check(&self, store: &Store, config: &str) -> Result<(), ApiError> {
+        let (refs, mut issues) = module_refs(config);
+        for (path, hash) in &refs {
+            if !self.materialise(store, hash).await? {
+                issues.push(ConfigIssue {
+                    path: path.clone(),
+                    message: format!(
+                        "module {hash} is not stored: upload it first (PUT /v1/modules/{hash})"
+                    ),
+                });
+            }
+        }
+        if !issues.is_empty() {
+            return Err(ApiError::InvalidConfig(issues));
+        }
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        let file = self
+            .dir
+            .join(format!("candidate-{}-{n}.toml", std::process::id()));
+        std::fs::write(&file, config)
+            .map_err(|e| ApiError::Internal(format!("cannot write {}: {e}", file.display())))?;
+        let result = crate::gateway::check(&file).await;
+        let _ = std::fs::remove_file(&file);
+        result
+            .map(|_| ())
+            .map_err(|e| ApiError::InvalidConfig(e.issues()))
+    }
+
+    /// Make `modules/<hash>.wasm` exist in the work directory; `false` when it is not stored.
+    async fn materialise(&self, store: &Store, hash: &str) -> Result<bool, ApiError> {
+        let file = self.dir.join("modules").join(format!("{hash}.wasm"));
+        if file.exists() {
+            return Ok(true);
+        }
+        let Some(bytes) = store.module(hash).await? else {
+            return Ok(false);
+        };
+        write_atomic(&file, &bytes)
+            .map_err(|e| ApiError::Internal(format!("cannot write {}: {e}", file.display())))?;
+        Ok(true)
+    }
+}
+
+/// Write a file by writing a temporary beside it and renaming it over: readers see the old or
+/// the new content, never a part.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+    std::fs::write(&tmp, bytes)?;
+    std::fs::rename(&tmp, path)
+}

@@ -1,0 +1,12 @@
+//! The control plane with real processes: `tollgate control` on SQLite and on PostgreSQL,
+//! gateways started with `tollgate run --control`, configs pushed with `tollgate ctl`. One
+//! scenario per module, named for what an operator does; `support` starts the processes.
+
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+mod fleet_follows_changes_and_outages;
+mod invalid_config_is_refused_with_toml_paths;
+mod openapi_document_matches_the_server;
+mod roles_limit_what_tokens_can_do;
