@@ -161,10 +161,10 @@ fn with_keys(caller: &Caller, c: &Consumer, keys: &[ApiKey]) -> serde_json::Valu
         .filter(|k| k.consumer == c.name)
         .map(|k| {
             let mut v = serde_json::json!(k);
-            if !matches!(caller.role, Role::Admin | Role::Operator) {
-                if let Some(o) = v.as_object_mut() {
-                    o.remove("hash");
-                }
+            if !matches!(caller.role, Role::Admin | Role::Operator)
+                && let Some(o) = v.as_object_mut()
+            {
+                o.remove("hash");
             }
             v
         })
