@@ -7,6 +7,8 @@
 mod support;
 
 mod fleet_follows_changes_and_outages;
+mod gateway_reports_a_revision_it_cannot_apply;
 mod invalid_config_is_refused_with_toml_paths;
+mod keys_rotate_expire_and_delete;
 mod openapi_document_matches_the_server;
 mod roles_limit_what_tokens_can_do;
