@@ -266,8 +266,9 @@ impl Follower {
         true
     }
 
-    /// Write the key table held into the state again (after a revision named new plugins).
-    async fn write_keys(&self) {
+    /// Write the key table held into the state again (after a revision named new plugins, and
+    /// on quiet watches).
+    pub(super) async fn write_keys(&self) {
         let Some(gateway) = &self.gateway else { return };
         let table = lock(&self.progress).keys.clone();
         let namespaces = keys::namespaces(gateway.config().await.as_ref());

@@ -86,6 +86,10 @@ async fn follow(f: Arc<apply::Follower>) {
                 }
                 if want_keys != keys {
                     f.refresh_keys().await;
+                } else if want_rev == revision {
+                    // A quiet watch: write the table again, in case the state lost entries
+                    // (the memory backend evicts under pressure, Redis may have been flushed).
+                    f.write_keys().await;
                 }
                 f.report().await;
             }
