@@ -175,7 +175,12 @@ async fn get_revision(ctl: &Control, caller: &Caller, id: &str) -> Result<Answer
     }
     let id = revision_id(ctl, id).await?;
     match ctl.store.revision(id).await? {
-        Some(r) => Ok(json(StatusCode::OK, &r)),
+        Some(mut r) => {
+            if caller.role == Role::Viewer {
+                r.config = r.config.map(|c| super::mask::mask_config(&c));
+            }
+            Ok(json(StatusCode::OK, &r))
+        }
         None => Err(ApiError::NotFound(format!("no revision {id}"))),
     }
 }
@@ -187,8 +192,14 @@ async fn diff(ctl: &Control, caller: &Caller, a: &str, b: &str) -> Result<Answer
         r.and_then(|r| r.config)
             .ok_or_else(|| ApiError::NotFound(format!("no revision {id}")))
     };
-    let old = text(ctl.store.revision(a).await?, a)?;
-    let new = text(ctl.store.revision(b).await?, b)?;
+    let mut old = text(ctl.store.revision(a).await?, a)?;
+    let mut new = text(ctl.store.revision(b).await?, b)?;
+    if caller.role == Role::Viewer {
+        (old, new) = (
+            super::mask::mask_config(&old),
+            super::mask::mask_config(&new),
+        );
+    }
     let diff = super::diff::unified(
         &old,
         &new,

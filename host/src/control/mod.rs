@@ -5,13 +5,14 @@
 //! `crate::follow`). Documented in docs/control-plane.md; the API in `openapi.json`.
 //!
 //! Layers, each using only those above it: `store` and `store_people` (SQLite or PostgreSQL),
-//! `http` (errors → responses), `roles`, `diff`, `validate` (the code of `tollgate check`),
+//! `http` (errors → responses), `roles`, `diff`, `mask` (secrets hidden from viewers), `validate` (the code of `tollgate check`),
 //! `api` and `api_people` (routes), then this module (serving). It never imports the proxy.
 
 mod api;
 mod api_people;
 mod diff;
 mod http;
+mod mask;
 mod roles;
 mod store;
 mod store_people;

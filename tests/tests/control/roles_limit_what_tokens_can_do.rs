@@ -17,11 +17,15 @@ addr = "127.0.0.1:0"
 [upstreams.app]
 targets = ["UPSTREAM"]
 
+[plugins.creds]
+module = "headers"
+config = { request = { set = { "authorization" = "Bearer upstream-secret-123" } } }
+
 [[routes]]
 name = "api"
 path_prefix = "/"
 upstream = "app"
-chain = []
+chain = ["creds"]
 "#;
 
 #[tokio::test]
@@ -48,7 +52,17 @@ async fn viewer_and_node_tokens_are_limited_and_changes_are_audited() {
         &["apply", "-f", file.to_str().unwrap(), "-m", "by otto"],
     );
     assert_eq!(code, 0, "{out}{err}");
-    assert_eq!(cp.ctl(&viewer, &["get"]).0, 0, "a viewer reads revisions");
+    let (code, seen, _) = cp.ctl(&viewer, &["get"]);
+    assert_eq!(code, 0, "a viewer reads revisions");
+    assert!(
+        seen.contains("\"***\"") && !seen.contains("upstream-secret-123"),
+        "{seen}"
+    );
+    let (_, whole, _) = cp.ctl(&operator, &["get"]);
+    assert!(
+        whole.contains("upstream-secret-123"),
+        "operators read the config whole: {whole}"
+    );
 
     let (key_id, _) = cp.consumer_with_key(&operator, "carol").await;
     let as_viewer = cp
