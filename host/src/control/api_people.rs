@@ -25,6 +25,7 @@ pub async fn route(
         (Method::POST, ["v1", "consumers"]) => create_consumer(ctl, caller, body).await,
         (Method::GET, ["v1", "consumers", name]) => get_consumer(ctl, caller, name).await,
         (Method::DELETE, ["v1", "consumers", name]) => delete_consumer(ctl, caller, name).await,
+        (Method::PUT, ["v1", "consumers", name]) => update_consumer(ctl, caller, name, body).await,
         (Method::POST, ["v1", "consumers", name, "keys"]) => {
             caller.role.check(Need::Write, "create keys")?;
             let args: KeyArgs = optional_json(body).await?;
@@ -194,6 +195,52 @@ async fn get_consumer(ctl: &Control, caller: &Caller, name: &str) -> Result<Answ
         .ok_or_else(|| ApiError::NotFound(format!("no consumer {name:?}")))?;
     let keys = ctl.store.keys(Some(name)).await?;
     Ok(json(StatusCode::OK, &with_keys(caller, &consumer, &keys)))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsumerUpdate {
+    #[serde(default)]
+    roles: Vec<String>,
+    plan: Option<String>,
+}
+
+async fn update_consumer(
+    ctl: &Control,
+    caller: &Caller,
+    name: &str,
+    body: Incoming,
+) -> Result<Answer, ApiError> {
+    caller.role.check(Need::Write, "change consumers")?;
+    let update: ConsumerUpdate = parse_json(&read_body(body, 64 << 10).await?)?;
+    for role in &update.roles {
+        check_name("role", role)?;
+    }
+    if let Some(plan) = &update.plan {
+        check_name("plan", plan)?;
+    }
+    if !ctl
+        .store
+        .update_consumer(name, &update.roles, update.plan.as_deref())
+        .await?
+    {
+        return Err(ApiError::NotFound(format!("no consumer {name:?}")));
+    }
+    let detail = format!(
+        "roles={} plan={}",
+        update.roles.join(","),
+        update.plan.as_deref().unwrap_or("")
+    );
+    ctl.store
+        .audit(
+            &caller.name,
+            "consumer.update",
+            &format!("consumer/{name}"),
+            &detail,
+        )
+        .await?;
+    ctl.changed().await?;
+    get_consumer(ctl, caller, name).await
 }
 
 async fn delete_consumer(ctl: &Control, caller: &Caller, name: &str) -> Result<Answer, ApiError> {

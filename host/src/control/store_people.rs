@@ -104,6 +104,30 @@ impl Store {
         rows.iter().map(consumer).collect()
     }
 
+    /// Replace a consumer's roles and plan (gateways take them with the key table); `false`
+    /// when there is no such consumer.
+    pub async fn update_consumer(
+        &self,
+        name: &str,
+        roles: &[String],
+        plan: Option<&str>,
+    ) -> Result<bool, StoreError> {
+        let _w = self.write.lock().await;
+        let mut tx = self.pool.begin().await?;
+        let done = sqlx::query("UPDATE consumers SET roles = $1, plan = $2 WHERE name = $3")
+            .bind(roles.join(","))
+            .bind(plan)
+            .bind(name)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() == 0 {
+            return Ok(false);
+        }
+        bump_keys(&mut tx).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Delete a consumer and its keys; `false` when there was none.
     pub async fn delete_consumer(&self, name: &str) -> Result<bool, StoreError> {
         let _w = self.write.lock().await;

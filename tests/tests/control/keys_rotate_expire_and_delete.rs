@@ -111,6 +111,29 @@ async fn rotate_expire_and_delete_keys_without_a_revision() {
     assert_eq!(r.status, 200);
     until(&node, &new, 401).await;
 
+    // Roles and plan change without a revision; gateways get them with the key table.
+    let body = serde_json::json!({"roles": ["admin", "ops"], "plan": "platinum"});
+    let r = cp
+        .api(Method::PUT, "/v1/consumers/dana", &operator, Some(body))
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    assert_eq!(r.json()["plan"], "platinum");
+    let table = cp
+        .api(Method::GET, "/v1/node/keys", &node_token, None)
+        .await
+        .json();
+    let dana: Vec<_> = table["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|k| k["consumer"] == "dana")
+        .collect();
+    assert!(
+        dana.iter()
+            .all(|k| k["plan"] == "platinum" && k["roles"][0] == "admin"),
+        "{table}"
+    );
+
     // A consumer deleted: its keys are refused.
     let (_, other) = cp.consumer_with_key(&operator, "eve").await;
     until(&node, &other, 200).await;
