@@ -2,9 +2,11 @@
 //! context: each request joins the caller's trace (`traceparent`) or starts one, and the upstream
 //! receives a child `traceparent` naming the gateway's span.
 //!
-//! Spans: every request runs in an `info` span `request` (fields `request_id`, `trace_id`,
-//! `method`, `route`), every plugin call in a `debug` span `plugin` (`plugin`, `phase`), so log
-//! lines written meanwhile carry them. No spans are exported: OTLP export is not built in.
+//! Spans (at `debug`, so the default level pays nothing for them): every request runs in a span
+//! `request` (fields `request_id`, `trace_id`, `method`, `route`), every plugin call in a span
+//! `plugin` (`plugin`, `phase`), so log lines written meanwhile carry them. Plugins' own log lines
+//! name their plugin and request at every level. No spans are exported: OTLP export is not built
+//! in.
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;

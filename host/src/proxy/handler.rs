@@ -49,8 +49,10 @@ where
     B::Error: Into<BoxError>,
 {
     let mut exchange = Exchange::prepare(&table, clients, peer, &req, access_log);
-    // One span per request: log lines written while it runs (plugins' included) carry its ids.
-    let span = tracing::info_span!(
+    // One span per request at `debug`: with `RUST_LOG=debug` every line written while it runs
+    // carries its ids; at the default level it costs nothing (plugins' own log lines name their
+    // request either way).
+    let span = tracing::debug_span!(
         "request",
         request_id = %exchange.request_id,
         trace_id = %exchange.trace_context.trace_id_hex(),
@@ -58,7 +60,7 @@ where
         route = tracing::field::Empty,
     );
     let result = exchange.run(req).instrument(span.clone()).await;
-    if let Some(route) = exchange.route {
+    if let Some(route) = exchange.route.filter(|_| !span.is_disabled()) {
         span.record("route", route.name.as_ref());
     }
     let response = match result {

@@ -6,7 +6,10 @@ use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use http::header::{CONNECTION, HeaderName};
+use http::header::{
+    CONNECTION, HeaderName, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER,
+    TRANSFER_ENCODING, UPGRADE,
+};
 use http::{HeaderMap, HeaderValue};
 
 use super::error::ProxyError;
@@ -21,29 +24,38 @@ pub static X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-
 /// `x-forwarded-host`.
 pub static X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
+/// `keep-alive` (legacy hop-by-hop).
+static KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+/// `proxy-connection` (legacy hop-by-hop).
+static PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+/// `forwarded` (RFC 7239).
+static FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+/// `x-real-ip`.
+static X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
 /// Headers that describe one connection, never the message; named in RFC 9110 §7.6.1 plus the
 /// legacy `Keep-Alive` and `Proxy-Connection`.
-const HOP_BY_HOP: [&str; 9] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authorization",
-    "proxy-authenticate",
+static HOP_BY_HOP: [&HeaderName; 9] = [
+    &CONNECTION,
+    &KEEP_ALIVE,
+    &PROXY_CONNECTION,
+    &TE,
+    &TRAILER,
+    &TRANSFER_ENCODING,
+    &UPGRADE,
+    &PROXY_AUTHORIZATION,
+    &PROXY_AUTHENTICATE,
 ];
 
 /// Forwarding headers a client could forge. The gateway drops them before the chain and sets its
 /// own: plugins see the client address only through `client_ip` (worked out by
 /// [`super::client`]), and the upstream gets the gateway's `X-Forwarded-*`.
-const CLIENT_FORWARDING: [&str; 5] = [
-    "x-forwarded-for",
-    "x-forwarded-proto",
-    "x-forwarded-host",
-    "forwarded",
-    "x-real-ip",
+static CLIENT_FORWARDING: [&HeaderName; 5] = [
+    &X_FORWARDED_FOR,
+    &X_FORWARDED_PROTO,
+    &X_FORWARDED_HOST,
+    &FORWARDED,
+    &X_REAL_IP,
 ];
 
 /// Refuse requests over the configured header count or total size (names plus values).
@@ -71,26 +83,38 @@ pub fn check_limits(headers: &HeaderMap, limits: &Limits) -> Result<(), ProxyErr
 /// Remove hop-by-hop headers, including every header the `Connection` header names.
 ///
 /// Runs before the gateway adds its own headers, so `Connection: x-forwarded-for` can only remove
-/// the client's copy, never the gateway's.
+/// the client's copy, never the gateway's. Runs on every request and response: it walks the names
+/// present once (no parsing, no hashing) and touches the map only when one of them must go.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .flat_map(|value| value.split(','))
-        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
+    let mut named: Vec<HeaderName> = Vec::new();
+    if headers.contains_key(CONNECTION) {
+        named = headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+            .collect();
     }
-    for name in HOP_BY_HOP {
+    remove_listed(headers, &HOP_BY_HOP);
+    for name in named {
         headers.remove(name);
     }
 }
 
 /// Remove forwarding headers sent by the client (see [`CLIENT_FORWARDING`]).
 pub fn strip_client_forwarding(headers: &mut HeaderMap) {
-    for name in CLIENT_FORWARDING {
+    remove_listed(headers, &CLIENT_FORWARDING);
+}
+
+/// Remove every header named in `doomed`, looking names up only when one is present.
+fn remove_listed(headers: &mut HeaderMap, doomed: &[&HeaderName]) {
+    let present = |name: &HeaderName| doomed.iter().any(|d| *d == name);
+    if !headers.keys().any(present) {
+        return;
+    }
+    let found: Vec<HeaderName> = headers.keys().filter(|n| present(n)).cloned().collect();
+    for name in found {
         headers.remove(name);
     }
 }

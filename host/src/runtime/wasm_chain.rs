@@ -111,14 +111,18 @@ fn deferred_too_long(plugin: &str) -> Reply {
 
 /// Apply a plugin's failure policy: fail-closed ends the request, fail-open logs and goes on.
 /// A state failure was already judged by `on_state_error` and always ends the request.
-fn policy(plugin: &LoadedPlugin, failure: PluginFailure) -> Result<(), PluginFailure> {
+fn policy(
+    plugin: &LoadedPlugin,
+    request_id: &str,
+    failure: PluginFailure,
+) -> Result<(), PluginFailure> {
     if failure.kind == FailureKind::StateUnavailable {
         return Err(failure);
     }
     match plugin.on_error() {
         OnError::FailClosed => Err(failure),
         OnError::FailOpen => {
-            tracing::warn!(plugin = %failure.plugin, kind = failure.kind.as_str(), "fail-open, skipping: {}", failure.message);
+            tracing::warn!(plugin = %failure.plugin, request_id, kind = failure.kind.as_str(), "fail-open, skipping: {}", failure.message);
             Ok(())
         }
     }
@@ -156,7 +160,9 @@ impl WasmChain {
             let action = match plugin.call(req, call, &mut budget).instrument(span).await {
                 Ok(Some(action)) => action,
                 Ok(None) => return Ok(Step::Continue),
-                Err(failure) => return policy(plugin, failure).map(|()| Step::Continue),
+                Err(failure) => {
+                    return policy(plugin, &req.request_id, failure).map(|()| Step::Continue);
+                }
             };
             match action {
                 Action::Continue => return Ok(Step::Continue),
@@ -164,8 +170,8 @@ impl WasmChain {
                     return match to_reply(plugin, reply) {
                         Ok(reply) => Ok(Step::Respond(reply)),
                         Err(message) => {
-                            policy(plugin, plugin.failure(FailureKind::BadAction, message))
-                                .map(|()| Step::Continue)
+                            let failure = plugin.failure(FailureKind::BadAction, message);
+                            policy(plugin, &req.request_id, failure).map(|()| Step::Continue)
                         }
                     };
                 }
