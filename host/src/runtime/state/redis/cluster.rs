@@ -238,7 +238,7 @@ mod tests {
     use super::*;
     use crate::runtime::state::RedisClusterOptions;
 
-    fn state(prefix: &str) -> RedisState {
+    fn backend(prefix: &str) -> RedisState {
         RedisState::cluster(RedisClusterOptions {
             nodes: vec!["redis://127.0.0.1:1".into()],
             timeout: Duration::from_millis(50),
@@ -249,7 +249,7 @@ mod tests {
 
     #[test]
     fn a_batch_is_grouped_by_slot_in_order() {
-        let state = state("t:");
+        let state = backend("t:");
         // `{a}x` and `{a}y` share the hash tag's slot; `b` (almost surely) has another.
         let ops = [
             ("{a}x", 1, None),
@@ -259,7 +259,7 @@ mod tests {
         ];
         assert_eq!(by_slot(&state, &ops), vec![vec![0, 2, 3], vec![1]]);
         // The prefix is part of the hashed key: braces in it pin every key to one slot.
-        let pinned = state("{fleet}:");
+        let pinned = backend("{fleet}:");
         assert_eq!(by_slot(&pinned, &ops), vec![vec![0, 1, 2, 3]]);
     }
 
