@@ -4,7 +4,8 @@
 //! single Redis: counters with TTLs, values, token buckets under concurrency, locks and caches,
 //! and `incr_many` batches whose keys land in different hash slots on different nodes (still
 //! exact, and a key of another kind still fails the batch with no effect). The admin usage view
-//! (`scan_counters`) finds counters on every primary.
+//! (`scan_counters`) finds counters on every primary. A cluster that does not answer fails each
+//! call within the timeout.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -147,4 +148,32 @@ async fn redis_cluster_backend_behaves_like_one_redis() {
     let mut want: Vec<(String, i64)> = (0..12).map(|i| (format!("p:c{i}"), 200)).collect();
     want.sort();
     assert_eq!(found, want);
+}
+
+/// No node answers: the gateway still starts (the connection is opened lazily), and every call
+/// fails as a backend error within the timeout, for each plugin's `on_state_error` to decide.
+#[tokio::test(flavor = "multi_thread")]
+async fn unreachable_cluster_fails_within_the_timeout() {
+    let nodes = vec![
+        format!("redis://{}", tollgate_tests::dead_port().await),
+        format!("redis://{}", tollgate_tests::dead_port().await),
+    ];
+    let state = RedisState::cluster(RedisClusterOptions {
+        nodes,
+        timeout: Duration::from_millis(200),
+        key_prefix: unique("down"),
+    })
+    .unwrap();
+    for _ in 0..2 {
+        let started = std::time::Instant::now();
+        let err = state.incr("n", 1, None).await.unwrap_err();
+        assert!(err.is_backend(), "{err:?}");
+        let err = state.incr_many(&[("a", 1, None), ("b", 1, None)]).await;
+        assert!(err.unwrap_err().is_backend());
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "took {:?}",
+            started.elapsed()
+        );
+    }
 }
