@@ -77,6 +77,16 @@ pub fn config_json(config: &Config) -> serde_json::Value {
             "timeout_ms": millis(*timeout),
             "key_prefix": key_prefix,
         }),
+        StateSettings::RedisCluster {
+            nodes,
+            timeout,
+            key_prefix,
+        } => json!({
+            "backend": "redis-cluster",
+            "nodes": nodes.iter().map(|n| mask_url_password(n)).collect::<Vec<_>>(),
+            "timeout_ms": millis(*timeout),
+            "key_prefix": key_prefix,
+        }),
     };
     let access_log = &config.access_log;
     let (destination, path) = match &access_log.destination {

@@ -205,16 +205,18 @@ pub struct RawPlugin {
 pub struct RawState {
     pub backend: Option<RawStateBackend>,
     pub url: Option<String>,
+    pub nodes: Option<Vec<String>>,
     pub timeout_ms: Option<u64>,
     pub key_prefix: Option<String>,
 }
 
-/// `backend = "memory" | "redis"`
+/// `backend = "memory" | "redis" | "redis-cluster"`
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum RawStateBackend {
     Memory,
     Redis,
+    RedisCluster,
 }
 
 /// `on_error` / `on_state_error` = `"fail-closed" | "fail-open"`

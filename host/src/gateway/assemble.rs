@@ -9,8 +9,8 @@ use crate::chain::{Chain, Fetcher};
 use crate::config::{self, Config, ConfigIssue, StateSettings};
 use crate::proxy::RoutingTable;
 use crate::runtime::{
-    LoadedPlugin, MemoryState, PluginFingerprint, RedisOptions, RedisState, Runtime, RuntimeError,
-    RuntimeOptions, StateBackend, WasmChain,
+    LoadedPlugin, MemoryState, PluginFingerprint, RedisClusterOptions, RedisOptions, RedisState,
+    Runtime, RuntimeError, RuntimeOptions, StateBackend, StateError, WasmChain,
 };
 
 /// Loaded plugins by fingerprint (module, config and limits): what a reload may reuse.
@@ -38,9 +38,9 @@ pub(super) fn new_runtime(
     Runtime::with_fetcher(opts, state, fetcher).map_err(|e| GatewayError::Runtime(e.to_string()))
 }
 
-/// The state backend for `[state]`. Redis connects lazily, so the gateway starts while Redis is
-/// down (each plugin's `on_state_error` decides meanwhile); a background ping logs whether it
-/// answers.
+/// The state backend for `[state]`. Redis (one node or a cluster) connects lazily, so the gateway
+/// starts while Redis is down (each plugin's `on_state_error` decides meanwhile); a background
+/// ping logs whether it answers.
 fn new_state(
     settings: &StateSettings,
     limits: &config::PluginLimits,
@@ -54,27 +54,39 @@ fn new_state(
             url,
             timeout,
             key_prefix,
-        } => {
-            let state = Arc::new(
-                RedisState::new(RedisOptions {
-                    url: url.clone(),
-                    timeout: *timeout,
-                    key_prefix: key_prefix.clone(),
-                })
-                .map_err(|e| GatewayError::State(e.to_string()))?,
-            );
-            let probe = Arc::clone(&state);
-            tokio::spawn(async move {
-                match probe.ping().await {
-                    Ok(()) => tracing::info!("state backend: redis answers"),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "state backend: redis does not answer yet")
-                    }
-                }
-            });
-            Ok(state)
-        }
+        } => redis_state(RedisState::new(RedisOptions {
+            url: url.clone(),
+            timeout: *timeout,
+            key_prefix: key_prefix.clone(),
+        })),
+        StateSettings::RedisCluster {
+            nodes,
+            timeout,
+            key_prefix,
+        } => redis_state(RedisState::cluster(RedisClusterOptions {
+            nodes: nodes.clone(),
+            timeout: *timeout,
+            key_prefix: key_prefix.clone(),
+        })),
     }
+}
+
+/// A Redis backend, with a background ping that logs whether it answers.
+fn redis_state(
+    state: Result<RedisState, StateError>,
+) -> Result<Arc<dyn StateBackend>, GatewayError> {
+    let state = Arc::new(state.map_err(|e| GatewayError::State(e.to_string()))?);
+    let probe = Arc::clone(&state);
+    tokio::spawn(async move {
+        let backend = probe.backend_name();
+        match probe.ping().await {
+            Ok(()) => tracing::info!(backend, "state backend: redis answers"),
+            Err(e) => {
+                tracing::warn!(backend, error = %e, "state backend: redis does not answer yet")
+            }
+        }
+    });
+    Ok(state)
 }
 
 /// Load every plugin (reusing unchanged ones from `previous`), then build one chain per route.

@@ -45,8 +45,8 @@ pub use options::RuntimeOptions;
 pub use plugin::{LoadedPlugin, PluginCapabilities, PluginFingerprint};
 pub use runtime::Runtime;
 pub use state::{
-    MemoryState, RedisOptions, RedisState, StateBackend, StateError, StateFuture, TakeOutcome,
-    TokenBucket,
+    MemoryState, RedisClusterOptions, RedisOptions, RedisState, StateBackend, StateError,
+    StateFuture, TakeOutcome, TokenBucket,
 };
 pub use stats::PluginStats;
 pub use wasm_chain::WasmChain;

@@ -37,7 +37,7 @@ fn redis(prefix: &str) -> Arc<dyn StateBackend> {
     )
 }
 
-async fn counters_in_batches(state: Arc<dyn StateBackend>, backend: &str) {
+pub(super) async fn counters_in_batches(state: Arc<dyn StateBackend>, backend: &str) {
     let ms = |n| Some(Duration::from_millis(n));
     // In order; a key listed twice is added to twice; the TTL applies when the counter is created.
     let values = state

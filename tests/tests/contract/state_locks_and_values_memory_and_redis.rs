@@ -25,7 +25,7 @@ fn redis() -> Arc<dyn StateBackend> {
     )
 }
 
-async fn locks_and_values(state: Arc<dyn StateBackend>, backend: &str) {
+pub(super) async fn locks_and_values(state: Arc<dyn StateBackend>, backend: &str) {
     let ms = |n| Some(Duration::from_millis(n));
     // set-if-absent: exactly one of many concurrent callers takes the lock.
     let mut tasks = Vec::new();

@@ -1,10 +1,11 @@
 //! An operator reads the active config from `GET /admin/config`: routes, chains, upstreams and
 //! each plugin's config are there, and every secret (API key hashes, JWT secrets, PEM keys,
-//! password hashes, the admin token, the Redis password) is replaced by `"***"`.
+//! password hashes, the admin token, the Redis password, each Redis Cluster node's password) is
+//! replaced by `"***"`.
 
 #![allow(clippy::unwrap_used)]
 
-use tollgate_tests::{Gateway, Upstream, get};
+use tollgate_tests::{Gateway, Upstream, dead_port, get};
 
 const KEY_HASH: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 const JWT_SECRET: &str = "jwt-hmac-secret-that-must-not-leak";
@@ -121,5 +122,61 @@ chain = ["auth", "rec"]
         "{body}"
     );
     assert_eq!(body["admin"]["token"], "***");
+    gateway.shutdown().await;
+}
+
+/// A Redis Cluster backend: every seed node's URL keeps its user and host, not its password. (The
+/// gateway connects lazily, so no cluster needs to run for this.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_config_masks_each_redis_cluster_node_password() {
+    let upstream = Upstream::echo("u").await;
+    let (a, b) = (dead_port().await, dead_port().await);
+    let config = format!(
+        r#"
+[gateway]
+cache_dir = "{{cache}}"
+watch = false
+
+[[listeners]]
+addr = "127.0.0.1:0"
+
+[admin]
+addr = "127.0.0.1:0"
+
+[state]
+backend = "redis-cluster"
+nodes = ["redis://ops:{REDIS_PASSWORD}@{a}", "redis://ops:{REDIS_PASSWORD}@{b}"]
+timeout_ms = 200
+
+[upstreams.u]
+targets = ["{target}"]
+
+[[routes]]
+name = "api"
+path_prefix = "/api"
+upstream = "u"
+"#,
+        target = upstream.target()
+    );
+    let gateway = Gateway::start(&config).await;
+    let admin = gateway.admin.unwrap();
+    let reply = get(&format!("http://{admin}/admin/config"), &[]).await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let text = String::from_utf8_lossy(&reply.body).into_owned();
+    assert!(
+        !text.contains(REDIS_PASSWORD),
+        "the password leaked: {text}"
+    );
+    let state = &reply.json()["state"];
+    assert_eq!(state["backend"], "redis-cluster", "{state}");
+    assert_eq!(
+        state["nodes"],
+        serde_json::json!([
+            format!("redis://ops:***@{a}"),
+            format!("redis://ops:***@{b}")
+        ]),
+        "{state}"
+    );
+    assert_eq!(state["timeout_ms"], 200);
     gateway.shutdown().await;
 }

@@ -47,6 +47,7 @@ mod quota_by_plan;
 mod rate_limit_by_consumer;
 mod rate_limit_by_ip_ignores_spoofed_forwarded_for;
 mod rate_limit_queue_throttles_in_order;
+mod rate_limit_shared_by_three_gateways_on_redis_cluster;
 mod rate_limit_sliding_window;
 mod rate_limit_token_bucket_under_concurrency;
 mod rbac_decides_on_normalised_path;

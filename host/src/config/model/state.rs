@@ -17,14 +17,25 @@ pub enum StateSettings {
         /// Prepended to every key.
         key_prefix: String,
     },
+    /// In a Redis Cluster, shared by every gateway with the same nodes' cluster and key prefix;
+    /// keys spread over the primaries by hash slot.
+    RedisCluster {
+        /// Seed node URLs, `redis://[user:password@]host:port` or all `rediss://` (validated).
+        nodes: Vec<String>,
+        /// Bound on every state call.
+        timeout: Duration,
+        /// Prepended to every key.
+        key_prefix: String,
+    },
 }
 
 impl StateSettings {
-    /// `memory` or `redis`, for logs and metric labels.
+    /// `memory`, `redis` or `redis-cluster`, for logs and metric labels.
     pub fn backend_name(&self) -> &'static str {
         match self {
             StateSettings::Memory => "memory",
             StateSettings::Redis { .. } => "redis",
+            StateSettings::RedisCluster { .. } => "redis-cluster",
         }
     }
 }

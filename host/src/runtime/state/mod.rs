@@ -1,6 +1,6 @@
 //! Shared plugin state: counters, a key-value store with expiry and token buckets, behind an
-//! object-safe trait so the Redis backend can replace the in-process one. Keys arrive already
-//! namespaced (`<plugin>:<key>`) by the host imports.
+//! object-safe trait so the Redis backend (one Redis or a Redis Cluster) can replace the
+//! in-process one. Keys arrive already namespaced (`<plugin>:<key>`) by the host imports.
 
 mod gcra;
 mod memory;
@@ -10,7 +10,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-pub use self::redis::{RedisOptions, RedisState};
+pub use self::redis::{RedisClusterOptions, RedisOptions, RedisState};
 pub use gcra::{TakeOutcome, TokenBucket};
 pub use memory::MemoryState;
 
@@ -55,7 +55,9 @@ pub trait StateBackend: Send + Sync + 'static {
     /// Backends override this to make the batch one round trip and atomic as a whole: every key
     /// is checked before any is changed, so a key of another kind fails the batch with no
     /// effect. This default awaits one `incr` after another and stops at the first failure,
-    /// leaving the earlier elements applied.
+    /// leaving the earlier elements applied. On a Redis Cluster the keys are checked first too,
+    /// but a batch spanning several hash slots is atomic per slot, not as a whole (the Redis
+    /// backend's module docs say what that means).
     fn incr_many<'a>(
         &'a self,
         ops: &'a [(&'a str, i64, Option<Duration>)],

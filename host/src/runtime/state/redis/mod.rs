@@ -1,125 +1,47 @@
-//! The Redis backend: state shared by every gateway pointed at the same Redis and key prefix.
+//! The Redis backend: state shared by every gateway pointed at the same Redis (one node, or a
+//! Redis Cluster) and key prefix.
 //!
-//! One auto-reconnecting multiplexed connection (`redis::aio::ConnectionManager`): calls from
-//! every worker are pipelined on it, none blocks a thread, and a dropped connection is re-opened
-//! in the background while calls fail fast. Every call is one round trip bounded by `timeout`;
-//! read-modify-write operations (`incr` with its TTL, `incr_many`, `take`) are Lua scripts, so
-//! they are atomic across gateways (`EVALSHA`, falling back to loading the script on
-//! `NOSCRIPT`). Token buckets use Redis's own clock (`TIME`), the one clock every gateway shares.
+//! One node: one auto-reconnecting multiplexed connection (`redis::aio::ConnectionManager`):
+//! calls from every worker are pipelined on it, none blocks a thread, and a dropped connection is
+//! re-opened in the background while calls fail fast. A cluster: one `ClusterConnection`, opened
+//! on first use in the background ([`cluster`]), that keeps a multiplexed connection per node,
+//! routes each call by its key's hash slot and follows `MOVED`/`ASK` and failovers. `rediss://`
+//! URLs speak TLS (rustls, the system's trusted roots).
+//!
+//! Every call is one round trip bounded by `timeout`; read-modify-write operations (`incr` with
+//! its TTL, `incr_many`, `take`) are Lua scripts ([`lua`]), so they are atomic across gateways
+//! (`EVALSHA`, falling back to loading the script on `NOSCRIPT`). Token buckets use Redis's own
+//! clock (`TIME`), the one clock every gateway shares (in a cluster: the clock of the node that
+//! holds the bucket).
+//!
+//! **Atomicity in a cluster.** A script's keys must share one hash slot, so every single-key
+//! operation is exactly as atomic as on one node. `incr_many` runs one script per slot of its
+//! batch, concurrently (see [`cluster`]): every key is checked first, so a key of another kind
+//! still fails the batch with no effect, but the batch is atomic per slot, not as a whole: a
+//! reader can see one slot's counters updated before another's, and a backend failure (or a
+//! write of another kind racing the check) can leave some slots applied. Counters stay exact:
+//! each slot's increments are applied exactly once. Keys that must move together can share a
+//! slot with a hash tag (`{user42}:a`, `{user42}:b`).
+
+mod cluster;
+mod lua;
+mod scan;
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, RedisError, Script};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, Cmd, Pipeline, RedisError, RedisFuture, Script, Value};
 
+use self::cluster::LazyCluster;
+use self::lua::{CAS_LUA, CHECK_COUNTERS_LUA, EXPIRE_LUA, INCR_LUA, INCR_MANY_LUA, TAKE_LUA};
 use super::{StateBackend, StateError, StateFuture, TakeOutcome, TokenBucket};
 
-/// `incr`: INCRBY, and the TTL only when this call created the counter.
-const INCR_LUA: &str = r"
-local existed = redis.call('EXISTS', KEYS[1])
-local ok, value = pcall(redis.call, 'INCRBY', KEYS[1], ARGV[1])
-if not ok then return redis.error_reply('WRONGKIND counter') end
-if existed == 0 and tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return value
-";
-
-/// `incr_many`: KEYS[i] gets delta ARGV[2i-1] and TTL ARGV[2i] (ms, 0 = none), in order. Returns
-/// {0, new values in order}, or {i} when KEYS[i] holds something INCRBY refuses. Every key is
-/// checked first (absent, or an integer as INCRBY reads it), so such a batch has no effect; only
-/// an INCRBY that overflows i64 can fail after earlier elements were applied.
-const INCR_MANY_LUA: &str = r"
-for i, key in ipairs(KEYS) do
-  local ok, v = pcall(redis.call, 'GET', key)
-  if not ok or (v and v ~= '0' and (#v > 20 or not string.match(v, '^%-?[1-9]%d*$'))) then
-    return {i}
-  end
-end
-local out = {0}
-for i, key in ipairs(KEYS) do
-  local existed = redis.call('EXISTS', key)
-  local ok, value = pcall(redis.call, 'INCRBY', key, ARGV[2 * i - 1])
-  if not ok then return {i} end
-  if existed == 0 and tonumber(ARGV[2 * i]) > 0 then redis.call('PEXPIRE', key, ARGV[2 * i]) end
-  out[i + 1] = value
-end
-return out
-";
-
-/// `take`: the GCRA step of `gcra.rs`, on Redis's clock. ARGV: interval (ms per token), capacity,
-/// cost, max wait (ms). Returns {granted, wait ms, remaining, ms until full}; the two times as
-/// strings, since Redis would truncate Lua numbers to integers.
-const TAKE_LUA: &str = r"
-if redis.replicate_commands then redis.replicate_commands() end
-local eps = 1e-6
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
-local interval = tonumber(ARGV[1])
-local burst = tonumber(ARGV[2]) * interval
-local cost = tonumber(ARGV[3])
-local max_wait = tonumber(ARGV[4])
-local tat = now
-local stored = redis.call('GET', KEYS[1])
-if stored then
-  local v = tonumber(stored)
-  if v == nil or string.find(stored, '.', 1, true) == nil then
-    return redis.error_reply('WRONGKIND token bucket')
-  end
-  if v > now then tat = v end
-end
-local new_tat = tat + cost * interval
-local wait = new_tat - burst - now
-local granted = wait <= eps or wait <= max_wait + eps
-local after = tat
-if granted then after = new_tat end
-local ahead = after - now
-local remaining = math.floor((burst - ahead) / interval + eps)
-if remaining < 0 then remaining = 0 end
-if granted then
-  local ttl = math.ceil(new_tat - now)
-  if ttl > 0 then
-    redis.call('SET', KEYS[1], string.format('%.3f', new_tat), 'PX', ttl)
-  else
-    redis.call('DEL', KEYS[1])
-  end
-end
-return {granted and 1 or 0, string.format('%.6f', wait), remaining, string.format('%.6f', ahead)}
-";
-
-/// `compare_and_set`: ARGV: expected, mode (`set` or `del`), new value, TTL ms (0 = none).
-const CAS_LUA: &str = r"
-local ok, cur = pcall(redis.call, 'GET', KEYS[1])
-if not ok or cur ~= ARGV[1] then return 0 end
-if ARGV[2] == 'del' then
-  redis.call('DEL', KEYS[1])
-elseif tonumber(ARGV[4]) > 0 then
-  redis.call('SET', KEYS[1], ARGV[3], 'PX', ARGV[4])
-else
-  redis.call('SET', KEYS[1], ARGV[3])
-end
-return 1
-";
-
-/// `expire`: ARGV: TTL ms (0 = remove the expiry). 1 when the key exists.
-const EXPIRE_LUA: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if tonumber(ARGV[1]) > 0 then
-  redis.call('PEXPIRE', KEYS[1], ARGV[1])
-else
-  redis.call('PERSIST', KEYS[1])
-end
-return 1
-";
-
-/// Keys per SCAN round trip in `scan_counters`.
-const SCAN_BATCH: usize = 1000;
-/// Bound on a whole `scan_counters` walk (each round trip is also bounded by `timeout`).
-const SCAN_DEADLINE: Duration = Duration::from_secs(10);
-
-/// Where the Redis backend connects and how long it waits.
+/// Where the Redis backend connects and how long it waits (one Redis node).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedisOptions {
-    /// `redis://[user:password@]host:port[/db]`.
+    /// `redis://[user:password@]host:port[/db]`, or `rediss://` for TLS.
     pub url: String,
     /// Bound on every call (one round trip, or a reconnect in progress).
     pub timeout: Duration,
@@ -128,12 +50,70 @@ pub struct RedisOptions {
     pub key_prefix: String,
 }
 
-/// State in Redis. Cheap to share; create one per process.
+/// Where the Redis Cluster backend connects and how long it waits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisClusterOptions {
+    /// Seed nodes, `redis://[user:password@]host:port` (or all `rediss://`): the client asks
+    /// them for the cluster's layout and then talks to every primary. One reachable seed is
+    /// enough; list several so that start-up does not depend on one node.
+    pub nodes: Vec<String>,
+    /// Bound on every call (including redirections, or the first connection in progress).
+    pub timeout: Duration,
+    /// Prepended to every key, as [`RedisOptions::key_prefix`].
+    pub key_prefix: String,
+}
+
+/// The connection a call uses, cloned per call (both kinds are handles to shared tasks).
+#[derive(Clone)]
+enum Conn {
+    Node(ConnectionManager),
+    Cluster(Arc<LazyCluster>),
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Conn::Node(conn) => conn.req_packed_command(cmd),
+            Conn::Cluster(lazy) => Box::pin(async move {
+                let mut conn = lazy.get().await?;
+                conn.req_packed_command(cmd).await
+            }),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Conn::Node(conn) => conn.req_packed_commands(pipeline, offset, count),
+            Conn::Cluster(lazy) => Box::pin(async move {
+                let mut conn = lazy.get().await?;
+                conn.req_packed_commands(pipeline, offset, count).await
+            }),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Conn::Node(conn) => conn.get_db(),
+            Conn::Cluster(_) => 0,
+        }
+    }
+}
+
+/// State in Redis or a Redis Cluster. Cheap to share; create one per process.
 pub struct RedisState {
-    conn: ConnectionManager,
-    opts: RedisOptions,
+    conn: Conn,
+    timeout: Duration,
+    key_prefix: String,
+    /// `redis` or `redis-cluster`, the `backend` label of `tollgate_state_errors_total`.
+    backend: &'static str,
     incr: Script,
     incr_many: Script,
+    check_counters: Script,
     take: Script,
     cas: Script,
     expire: Script,
@@ -142,7 +122,9 @@ pub struct RedisState {
 impl std::fmt::Debug for RedisState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RedisState")
-            .field("opts", &self.opts)
+            .field("backend", &self.backend)
+            .field("timeout", &self.timeout)
+            .field("key_prefix", &self.key_prefix)
             .finish_non_exhaustive()
     }
 }
@@ -165,15 +147,39 @@ impl RedisState {
         let conn = client
             .get_connection_manager_lazy(config)
             .map_err(|e| StateError::Invalid(format!("redis: {e}")))?;
-        Ok(Self {
+        Ok(Self::with(
+            Conn::Node(conn),
+            opts.timeout,
+            opts.key_prefix,
+            "redis",
+        ))
+    }
+
+    /// A backend for the Redis Cluster that `opts.nodes` belong to. Connects lazily, as
+    /// [`RedisState::new`]; fails only on node URLs the client cannot use together.
+    pub fn cluster(opts: RedisClusterOptions) -> Result<Self, StateError> {
+        let lazy = LazyCluster::new(&opts.nodes, opts.timeout)?;
+        Ok(Self::with(
+            Conn::Cluster(Arc::new(lazy)),
+            opts.timeout,
+            opts.key_prefix,
+            "redis-cluster",
+        ))
+    }
+
+    fn with(conn: Conn, timeout: Duration, key_prefix: String, backend: &'static str) -> Self {
+        Self {
             conn,
-            opts,
+            timeout,
+            key_prefix,
+            backend,
             incr: Script::new(INCR_LUA),
             incr_many: Script::new(INCR_MANY_LUA),
+            check_counters: Script::new(CHECK_COUNTERS_LUA),
             take: Script::new(TAKE_LUA),
             cas: Script::new(CAS_LUA),
             expire: Script::new(EXPIRE_LUA),
-        })
+        }
     }
 
     /// Check that Redis answers within the timeout (used at start-up for a log line).
@@ -186,8 +192,13 @@ impl RedisState {
         .map(|_| ())
     }
 
+    /// `redis` or `redis-cluster`.
+    pub fn backend_name(&self) -> &'static str {
+        self.backend
+    }
+
     fn key(&self, key: &str) -> String {
-        format!("{}{key}", self.opts.key_prefix)
+        format!("{}{key}", self.key_prefix)
     }
 
     /// Run one call under the timeout; count and classify failures.
@@ -196,19 +207,79 @@ impl RedisState {
         op: &'static str,
         call: impl Future<Output = Result<T, RedisError>>,
     ) -> Result<T, StateError> {
-        let result = match tokio::time::timeout(self.opts.timeout, call).await {
+        self.within(op, async { call.await.map_err(classify) })
+            .await
+    }
+
+    /// Run a call made of several round trips (already classified) under one timeout; count
+    /// backend failures.
+    async fn within<T>(
+        &self,
+        op: &'static str,
+        call: impl Future<Output = Result<T, StateError>>,
+    ) -> Result<T, StateError> {
+        let result = match tokio::time::timeout(self.timeout, call).await {
             Ok(Ok(v)) => return Ok(v),
-            Ok(Err(e)) => classify(e),
+            Ok(Err(e)) => e,
             Err(_) => StateError::Backend(format!(
-                "redis did not answer within {} ms",
-                self.opts.timeout.as_millis()
+                "{} did not answer within {} ms",
+                self.backend,
+                self.timeout.as_millis()
             )),
         };
         if result.is_backend() {
-            metrics::counter!("tollgate_state_errors_total", "backend" => "redis", "op" => op)
+            metrics::counter!("tollgate_state_errors_total", "backend" => self.backend, "op" => op)
                 .increment(1);
         }
         Err(result)
+    }
+
+    /// One `incr_many` script (`check`: the read-only check) over `ops`, whose keys share one
+    /// hash slot in a cluster: the new values in order, or `WrongKind` naming the first key that
+    /// does not hold a counter (with no effect).
+    async fn incr_many_script(
+        &self,
+        mut conn: Conn,
+        ops: &[(&str, i64, Option<Duration>)],
+        check: bool,
+    ) -> Result<Vec<i64>, StateError> {
+        let script = if check {
+            &self.check_counters
+        } else {
+            &self.incr_many
+        };
+        let mut call = script.prepare_invoke();
+        for &(key, delta, ttl) in ops {
+            call.key(self.key(key));
+            if !check {
+                call.arg(delta).arg(ttl.map_or(0, ms));
+            }
+        }
+        let mut reply: Vec<i64> = call.invoke_async(&mut conn).await.map_err(classify)?;
+        let want = if check { 1 } else { ops.len() + 1 };
+        match reply.first().copied() {
+            Some(0) if reply.len() == want => {
+                reply.remove(0);
+                Ok(reply)
+            }
+            // The element (1-based) whose key does not hold a counter.
+            Some(i) => match usize::try_from(i)
+                .ok()
+                .and_then(|i| i.checked_sub(1))
+                .and_then(|i| ops.get(i))
+            {
+                Some(&(key, _, _)) => Err(StateError::WrongKind {
+                    key: key.to_owned(),
+                    expected: "counter",
+                }),
+                None => Err(StateError::Backend(format!(
+                    "redis: unexpected incr_many reply {reply:?}"
+                ))),
+            },
+            None => Err(StateError::Backend(
+                "redis: empty incr_many reply".to_owned(),
+            )),
+        }
     }
 }
 
@@ -261,18 +332,6 @@ fn ceil_ms(text: &str) -> u64 {
     }
 }
 
-/// Escape glob metacharacters for `SCAN MATCH`.
-fn glob_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len() + 1);
-    for c in s.chars() {
-        if matches!(c, '*' | '?' | '[' | ']' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 impl StateBackend for RedisState {
     fn incr<'a>(&'a self, key: &'a str, delta: i64, ttl: Option<Duration>) -> StateFuture<'a, i64> {
         Box::pin(async move {
@@ -287,7 +346,8 @@ impl StateBackend for RedisState {
         })
     }
 
-    /// One `EVALSHA` (one round trip, atomic as a whole) with every key of the batch.
+    /// One node: one `EVALSHA` (one round trip, atomic as a whole) with every key of the batch.
+    /// A cluster: one per hash slot of the batch, concurrently ([`cluster::incr_many`]).
     fn incr_many<'a>(
         &'a self,
         ops: &'a [(&'a str, i64, Option<Duration>)],
@@ -296,37 +356,13 @@ impl StateBackend for RedisState {
             if ops.is_empty() {
                 return Ok(Vec::new());
             }
-            let mut conn = self.conn.clone();
-            let mut call = self.incr_many.prepare_invoke();
-            for &(key, delta, ttl) in ops {
-                call.key(self.key(key)).arg(delta).arg(ttl.map_or(0, ms));
-            }
-            let mut reply: Vec<i64> = self
-                .bounded("incr_many", call.invoke_async(&mut conn))
-                .await?;
-            match reply.first().copied() {
-                Some(0) if reply.len() == ops.len() + 1 => {
-                    reply.remove(0);
-                    Ok(reply)
+            let call = async {
+                match &self.conn {
+                    Conn::Node(_) => self.incr_many_script(self.conn.clone(), ops, false).await,
+                    Conn::Cluster(_) => cluster::incr_many(self, ops).await,
                 }
-                // The element (1-based) whose key does not hold a counter.
-                Some(i) => match usize::try_from(i)
-                    .ok()
-                    .and_then(|i| i.checked_sub(1))
-                    .and_then(|i| ops.get(i))
-                {
-                    Some(&(key, _, _)) => Err(StateError::WrongKind {
-                        key: key.to_owned(),
-                        expected: "counter",
-                    }),
-                    None => Err(StateError::Backend(format!(
-                        "redis: unexpected incr_many reply {reply:?}"
-                    ))),
-                },
-                None => Err(StateError::Backend(
-                    "redis: empty incr_many reply".to_owned(),
-                )),
-            }
+            };
+            self.within("incr_many", call).await
         })
     }
 
@@ -490,47 +526,6 @@ impl StateBackend for RedisState {
     }
 
     fn scan_counters<'a>(&'a self, prefix: &'a str) -> StateFuture<'a, Vec<(String, i64)>> {
-        Box::pin(async move {
-            let walk = async {
-                let mut conn = self.conn.clone();
-                let pattern = format!("{}*", glob_escape(&self.key(prefix)));
-                let mut cursor: u64 = 0;
-                let mut out = Vec::new();
-                loop {
-                    let mut scan = redis::cmd("SCAN");
-                    scan.arg(cursor)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(SCAN_BATCH);
-                    let (next, keys): (u64, Vec<String>) =
-                        self.bounded("scan", scan.query_async(&mut conn)).await?;
-                    if !keys.is_empty() {
-                        let values: Vec<Option<String>> =
-                            self.bounded("scan", conn.mget(&keys)).await?;
-                        for (full, value) in keys.into_iter().zip(values) {
-                            // Counters are integers; values and buckets (decimals) are skipped.
-                            let Some(n) = value.and_then(|v| v.parse::<i64>().ok()) else {
-                                continue;
-                            };
-                            if let Some(key) = full.strip_prefix(&self.opts.key_prefix) {
-                                out.push((key.to_owned(), n));
-                            }
-                        }
-                    }
-                    if next == 0 {
-                        return Ok(out);
-                    }
-                    cursor = next;
-                }
-            };
-            match tokio::time::timeout(SCAN_DEADLINE, walk).await {
-                Ok(result) => result,
-                Err(_) => Err(StateError::Backend(format!(
-                    "redis: scanning counters took more than {} s",
-                    SCAN_DEADLINE.as_secs()
-                ))),
-            }
-        })
+        Box::pin(scan::counters(self, prefix))
     }
 }
