@@ -1,7 +1,7 @@
 //! An operator marks an API version deprecated with a sunset date: every response of its route
 //! (the upstream's answers, a 404 from the upstream, a plugin's reply, the gateway's own 502)
 //! carries `Deprecation`, `Sunset` and a `Link; rel="deprecation"`; other routes do not; an
-//! upstream's own `Sunset` is kept; a hot reload that drops the setting drops the headers.
+//! upstream's own `Sunset` is kept; the admin API shows them; a hot reload that drops the setting drops the headers.
 
 #![allow(clippy::unwrap_used)]
 
@@ -127,6 +127,18 @@ async fn deprecated_route_announces_its_sunset_until_a_reload_lifts_it() {
     let unrouted = get(&gateway.url("/v3"), &[]).await;
     assert_eq!(unrouted.status, 404);
     assert_plain(&unrouted, "no route");
+
+    // The admin API shows the headers the route adds.
+    let admin = gateway.admin.unwrap();
+    let shown = get(&format!("http://{admin}/admin/config"), &[])
+        .await
+        .json();
+    let v1 = &shown["routes"][0];
+    assert_eq!(v1["name"], "v1", "{shown}");
+    assert_eq!(v1["deprecation"]["deprecation"], DEPRECATED, "{shown}");
+    assert_eq!(v1["deprecation"]["sunset"], SUNSET, "{shown}");
+    assert_eq!(v1["deprecation"]["link"], LINK, "{shown}");
+    assert!(shown["routes"][2].get("deprecation").is_none(), "{shown}");
 
     gateway.write_config(&config(&upstream.target(), &dead, false));
     assert_eq!(admin_reload(&gateway).await.status, 200);
