@@ -61,6 +61,16 @@ pub fn config_json(config: &Config) -> serde_json::Value {
                 "chain": r.chain,
                 "case_insensitive": r.case_insensitive,
             });
+            if let Some(d) = &r.deprecation {
+                let text = |v: &Option<http::HeaderValue>| {
+                    v.as_ref().and_then(|v| v.to_str().ok().map(str::to_owned))
+                };
+                route["deprecation"] = json!({
+                    "deprecation": text(&d.deprecation),
+                    "sunset": text(&d.sunset),
+                    "link": text(&d.link),
+                });
+            }
             route[kind] = json!(path);
             route
         })

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 mod access_log;
+mod deprecation;
 mod gateway;
 mod limits;
 mod listeners;
@@ -16,6 +17,7 @@ mod state;
 mod upstreams;
 
 pub use access_log::{AccessLogDestination, AccessLogSettings};
+pub use deprecation::{DEPRECATION, Deprecation, SUNSET, http_date, structured_date};
 pub use gateway::{DEFAULT_IDENTITY_HEADERS, DEFAULT_PLUGIN_DIR, GatewaySettings, HeaderPattern};
 pub use limits::Limits;
 pub use listeners::{

@@ -241,6 +241,11 @@ pub struct RawRoute {
     pub chain: Vec<String>,
     #[serde(default)]
     pub case_insensitive: bool,
+    /// An RFC 3339 date, as a string or a TOML date-time.
+    pub deprecated: Option<toml::Value>,
+    /// An RFC 3339 date, as a string or a TOML date-time.
+    pub sunset: Option<toml::Value>,
+    pub deprecation_link: Option<String>,
 }
 
 /// `[access_log]`

@@ -512,6 +512,9 @@ impl<'t> Exchange<'t> {
         if let Ok(value) = HeaderValue::from_str(&self.request_id) {
             response.headers_mut().insert(X_REQUEST_ID.clone(), value);
         }
+        if let Some(deprecation) = self.route.and_then(|r| r.deprecation.as_deref()) {
+            deprecation.apply(response.headers_mut());
+        }
         let status = response.status();
         let route = self.route.map(|r| r.name.clone());
         let upstream_name = self

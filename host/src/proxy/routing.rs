@@ -28,7 +28,7 @@ use super::upstream::UpstreamPool;
 use crate::chain::{
     Chain, Flow, LogEntry, PluginFailure, RequestOutcome, RequestState, ResponseState,
 };
-use crate::config::{Config, Limits, PathMatch};
+use crate::config::{Config, Deprecation, Limits, PathMatch};
 use crate::path::{normalize_path, without_params};
 
 /// Why a routing table could not be built from a config.
@@ -87,6 +87,8 @@ pub struct RouteEntry {
     pub upstream: Arc<UpstreamPool>,
     /// The plugins they go through.
     pub chain: Arc<dyn Chain>,
+    /// Headers added to every response of the route, built at config load (`deprecated`, ...).
+    pub deprecation: Option<Arc<Deprecation>>,
 }
 
 impl fmt::Debug for RouteEntry {
@@ -189,7 +191,6 @@ impl RoutingTable {
             }
             pools.insert(name.clone(), Arc::new(UpstreamPool::new(upstream)));
         }
-
         let mut routes = Vec::with_capacity(config.routes.len());
         for route in &config.routes {
             let upstream =
@@ -244,6 +245,7 @@ impl RoutingTable {
                 methods: route.methods.clone(),
                 upstream,
                 chain,
+                deprecation: route.deprecation.clone(),
             });
         }
         Ok(RoutingTable {
@@ -426,6 +428,7 @@ mod tests {
             upstream: "up".into(),
             chain: Vec::new(),
             case_insensitive: false,
+            deprecation: None,
         }
     }
 
@@ -462,10 +465,7 @@ mod tests {
     }
 
     fn table(routes: Vec<Route>) -> RoutingTable {
-        match RoutingTable::new(&config(routes), HashMap::new()) {
-            Ok(t) => t,
-            Err(e) => panic!("{e}"),
-        }
+        RoutingTable::new(&config(routes), HashMap::new()).unwrap_or_else(|e| panic!("{e}"))
     }
 
     fn hit(t: &RoutingTable, host: &str, path: &str, method: Method) -> String {

@@ -34,6 +34,7 @@ mod chain_order_and_context;
 mod client_address_and_identity_headers;
 mod connections_over_the_limit_get_503;
 mod defer_and_log_phase;
+mod deprecated_route_announces_its_sunset;
 mod hostile_plugins;
 mod hot_swap_under_load;
 mod idle_keep_alive_connection_is_closed;

@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use http::Method;
 
+use super::Deprecation;
+
 /// How a route matches the path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathMatch {
@@ -32,4 +34,7 @@ pub struct Route {
     /// Match the path ignoring ASCII case (`case_insensitive = true`), for upstreams that serve
     /// `/Admin` as `/admin`.
     pub case_insensitive: bool,
+    /// The `Deprecation`, `Sunset` and `Link` headers added to every response of the route
+    /// (`deprecated`, `sunset`, `deprecation_link`); `None` when it sets none of them.
+    pub deprecation: Option<Arc<Deprecation>>,
 }

@@ -45,6 +45,7 @@ impl Validator<'_> {
                 );
                 ok = false;
             }
+            let deprecation = self.route_deprecation(&path, &raw);
             let path_match = self.route_path(&path, raw.path, raw.path_prefix);
             let (hosts, hosts_ok) = self.route_hosts(&path, raw.hosts.unwrap_or_default());
             let (methods, methods_ok) = self.route_methods(&path, raw.methods.unwrap_or_default());
@@ -54,7 +55,7 @@ impl Validator<'_> {
                 Some(pm) => self.unique_match(&path, &hosts, pm, &methods, &mut seen_matches),
                 None => true,
             };
-            ok = ok && hosts_ok && methods_ok && targets_ok && unique;
+            ok = ok && hosts_ok && methods_ok && targets_ok && unique && deprecation.is_ok();
             if let (true, Some(path_match)) = (ok, path_match) {
                 out.push(Route {
                     name: Arc::from(raw.name.as_str()),
@@ -64,6 +65,7 @@ impl Validator<'_> {
                     upstream: raw.upstream,
                     chain: raw.chain,
                     case_insensitive: raw.case_insensitive,
+                    deprecation: deprecation.ok().flatten(),
                 });
             }
         }

@@ -123,6 +123,7 @@ pub fn prefix(name: &str, path: &str, upstream: &str) -> Route {
         upstream: upstream.into(),
         chain: Vec::new(),
         case_insensitive: false,
+        deprecation: None,
     }
 }
 
