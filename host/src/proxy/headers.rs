@@ -109,7 +109,7 @@ pub fn strip_client_forwarding(headers: &mut HeaderMap) {
 
 /// Remove every header named in `doomed`, looking names up only when one is present.
 fn remove_listed(headers: &mut HeaderMap, doomed: &[&HeaderName]) {
-    let present = |name: &HeaderName| doomed.iter().any(|d| *d == name);
+    let present = |name: &HeaderName| doomed.contains(&name);
     if !headers.keys().any(present) {
         return;
     }

@@ -25,6 +25,7 @@ pub mod client;
 pub(crate) mod connection;
 pub mod drain;
 pub mod error;
+mod exchange_parts;
 pub mod fetch;
 mod gateway;
 pub mod handler;

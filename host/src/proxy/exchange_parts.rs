@@ -1,0 +1,139 @@
+//! The request flow's pure helpers, kept beside [`super::handler`]: the access log's record of the
+//! client's request, the request as plugins see it, early length checks, and how body failures
+//! map to the client's or the upstream's error.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{CONTENT_LENGTH, HOST};
+use http::request::Parts;
+use http::{HeaderMap, HeaderValue, Request};
+
+use super::body::BodyMeter;
+use super::error::{BoxError, ProxyError};
+use super::headers::{self, X_REQUEST_ID};
+use super::routing::{RouteEntry, RoutingTable};
+use crate::access_log::AccessRecord;
+use crate::chain::RequestState;
+use crate::telemetry::TraceContext;
+
+/// The access log's view of the request as the client sent it: raw path and query, and the
+/// client address after the trusted-proxy rule.
+pub(super) fn access_record<B>(
+    table: &RoutingTable,
+    peer: IpAddr,
+    req: &Request<B>,
+    request_id: &str,
+    trace_context: &TraceContext,
+) -> AccessRecord {
+    let header = |name: http::header::HeaderName| {
+        req.headers()
+            .get(name)
+            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    };
+    AccessRecord {
+        timestamp: crate::access_log::now_rfc3339(),
+        request_id: request_id.to_owned(),
+        trace_id: trace_context.trace_id_hex(),
+        method: req.method().as_str().to_owned(),
+        path: req.uri().path().to_owned(),
+        // API keys passed in the query never reach the log file.
+        query: req
+            .uri()
+            .query()
+            .map(|q| crate::access_log::mask_query(q, table.secret_query_params()).into_owned()),
+        client_ip: table
+            .client_policy()
+            .origin(peer, req.headers())
+            .client_ip
+            .to_string(),
+        user_agent: header(http::header::USER_AGENT),
+        referer: header(http::header::REFERER),
+        ..AccessRecord::default()
+    }
+}
+
+/// The request as plugins see it.
+pub(super) fn request_state(
+    parts: Parts,
+    path: String,
+    authority: Option<&str>,
+    client_ip: IpAddr,
+    route: &RouteEntry,
+    request_id: &str,
+) -> RequestState {
+    let mut headers = parts.headers;
+    headers::strip_hop_by_hop(&mut headers);
+    headers::strip_client_forwarding(&mut headers);
+    // HTTP/2 carries the host in `:authority`: give plugins and the upstream one `Host`.
+    if let Some(value) = authority.and_then(|a| HeaderValue::from_str(a).ok()) {
+        headers.insert(HOST, value);
+    }
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.insert(X_REQUEST_ID.clone(), value);
+    }
+    RequestState {
+        method: parts.method,
+        path,
+        query: parts.uri.query().map(str::to_owned),
+        headers,
+        body: None,
+        lazy_body: None,
+        upstream_error: None,
+        client_ip,
+        route: route.name.clone(),
+        request_id: Arc::from(request_id),
+        context: HashMap::new(),
+    }
+}
+
+pub(super) fn check_content_length(headers: &HeaderMap, limit: u64) -> Result<(), ProxyError> {
+    let declared = headers
+        .get(CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    match declared {
+        Some(length) if length > limit => Err(ProxyError::BodyTooLarge { limit }),
+        _ => Ok(()),
+    }
+}
+
+pub(super) fn body_error(meter: &BodyMeter, limit: u64, error: BoxError) -> ProxyError {
+    if meter.over_limit() {
+        ProxyError::BodyTooLarge { limit }
+    } else if let Some(timeout) = meter.stalled() {
+        ProxyError::BodyTimeout { timeout }
+    } else if meter.over_budget() {
+        ProxyError::BufferBudgetExhausted
+    } else {
+        ProxyError::ClientBody(meter.client_error().map_or(error, Into::into))
+    }
+}
+
+pub(super) fn upstream_body_error(
+    route: &RouteEntry,
+    target: &str,
+    limit: u64,
+    error: BoxError,
+) -> ProxyError {
+    let upstream = route.upstream.name().to_owned();
+    if error.is::<http_body_util::LengthLimitError>() {
+        ProxyError::UpstreamBodyTooLarge { upstream, limit }
+    } else {
+        ProxyError::Upstream {
+            upstream,
+            target: target.to_owned(),
+            source: error,
+        }
+    }
+}
+
+pub(super) fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+pub(super) fn micros(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
