@@ -63,6 +63,7 @@ pub(super) fn request_state(
     client_ip: IpAddr,
     route: &RouteEntry,
     request_id: &str,
+    request_id_header: Option<HeaderValue>,
 ) -> RequestState {
     let mut headers = parts.headers;
     headers::strip_hop_by_hop(&mut headers);
@@ -71,7 +72,7 @@ pub(super) fn request_state(
     if let Some(value) = authority.and_then(|a| HeaderValue::from_str(a).ok()) {
         headers.insert(HOST, value);
     }
-    if let Ok(value) = HeaderValue::from_str(request_id) {
+    if let Some(value) = request_id_header {
         headers.insert(X_REQUEST_ID.clone(), value);
     }
     RequestState {

@@ -63,7 +63,7 @@ where
         route = tracing::field::Empty,
     );
     let result = exchange.run(req).instrument(span.clone()).await;
-    if let Some(route) = exchange.route.filter(|_| !span.is_disabled()) {
+    if let Some(route) = exchange.route {
         span.record("route", route.name.as_ref());
     }
     let response = match result {
@@ -88,6 +88,8 @@ struct Exchange<'t> {
     /// The client's method: it decides whether the response may have a body, whatever plugins do.
     method: Method,
     request_id: String,
+    /// The request id as a header value, built once for the plugins' view and the response.
+    request_id_header: Option<HeaderValue>,
     /// The W3C trace this request joined or started; the upstream gets a child `traceparent`.
     trace_context: TraceContext,
     /// The access log and its record of the request as the client sent it.
@@ -146,6 +148,7 @@ impl<'t> Exchange<'t> {
             peer,
             started: Instant::now(),
             method: req.method().clone(),
+            request_id_header: HeaderValue::from_str(&request_id).ok(),
             request_id,
             trace_context,
             access,
@@ -257,6 +260,7 @@ impl<'t> Exchange<'t> {
             origin.client_ip,
             route,
             &self.request_id,
+            self.request_id_header.clone(),
         );
         policy.strip_identity_headers(&mut state.headers);
         //    The verified client certificate (mTLS) is the only source of the `tls.client.*` keys.
@@ -512,7 +516,7 @@ impl<'t> Exchange<'t> {
     /// Tag the response with its request id and arrange metrics and the log phase for when the
     /// body is done: after the client has it, off the latency path.
     fn finish(self, mut response: Response<ProxyBody>) -> Response<ProxyBody> {
-        if let Ok(value) = HeaderValue::from_str(&self.request_id) {
+        if let Some(value) = self.request_id_header.clone() {
             response.headers_mut().insert(X_REQUEST_ID.clone(), value);
         }
         if let Some(deprecation) = self.route.and_then(|r| r.deprecation.as_deref()) {
