@@ -86,15 +86,22 @@ pub fn check_limits(headers: &HeaderMap, limits: &Limits) -> Result<(), ProxyErr
 /// the client's copy, never the gateway's. Runs on every request and response: it walks the names
 /// present once (no parsing, no hashing) and touches the map only when one of them must go.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Names the standard list removes anyway (`Connection: keep-alive`, the common case) are
+    // skipped here, so a keep-alive exchange parses and allocates nothing.
     let mut named: Vec<HeaderName> = Vec::new();
-    if headers.contains_key(CONNECTION) {
-        named = headers
-            .get_all(CONNECTION)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(','))
-            .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
-            .collect();
+    for value in headers.get_all(CONNECTION) {
+        let Ok(value) = value.to_str() else { continue };
+        for token in value.split(',').map(str::trim) {
+            let listed = HOP_BY_HOP
+                .iter()
+                .any(|h| token.eq_ignore_ascii_case(h.as_str()));
+            if token.is_empty() || listed {
+                continue;
+            }
+            if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+                named.push(name);
+            }
+        }
     }
     remove_listed(headers, &HOP_BY_HOP);
     for name in named {
@@ -107,15 +114,26 @@ pub fn strip_client_forwarding(headers: &mut HeaderMap) {
     remove_listed(headers, &CLIENT_FORWARDING);
 }
 
-/// Remove every header named in `doomed`, looking names up only when one is present.
-fn remove_listed(headers: &mut HeaderMap, doomed: &[&HeaderName]) {
-    let present = |name: &HeaderName| doomed.contains(&name);
-    if !headers.keys().any(present) {
+/// Remove every header named in `doomed`, looking names up only when one is present and without
+/// allocating (this runs twice per request).
+fn remove_listed<const N: usize>(headers: &mut HeaderMap, doomed: &[&HeaderName; N]) {
+    let mut found = [false; N];
+    let mut any = false;
+    for name in headers.keys() {
+        if let Some(slot) = doomed
+            .iter()
+            .position(|d| *d == name)
+            .and_then(|i| found.get_mut(i))
+        {
+            *slot = true;
+            any = true;
+        }
+    }
+    if !any {
         return;
     }
-    let found: Vec<HeaderName> = headers.keys().filter(|n| present(n)).cloned().collect();
-    for name in found {
-        headers.remove(name);
+    for (name, _) in doomed.iter().zip(found).filter(|(_, hit)| *hit) {
+        headers.remove(*name);
     }
 }
 
@@ -189,7 +207,9 @@ mod tests {
         let mut headers = map(&[
             ("connection", "close, x-secret"),
             ("connection", "x-other"),
+            ("connection", "Keep-Alive, , X-Upper"),
             ("keep-alive", "timeout=5"),
+            ("x-upper", "4"),
             ("proxy-connection", "keep-alive"),
             ("te", "trailers"),
             ("upgrade", "websocket"),
