@@ -24,14 +24,17 @@ pub(super) struct Traced {
 
 impl Traced {
     /// `Some` when `tracer` samples this request (the context's sampled flag is set to match).
-    pub(super) fn sample(tracer: Option<&Tracer>, ctx: &mut TraceContext) -> Option<Self> {
+    /// Boxed: the exchange of a request that is not traced stays one pointer larger.
+    pub(super) fn sample(tracer: Option<&Tracer>, ctx: &mut TraceContext) -> Option<Box<Self>> {
         let tracer = tracer?;
-        tracer.sample(ctx).then(|| Self {
-            tracer: tracer.clone(),
-            path: None,
-            server_address: None,
-            client_address: None,
-            spans: None,
+        tracer.sample(ctx).then(|| {
+            Box::new(Self {
+                tracer: tracer.clone(),
+                path: None,
+                server_address: None,
+                client_address: None,
+                spans: None,
+            })
         })
     }
 

@@ -95,7 +95,7 @@ struct Exchange<'t> {
     /// The W3C trace this request joined or started; the upstream gets a child `traceparent`.
     trace_context: TraceContext,
     /// What a sampled request keeps for its trace (`[telemetry]`); `None` otherwise.
-    traced: Option<Traced>,
+    traced: Option<Box<Traced>>,
     /// The access log and its record of the request as the client sent it.
     access: Option<(Arc<AccessLog>, AccessRecord)>,
     /// The matched route, once routed.
@@ -548,7 +548,7 @@ impl<'t> Exchange<'t> {
             let elapsed = started.elapsed();
             metrics::record_request(route.as_deref(), &method, status, elapsed);
             if let Some(traced) = traced {
-                traced.finish(
+                (*traced).finish(
                     trace_context,
                     started,
                     method.clone(),
