@@ -4,7 +4,9 @@
 # (`taskset -c 0`), wrk and oha on CPU 1; wrk -c64 closed loop for max rps (median of --rounds),
 # then oha open loop at half of nginx's max rps with latency correction for p50/p99.
 #
-# Cases: direct, nginx, empty chain (access log off and on), 5 x `headers`, the 7-plugin policy
+# Cases: direct, nginx, empty chain (access log off and on; OTLP tracing at 100 % and 1 %
+# sampling, `trace100`/`trace1`, exporting to the nginx upstream as a sink that answers 200),
+# 5 x `headers`, the 7-plugin policy
 # chain (auth API key, rbac, ip-filter, rate-limit, quota, meter, headers) with memory state and
 # with Redis state, JWT RS256 auth, and `redact` on a 3.2 KB JSON (against the empty chain on the
 # same JSON). One gateway process per case, started with a config written for it.
@@ -19,7 +21,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 
 DUR=10 ROUNDS=1 FDUR=10 WARMUP=2 CONNS=64 BUILD=1 OUT="" CASES="" TOLLGATE_BIN=""
-ALL_CASES="direct nginx empty empty-log headers5 chain7 chain7-redis jwt-rs256 json-empty json-redact"
+ALL_CASES="direct nginx empty empty-log trace100 trace1 headers5 chain7 chain7-redis jwt-rs256 json-empty json-redact"
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DUR=$2; shift 2;; --rounds) ROUNDS=$2; shift 2;;
@@ -192,6 +194,9 @@ case_config() { # case -> gateway.toml on stdout
     empty-log) extra="[access_log]
 destination = \"file\"
 path = \"$OUT/access.log\"";;
+    trace100|trace1) extra="[telemetry]
+endpoint = \"http://127.0.0.1:$UP_PORT/v1/traces\"
+sampling_ratio = $([ "$c" = trace100 ] && echo 1.0 || echo 0.01)";;
     headers5) chain='["h1", "h2", "h3", "h4", "h5"]'
       extra=$(for i in 1 2 3 4 5; do printf '[plugins.h%s]\nmodule = "headers"\n[plugins.h%s.config]\nrequest.set = { "x-bench-%s" = "%s" }\n' "$i" "$i" "$i" "$i"; done);;
     chain7) chain='["auth", "rbac", "ip-filter", "rate-limit", "quota", "meter", "hdr"]'; extra=$(chain7_plugins);;

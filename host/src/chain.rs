@@ -40,6 +40,9 @@ pub struct RequestState {
     pub request_id: Arc<str>,
     /// Per-request context written and read by plugins.
     pub context: HashMap<String, String>,
+    /// The trace recorder of a sampled request (`[telemetry]`): plugin calls add their spans.
+    /// `None` when tracing is off or the request was not sampled.
+    pub trace: Option<Box<crate::telemetry::SpanRecorder>>,
 }
 
 impl Default for RequestState {
@@ -56,6 +59,7 @@ impl Default for RequestState {
             route: Arc::from(""),
             request_id: Arc::from(""),
             context: HashMap::new(),
+            trace: None,
         }
     }
 }

@@ -1,12 +1,28 @@
-//! Logging setup (JSON lines on stderr, filtered by `RUST_LOG`, default `info`) and W3C trace
-//! context: each request joins the caller's trace (`traceparent`) or starts one, and the upstream
-//! receives a child `traceparent` naming the gateway's span.
+//! Logging setup (JSON lines on stderr, filtered by `RUST_LOG`, default `info`), W3C trace
+//! context and OTLP trace export.
 //!
-//! Spans (at `debug`, so the default level pays nothing for them): every request runs in a span
-//! `request` (fields `request_id`, `trace_id`, `method`, `route`), every plugin call in a span
-//! `plugin` (`plugin`, `phase`), so log lines written meanwhile carry them. Plugins' own log lines
-//! name their plugin and request at every level. No spans are exported: OTLP export is not built
-//! in.
+//! Trace context: each request joins the caller's trace (`traceparent`) or starts one, and the
+//! upstream receives a child `traceparent` naming the gateway's request span.
+//!
+//! Export (`[telemetry]`, docs/operations.md): off when the section is absent, and then the request
+//! path pays one branch for it. When on, [`Tracer::sample`] decides per request (parent-based, with
+//! `sampling_ratio` for new traces); a sampled request carries a [`SpanRecorder`] in its
+//! [`RequestState`](crate::chain::RequestState), where plugin calls and upstream attempts add
+//! their times, and once its response is sent a [`FinishedRequest`] goes to the exporter's bounded
+//! queue. Spans are built from that data with the OpenTelemetry API off the request path
+//! ([`export`]): one server span per request (its id is the one the upstream saw), one child per
+//! plugin call and per upstream attempt. A sampled-out request allocates nothing for tracing.
+//!
+//! `tracing` spans (at `debug`, so the default level pays nothing for them): every request runs in
+//! a span `request` (fields `request_id`, `trace_id`, `method`, `route`), every plugin call in a
+//! span `plugin` (`plugin`, `phase`), so log lines written meanwhile carry them. They are for
+//! logs only and are not exported.
+
+mod export;
+mod record;
+
+pub use export::Tracer;
+pub use record::{FinishedRequest, SpanRecorder};
 
 use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;

@@ -14,6 +14,7 @@ mod plugins;
 mod routes;
 mod server;
 mod state;
+mod telemetry;
 mod upstreams;
 
 pub use access_log::{AccessLogDestination, AccessLogSettings};
@@ -27,6 +28,7 @@ pub use plugins::{OnError, PluginSpec};
 pub use routes::{PathMatch, Route};
 pub use server::{Http2Settings, ServerSettings};
 pub use state::StateSettings;
+pub use telemetry::TelemetrySettings;
 pub use upstreams::{Balance, HealthCheck, PassiveHealth, RetryPolicy, Upstream, UpstreamTls};
 
 /// A whole, valid gateway configuration.
@@ -55,4 +57,6 @@ pub struct Config {
     pub routes: Vec<Route>,
     /// The JSON access log (`[access_log]`).
     pub access_log: AccessLogSettings,
+    /// OTLP trace export (`[telemetry]`); `None` when the section is absent.
+    pub telemetry: Option<TelemetrySettings>,
 }

@@ -267,6 +267,20 @@ pub enum RawAccessLogDestination {
     File,
 }
 
+/// `[telemetry]`
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTelemetry {
+    pub endpoint: Option<String>,
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub sampling_ratio: Option<f64>,
+    pub service_name: Option<String>,
+    pub export_timeout_ms: Option<u64>,
+    pub batch_size: Option<usize>,
+    pub queue_size: Option<usize>,
+}
+
 /// The top-level keys, each kept as TOML so that every section (and every entry of a table of
 /// entries) is deserialised on its own and reports its own errors.
 pub const TOP_LEVEL_KEYS: &[&str] = &[
@@ -280,4 +294,5 @@ pub const TOP_LEVEL_KEYS: &[&str] = &[
     "plugins",
     "routes",
     "access_log",
+    "telemetry",
 ];

@@ -18,6 +18,7 @@ mod resilience;
 mod routes;
 mod server;
 mod state;
+mod telemetry;
 mod tls;
 mod upstreams;
 mod validator;
@@ -93,6 +94,7 @@ impl Validator<'_> {
         let routes = self.routes(doc.remove("routes"), &upstreams, &plugins);
         self.fetch_targets(&plugins, &upstreams, admin.as_ref());
         let access_log = self.access_log(doc.remove("access_log"));
+        let telemetry = self.telemetry(doc.remove("telemetry"));
 
         Some(Config {
             source: source.to_owned(),
@@ -106,6 +108,7 @@ impl Validator<'_> {
             plugins,
             routes,
             access_log,
+            telemetry,
         })
     }
 }

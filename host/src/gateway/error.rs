@@ -28,6 +28,9 @@ pub enum GatewayError {
     /// The access log destination could not be opened.
     #[error("cannot open the access log: {0}")]
     AccessLog(String),
+    /// The trace exporter (`[telemetry]`) could not be built.
+    #[error("cannot start trace export: {0}")]
+    Telemetry(String),
     /// A listener could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {

@@ -63,6 +63,10 @@ impl Gateway {
         let (table, plugins, _) = build(&runtime, &config, &HashMap::new()).await?;
         proxy.swap(table);
         proxy.set_access_log(start_access_log(&config)?);
+        if let Some(settings) = &config.telemetry {
+            let tracer = crate::telemetry::Tracer::start(settings);
+            proxy.set_tracer(tracer.map_err(GatewayError::Telemetry)?);
+        }
         Ok(Arc::new(Self {
             config_path: config_path.to_owned(),
             runtime,

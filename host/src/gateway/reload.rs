@@ -102,6 +102,9 @@ pub(super) fn restart_warnings(old: &Config, new: &Config) -> Vec<String> {
     if old.state != new.state {
         warnings.push("[state] changes take effect after a restart".to_owned());
     }
+    if old.telemetry != new.telemetry {
+        warnings.push("[telemetry] changes take effect after a restart".to_owned());
+    }
     // Per listener: TLS or not, and the plain-HTTP policy.
     let modes = |c: &Config| {
         c.listeners

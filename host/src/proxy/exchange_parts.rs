@@ -1,6 +1,6 @@
 //! The request flow's pure helpers, kept beside [`super::handler`]: the access log's record of the
 //! client's request, the request as plugins see it, early length checks, and how body failures
-//! map to the client's or the upstream's error.
+//! map to the client's or the upstream's error, and the upstream body parked for plugins.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -12,11 +12,13 @@ use http::request::Parts;
 use http::{HeaderMap, HeaderValue, Request};
 
 use super::body::BodyMeter;
+use super::body::ProxyBody;
 use super::error::{BoxError, ProxyError};
 use super::headers::{self, X_REQUEST_ID};
+use super::lazy_body::{Parked, ReadFailure};
 use super::routing::{RouteEntry, RoutingTable};
 use crate::access_log::AccessRecord;
-use crate::chain::RequestState;
+use crate::chain::{RequestState, ResponseState};
 use crate::telemetry::TraceContext;
 
 /// The access log's view of the request as the client sent it: raw path and query, and the
@@ -87,6 +89,7 @@ pub(super) fn request_state(
         route: route.name.clone(),
         request_id: Arc::from(request_id),
         context: HashMap::new(),
+        trace: None,
     }
 }
 
@@ -129,6 +132,40 @@ pub(super) fn upstream_body_error(
             source: error,
         }
     }
+}
+
+/// The upstream's response body on its way to the client.
+pub(super) enum Downstream {
+    /// Buffered into the response state, or replaced by a plugin's reply.
+    None,
+    /// Streamed as it arrives.
+    Stream(ProxyBody),
+    /// Parked for a plugin that may read it (contract 0.2.0); from this target.
+    Parked(Arc<Parked>, String),
+}
+
+/// The upstream's parked body after the response phase: streamed on when no plugin read it;
+/// read past `limit` or broken, 502 whatever the plugins answered.
+pub(super) fn unparked(
+    route: &RouteEntry,
+    limit: u64,
+    response: &ResponseState,
+    parked: &Parked,
+    target: String,
+) -> Result<Option<ProxyBody>, ProxyError> {
+    if let Some(failure) = parked.failure() {
+        let upstream = route.upstream.name().to_owned();
+        return Err(match failure {
+            ReadFailure::TooLarge => ProxyError::UpstreamBodyTooLarge { upstream, limit },
+            ReadFailure::Broken => ProxyError::Upstream {
+                upstream,
+                target,
+                source: "the response body broke off".into(),
+            },
+        });
+    }
+    let back = parked.take_back();
+    Ok(back.filter(|_| response.body.is_none()))
 }
 
 pub(super) fn millis(d: Duration) -> f64 {

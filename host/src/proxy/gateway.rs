@@ -18,6 +18,7 @@ use super::upstream::Clients;
 use super::upstream::health::HealthRegistry;
 use crate::access_log::AccessLog;
 use crate::chain::Fetcher;
+use crate::telemetry::Tracer;
 
 /// The proxy: what `serve` runs requests against.
 #[derive(Debug)]
@@ -30,6 +31,8 @@ pub struct Proxy {
     /// Upstream health and checkers, carried across tables.
     health: Mutex<HealthRegistry>,
     access_log: ArcSwapOption<AccessLog>,
+    /// The trace exporter (`[telemetry]`), set once at start; unset, requests pay one branch.
+    tracer: OnceLock<Tracer>,
 }
 
 impl Proxy {
@@ -44,6 +47,7 @@ impl Proxy {
             clients,
             health: Mutex::new(health),
             access_log: ArcSwapOption::empty(),
+            tracer: OnceLock::new(),
         }
     }
 
@@ -78,6 +82,11 @@ impl Proxy {
         self.access_log.load_full()
     }
 
+    /// Export traces through `tracer` from now on (once; later calls change nothing).
+    pub fn set_tracer(&self, tracer: Tracer) {
+        let _ = self.tracer.set(tracer);
+    }
+
     /// The current routing table.
     pub fn table(&self) -> Arc<RoutingTable> {
         self.table.load_full()
@@ -103,6 +112,7 @@ impl Proxy {
     {
         // Pin one table for the whole exchange: a swap must not change route or chain under it.
         let clients = self.clients();
-        handler::handle(self.table(), &clients, peer, req, self.access_log()).await
+        let (table, log, tracer) = (self.table(), self.access_log(), self.tracer.get());
+        handler::handle(table, &clients, peer, req, log, tracer).await
     }
 }

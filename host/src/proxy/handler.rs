@@ -19,11 +19,12 @@ use tracing::Instrument;
 use super::body::{BodyMeter, CappedBody, Completion, ProxyBody};
 use super::error::{BoxError, ProxyError};
 use super::exchange_parts::{
-    access_record, body_error, check_content_length, micros, millis, request_state,
-    upstream_body_error,
+    Downstream, access_record, body_error, check_content_length, micros, millis, request_state,
+    unparked, upstream_body_error,
 };
+use super::exchange_trace::{self, Traced};
 use super::headers::{self, X_REQUEST_ID};
-use super::lazy_body::{Parked, ReadFailure};
+use super::lazy_body::Parked;
 use super::metrics;
 use super::response::client_response;
 use super::routing::{RouteEntry, RoutingTable};
@@ -35,7 +36,7 @@ use super::upstream_failure;
 use crate::access_log::{AccessLog, AccessRecord};
 use crate::chain::{Flow, LogEntry, RequestState, ResponseState};
 use crate::path::normalize_path;
-use crate::telemetry::TraceContext;
+use crate::telemetry::{TraceContext, Tracer};
 use crate::tls::ConnectionInfo;
 
 /// Serve one request from the TCP peer `peer` against `table`, turning every failure into its
@@ -46,12 +47,13 @@ pub async fn handle<B>(
     peer: IpAddr,
     req: Request<B>,
     access_log: Option<Arc<AccessLog>>,
+    tracer: Option<&Tracer>,
 ) -> Response<ProxyBody>
 where
     B: Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
-    let mut exchange = Exchange::prepare(&table, clients, peer, &req, access_log);
+    let mut exchange = Exchange::prepare(&table, clients, peer, &req, access_log, tracer);
     // One span per request at `debug`: with `RUST_LOG=debug` every line written while it runs
     // carries its ids; at the default level it costs nothing (plugins' own log lines name their
     // request either way).
@@ -92,6 +94,8 @@ struct Exchange<'t> {
     request_id_header: Option<HeaderValue>,
     /// The W3C trace this request joined or started; the upstream gets a child `traceparent`.
     trace_context: TraceContext,
+    /// What a sampled request keeps for its trace (`[telemetry]`); `None` otherwise.
+    traced: Option<Box<Traced>>,
     /// The access log and its record of the request as the client sent it.
     access: Option<(Arc<AccessLog>, AccessRecord)>,
     /// The matched route, once routed.
@@ -135,9 +139,11 @@ impl<'t> Exchange<'t> {
         peer: IpAddr,
         req: &Request<B>,
         access_log: Option<Arc<AccessLog>>,
+        tracer: Option<&Tracer>,
     ) -> Self {
         let request_id = headers::request_id(req.headers());
-        let trace_context = TraceContext::from_headers(req.headers());
+        let mut trace_context = TraceContext::from_headers(req.headers());
+        let traced = Traced::sample(tracer, &mut trace_context);
         let access = access_log.map(|log| {
             let record = access_record(table, peer, req, &request_id, &trace_context);
             (log, record)
@@ -151,6 +157,7 @@ impl<'t> Exchange<'t> {
             request_id_header: HeaderValue::from_str(&request_id).ok(),
             request_id,
             trace_context,
+            traced,
             access,
             route: None,
             request_body: BodyMeter::default(),
@@ -270,6 +277,9 @@ impl<'t> Exchange<'t> {
                 .extend(identity.context().map(|(k, v)| (k.to_owned(), v)));
         }
         self.trace_context.apply(&mut state.headers);
+        if let Some(traced) = &mut self.traced {
+            traced.routed(&mut state, &host);
+        }
         let routed = Routed {
             route,
             client: Client {
@@ -373,6 +383,7 @@ impl<'t> Exchange<'t> {
             ..
         } = routed;
         let replay = body.replay();
+        let mut spans = state.trace.take();
         let result = retry::forward(
             &route.upstream,
             &client,
@@ -386,9 +397,14 @@ impl<'t> Exchange<'t> {
                 trace_context.apply(upstream_req.headers_mut());
                 Ok(upstream_req)
             },
-            |target| last_target = Some(target.to_owned()),
+            |attempt| {
+                let spans = spans.as_deref_mut();
+                let name = route.upstream.name();
+                exchange_trace::on_attempt(attempt, &mut last_target, spans, name);
+            },
         )
         .await;
+        state.trace = spans;
         self.upstream_target = last_target;
         self.upstream_time = Some(sent_at.elapsed());
         let forwarded = result.map_err(|e| match (meter.over_limit(), meter.stalled()) {
@@ -454,7 +470,8 @@ impl<'t> Exchange<'t> {
             Downstream::Stream(body) => Some(body),
             Downstream::Parked(parked, target) => {
                 response.lazy_body = None;
-                self.unparked(routed.route, &mut response, &parked, target)?
+                let limit = self.table.limits().max_response_body_bytes;
+                unparked(routed.route, limit, &response, &parked, target)?
             }
         };
         if let Flow::Respond(reply) = flow {
@@ -474,34 +491,12 @@ impl<'t> Exchange<'t> {
         ))
     }
 
-    /// The upstream's parked body after the response phase: streamed on when no plugin read it;
-    /// read past the limit or broken, 502 whatever the plugins answered.
-    fn unparked(
-        &self,
-        route: &RouteEntry,
-        response: &mut ResponseState,
-        parked: &Parked,
-        target: String,
-    ) -> Result<Option<ProxyBody>, ProxyError> {
-        if let Some(failure) = parked.failure() {
-            let limit = self.table.limits().max_response_body_bytes;
-            let upstream = route.upstream.name().to_owned();
-            return Err(match failure {
-                ReadFailure::TooLarge => ProxyError::UpstreamBodyTooLarge { upstream, limit },
-                ReadFailure::Broken => ProxyError::Upstream {
-                    upstream,
-                    target,
-                    source: "the response body broke off".into(),
-                },
-            });
-        }
-        let back = parked.take_back();
-        Ok(back.filter(|_| response.body.is_none()))
-    }
-
     /// What the access log and the log phase need of the request state after the chain.
     fn keep_for_log(&mut self, routed: Routed<'t>) {
-        let state = routed.state;
+        let mut state = routed.state;
+        if let Some(traced) = &mut self.traced {
+            traced.keep(&mut state);
+        }
         self.consumer = state.context.get("consumer").cloned();
         for (key, value) in &state.context {
             if key.starts_with(crate::access_log::CONTEXT_PREFIX) {
@@ -543,6 +538,8 @@ impl<'t> Exchange<'t> {
             buffer,
             consumer,
             log_context,
+            trace_context,
+            traced,
             ..
         } = self;
         let on_done = Box::new(move |sent: u64| {
@@ -550,6 +547,15 @@ impl<'t> Exchange<'t> {
             drop(buffer);
             let elapsed = started.elapsed();
             metrics::record_request(route.as_deref(), &method, status, elapsed);
+            if let Some(traced) = traced {
+                (*traced).finish(
+                    trace_context,
+                    started,
+                    method.clone(),
+                    route.as_deref(),
+                    status,
+                );
+            }
             if let (Some(name), Some(took)) = (&upstream_name, upstream_time) {
                 metrics::record_upstream(route.as_deref(), name, took);
             }
@@ -581,14 +587,4 @@ impl<'t> Exchange<'t> {
         });
         response.map(|body| Completion::new(body, on_done).boxed_unsync())
     }
-}
-
-/// The upstream's response body on its way to the client.
-enum Downstream {
-    /// Buffered into the response state, or replaced by a plugin's reply.
-    None,
-    /// Streamed as it arrives.
-    Stream(ProxyBody),
-    /// Parked for a plugin that may read it (contract 0.2.0); from this target.
-    Parked(Arc<Parked>, String),
 }

@@ -26,6 +26,7 @@ pub(crate) mod connection;
 pub mod drain;
 pub mod error;
 mod exchange_parts;
+mod exchange_trace;
 pub mod fetch;
 mod gateway;
 pub mod handler;

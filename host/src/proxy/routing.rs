@@ -461,6 +461,7 @@ mod tests {
             plugins: BTreeMap::new(),
             routes,
             access_log: Default::default(),
+            telemetry: None,
         }
     }
 

@@ -85,6 +85,8 @@ impl fmt::Display for PluginFingerprint {
 pub(crate) struct Warm {
     store: Store<HostState>,
     bindings: Plugin,
+    /// Calls this instance served before (for traces: a warm, reused instance or a new one).
+    served: u64,
 }
 
 /// Why creating an instance failed.
@@ -239,7 +241,14 @@ pub(crate) async fn new_instance(
         request: caps.request_body,
         response: caps.response_body,
     };
-    Ok((Warm { store, bindings }, caps))
+    Ok((
+        Warm {
+            store,
+            bindings,
+            served: 0,
+        },
+        caps,
+    ))
 }
 
 /// Exchange the request (and response) with the instance's table slots; a second swap undoes
@@ -398,6 +407,8 @@ impl LoadedPlugin {
     ) -> Result<Option<Action>, PluginFailure> {
         let mut w = self.checkout().await?;
         let started = Instant::now();
+        let reused = w.served > 0;
+        w.served += 1;
         let (phase, log_entry, mut resp) = match call {
             PhaseCall::Request => (Phase::Request, None, None),
             PhaseCall::Response(resp) => (Phase::Response, None, Some(resp)),
@@ -482,7 +493,7 @@ impl LoadedPlugin {
             self.stats.state_error(closed);
             tracing::warn!(plugin = %self.spec.name, phase = phase.as_str(), fail_closed = closed, "state backend failed during the call: {message}");
         }
-        match result {
+        let outcome = match result {
             // The log phase has no request left to fail; the error is counted above.
             Ok(action) if phase != Phase::Log => {
                 self.pool.checkin(w);
@@ -504,6 +515,26 @@ impl LoadedPlugin {
                 self.pool.discard(w);
                 Err(self.failure(kind, message))
             }
+        };
+        if let Some(trace) = req.trace.as_deref_mut() {
+            trace.plugin(
+                &self.spec.name,
+                phase.as_str(),
+                outcome_name(&outcome),
+                reused,
+                started,
+            );
         }
+        outcome
+    }
+}
+
+/// How a call ended, for its span: the action, or the failure's kind.
+fn outcome_name(outcome: &Result<Option<Action>, PluginFailure>) -> &'static str {
+    match outcome {
+        Ok(None | Some(Action::Continue)) => "continue",
+        Ok(Some(Action::Respond(_))) => "respond",
+        Ok(Some(Action::Defer(_))) => "defer",
+        Err(failure) => failure.kind.as_str(),
     }
 }

@@ -96,6 +96,15 @@ pub struct Forwarded {
     pub pick: Pick,
 }
 
+/// What `forward` tells its caller about each attempt, for the access log and traces.
+#[derive(Debug)]
+pub enum Attempt<'a> {
+    /// An attempt to this target starts.
+    Start(&'a str),
+    /// The attempt ended: with the response status, or `None` when it failed.
+    End(Option<http::StatusCode>),
+}
+
 /// What a failed request tells about a target.
 fn counts_against_target(error: &ProxyError) -> bool {
     matches!(
@@ -115,7 +124,8 @@ pub fn may_retry(pool: &UpstreamPool, method: &Method) -> bool {
 /// Send a request to `pool`, retrying as the upstream's policy allows. `build` makes the request
 /// for a target; `replayable` says whether a later attempt can carry the same body whole; `client_fault` says whether a failure
 /// was the client's (its body broke the limit), which is neither retried nor held against the
-/// target. The last error is returned when every attempt failed.
+/// target. `on_attempt` hears each attempt start and end. The last error is returned when every
+/// attempt failed.
 pub async fn forward<F>(
     pool: &UpstreamPool,
     client: &HttpClient,
@@ -123,7 +133,7 @@ pub async fn forward<F>(
     replayable: &(dyn Fn() -> bool + Sync),
     client_fault: &(dyn Fn() -> bool + Sync),
     mut build: F,
-    mut on_attempt: impl FnMut(&str),
+    mut on_attempt: impl FnMut(Attempt<'_>),
 ) -> Result<Forwarded, ProxyError>
 where
     F: FnMut(&str) -> Result<Request<ProxyBody>, ProxyError>,
@@ -140,9 +150,11 @@ where
                 upstream: pool.name().to_owned(),
             });
         };
-        on_attempt(pick.addr());
+        on_attempt(Attempt::Start(pick.addr()));
         let req = build(pick.addr())?;
-        match client::send(client, pool, pick.addr(), req).await {
+        let sent = client::send(client, pool, pick.addr(), req).await;
+        on_attempt(Attempt::End(sent.as_ref().ok().map(Response::status)));
+        match sent {
             Ok(response) => {
                 let failed = spec.passive.eject_on_5xx && response.status().is_server_error();
                 if failed {

@@ -148,6 +148,7 @@ pub fn config(upstreams: Vec<Upstream>, routes: Vec<Route>) -> Config {
         plugins: BTreeMap::new(),
         routes,
         access_log: Default::default(),
+        telemetry: None,
     }
 }
 
