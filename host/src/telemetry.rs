@@ -19,9 +19,13 @@
 //! logs only and are not exported.
 
 mod export;
+mod metrics_export;
+mod prometheus;
 mod record;
 
 pub use export::Tracer;
+pub use metrics_export::MetricsExporter;
+pub use prometheus::{install_metrics_recorder, render_metrics};
 pub use record::{FinishedRequest, SpanRecorder};
 
 use std::collections::hash_map::RandomState;

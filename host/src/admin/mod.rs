@@ -17,46 +17,21 @@ mod masking;
 pub use listener::serve;
 pub use masking::{config_json, looks_secret, mask_secrets, mask_url_password};
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 
 use crate::config::AdminToken;
 use crate::gateway::Gateway;
 use crate::usage::UsageQuery;
 
-static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
-
-/// Histogram buckets in seconds for every `tollgate_*` histogram: from 50 µs (a warm plugin
-/// call) to 30 s (a slow upstream).
-const BUCKETS: &[f64] = &[
-    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-    1.0, 2.5, 5.0, 10.0, 30.0,
-];
-
-/// Install the process-wide Prometheus recorder (once; later calls do nothing).
+/// Install the process-wide metrics recorder (see [`crate::telemetry::install_metrics_recorder`]).
 pub fn install_metrics_recorder() {
-    PROMETHEUS.get_or_init(|| {
-        let builder = match PrometheusBuilder::new().set_buckets(BUCKETS) {
-            Ok(builder) => builder,
-            Err(e) => {
-                tracing::warn!(error = %e, "histogram buckets refused; using summaries");
-                PrometheusBuilder::new()
-            }
-        };
-        match builder.install_recorder() {
-            Ok(handle) => Some(handle),
-            Err(e) => {
-                tracing::warn!(error = %e, "metrics recorder not installed");
-                None
-            }
-        }
-    });
+    crate::telemetry::install_metrics_recorder();
 }
 
 async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<Full<Bytes>> {
@@ -89,10 +64,10 @@ async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<Full<
             StatusCode::OK,
             &crate::proxy::upstream::health::report(gateway.proxy().table().upstream_pools()),
         ),
-        (&Method::GET, "/metrics") => match PROMETHEUS.get().and_then(Option::as_ref) {
-            Some(handle) => Response::builder()
+        (&Method::GET, "/metrics") => match crate::telemetry::render_metrics() {
+            Some(text) => Response::builder()
                 .header(header::CONTENT_TYPE, "text/plain; version=0.0.4")
-                .body(Full::new(Bytes::from(handle.render())))
+                .body(Full::new(Bytes::from(text)))
                 .unwrap_or_default(),
             None => json_response(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -279,6 +279,8 @@ pub struct RawTelemetry {
     pub export_timeout_ms: Option<u64>,
     pub batch_size: Option<usize>,
     pub queue_size: Option<usize>,
+    pub metrics_endpoint: Option<String>,
+    pub metrics_interval_ms: Option<u64>,
 }
 
 /// The top-level keys, each kept as TOML so that every section (and every entry of a table of

@@ -49,6 +49,8 @@ pub struct Gateway {
     tls_listeners: std::sync::Mutex<HashMap<String, Arc<TlsListener>>>,
     /// True from the moment every listener serves until shutdown starts (`/admin/ready`).
     pub(super) ready: AtomicBool,
+    /// OTLP metrics export (`[telemetry] metrics_endpoint`), stopped when the gateway is dropped.
+    _metrics_export: Option<crate::telemetry::MetricsExporter>,
 }
 
 impl Gateway {
@@ -63,10 +65,12 @@ impl Gateway {
         let (table, plugins, _) = build(&runtime, &config, &HashMap::new()).await?;
         proxy.swap(table);
         proxy.set_access_log(start_access_log(&config)?);
-        if let Some(settings) = &config.telemetry {
+        let telemetry = config.telemetry.as_ref();
+        if let Some(settings) = telemetry.filter(|s| !s.endpoint.is_empty()) {
             let tracer = crate::telemetry::Tracer::start(settings);
             proxy.set_tracer(tracer.map_err(GatewayError::Telemetry)?);
         }
+        let metrics_export = telemetry.and_then(crate::telemetry::MetricsExporter::start);
         Ok(Arc::new(Self {
             config_path: config_path.to_owned(),
             runtime,
@@ -78,6 +82,7 @@ impl Gateway {
             }),
             tls_listeners: std::sync::Mutex::new(HashMap::new()),
             ready: AtomicBool::new(false),
+            _metrics_export: metrics_export,
         }))
     }
 

@@ -3,12 +3,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-/// `[telemetry]`: traces exported over OTLP/HTTP (protobuf). Absent: nothing is exported and the
-/// request path pays for no span.
+/// `[telemetry]`: traces (and optionally metrics) exported over OTLP/HTTP (protobuf). Absent:
+/// nothing is exported and the request path pays for no span.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TelemetrySettings {
     /// The collector's OTLP/HTTP traces URL (`http://host:4318/v1/traces`); a base URL without a
-    /// path gets `/v1/traces`.
+    /// path gets `/v1/traces`. Empty: no traces (only metrics are exported).
     pub endpoint: String,
     /// Extra headers on every export request (authentication for hosted collectors).
     pub headers: BTreeMap<String, String>,
@@ -23,6 +23,11 @@ pub struct TelemetrySettings {
     pub batch_size: usize,
     /// Finished requests waiting for export; beyond, their spans are dropped and counted.
     pub queue_size: usize,
+    /// The collector's OTLP/HTTP metrics URL (`http://host:4318/v1/metrics`); `None`: no OTLP
+    /// metrics (Prometheus `/metrics` is always there).
+    pub metrics_endpoint: Option<String>,
+    /// How often the metrics are exported.
+    pub metrics_interval: Duration,
 }
 
 impl Default for TelemetrySettings {
@@ -35,6 +40,8 @@ impl Default for TelemetrySettings {
             export_timeout: Duration::from_millis(10_000),
             batch_size: 512,
             queue_size: 2048,
+            metrics_endpoint: None,
+            metrics_interval: Duration::from_millis(60_000),
         }
     }
 }

@@ -11,16 +11,26 @@ impl Validator<'_> {
     pub(super) fn telemetry(&mut self, value: Option<toml::Value>) -> Option<TelemetrySettings> {
         let raw = self.de::<RawTelemetry>("telemetry", value?)?;
         let defaults = TelemetrySettings::default();
+        let metrics_endpoint = raw
+            .metrics_endpoint
+            .map(|url| self.otlp_url("telemetry.metrics_endpoint", url, "/v1/metrics"));
         let endpoint = match raw.endpoint {
-            Some(endpoint) => self.telemetry_endpoint(endpoint),
+            Some(endpoint) => self.otlp_url("telemetry.endpoint", endpoint, "/v1/traces"),
+            None if metrics_endpoint.is_some() => String::new(),
             None => {
                 self.issues.push(
                     "telemetry.endpoint",
-                    "is required: the collector's OTLP/HTTP URL, e.g. \"http://127.0.0.1:4318\"",
+                    "is required (unless only metrics_endpoint is set): the collector's OTLP/HTTP URL, e.g. \"http://127.0.0.1:4318\"",
                 );
                 String::new()
             }
         };
+        let metrics_interval = self.millis(
+            "telemetry",
+            "metrics_interval_ms",
+            raw.metrics_interval_ms,
+            60_000,
+        );
         for (name, value) in &raw.headers {
             let path = format!("telemetry.headers.{name}");
             if HeaderName::from_bytes(name.as_bytes()).is_err() {
@@ -63,28 +73,28 @@ impl Validator<'_> {
             export_timeout,
             batch_size,
             queue_size,
+            metrics_endpoint,
+            metrics_interval,
         })
     }
 
-    /// The traces URL: `http(s)://host[:port]`, with `/v1/traces` added when no path is given.
-    fn telemetry_endpoint(&mut self, endpoint: String) -> String {
+    /// An OTLP/HTTP URL: `http(s)://host[:port]`, with `default_path` (`/v1/traces`,
+    /// `/v1/metrics`) added when no path is given.
+    fn otlp_url(&mut self, path: &str, endpoint: String, default_path: &str) -> String {
         let uri = match endpoint.parse::<Uri>() {
             Ok(uri) => uri,
             Err(e) => {
-                self.issues
-                    .push("telemetry.endpoint", format!("is not a URL: {e}"));
+                self.issues.push(path, format!("is not a URL: {e}"));
                 return endpoint;
             }
         };
         if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
-            self.issues.push(
-                "telemetry.endpoint",
-                "must be an http:// or https:// URL with a host",
-            );
+            self.issues
+                .push(path, "must be an http:// or https:// URL with a host");
             return endpoint;
         }
         if uri.path() == "/" {
-            format!("{}/v1/traces", endpoint.trim_end_matches('/'))
+            format!("{}{default_path}", endpoint.trim_end_matches('/'))
         } else {
             endpoint
         }
