@@ -107,10 +107,10 @@ upstream = "u"
     let deadline = Instant::now() + Duration::from_secs(5);
     let exported = loop {
         let current = latest.lock().unwrap().clone();
-        if let Some(metrics) = current
-            && counter_total(&metrics, "tollgate_requests_total") == Some(7)
+        if let Some(metrics) = &current
+            && counter_total(metrics, "tollgate_requests_total") == Some(7)
         {
-            break metrics;
+            break metrics.clone();
         }
         assert!(
             Instant::now() < deadline,
