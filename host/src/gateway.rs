@@ -11,11 +11,13 @@ mod assemble;
 mod check;
 mod error;
 mod live;
+mod provenance;
 mod reload;
 mod serve;
 
 pub use check::{check, check_warnings};
 pub use error::GatewayError;
 pub use live::Gateway;
+pub use provenance::{Provenance, Revision};
 pub use reload::ReloadReport;
-pub use serve::{Running, run, serve_until_signal, start};
+pub use serve::{Running, run, serve_until_signal, start, start_at};

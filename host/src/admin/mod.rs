@@ -175,10 +175,10 @@ fn ready(gateway: &Gateway) -> Response<Full<Bytes>> {
 /// `GET /admin/plugins`: every loaded plugin with its call statistics since it was loaded.
 async fn plugins(gateway: &Gateway) -> Response<Full<Bytes>> {
     let plugins: Vec<_> = gateway
-        .plugins()
+        .plugins_with_provenance()
         .await
         .iter()
-        .map(|p| {
+        .map(|(p, provenance)| {
             let s = p.stats();
             let caps = p.capabilities();
             let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
@@ -213,6 +213,7 @@ async fn plugins(gateway: &Gateway) -> Response<Full<Bytes>> {
                 },
                 "instances_created": s.instances_created,
                 "idle_instances": s.idle_instances,
+                "provenance": provenance,
             })
         })
         .collect();

@@ -13,6 +13,8 @@ pub struct RawGateway {
     pub trusted_proxies: Option<Vec<String>>,
     pub strip_identity_headers: Option<Vec<String>>,
     pub reject_underscore_headers: Option<bool>,
+    pub trusted_keys: Option<Vec<String>>,
+    pub require_signatures: Option<bool>,
 }
 
 /// `[[listeners]]`

@@ -11,6 +11,7 @@ use tokio::sync::Mutex;
 
 use super::assemble::{PluginsByFingerprint, build, new_runtime, start_access_log};
 use super::error::GatewayError;
+use super::provenance::{Provenance, Revision};
 use super::reload::{Inputs, ReloadReport, named_files, read_config, restart_warnings};
 use crate::config::{self, Config};
 use crate::proxy::{Proxy, RoutingTable};
@@ -23,6 +24,8 @@ struct Active {
     plugins: PluginsByFingerprint,
     /// What the config and the files it names held when they were loaded.
     inputs: Inputs,
+    /// Local generation: 1 at start, +1 per applied reload.
+    generation: i64,
 }
 
 /// What a reload built, ready to be swapped in: nothing of it serves yet.
@@ -54,13 +57,23 @@ pub struct Gateway {
 impl Gateway {
     /// Load the config and every plugin it names, and build the first routing table.
     pub async fn load(config_path: &Path) -> Result<Arc<Self>, GatewayError> {
+        Self::load_at(config_path, None).await
+    }
+
+    /// Like [`Gateway::load`], recording `control_revision` (the control plane's revision of this
+    /// config, when following one) as the revision that introduced every module.
+    pub async fn load_at(
+        config_path: &Path,
+        control_revision: Option<i64>,
+    ) -> Result<Arc<Self>, GatewayError> {
         let (text, config) = read_config(config_path)?;
         let inputs = Inputs::read(&text, &named_files(&config)).await;
         // The proxy exists first (serving nothing) so that plugins can fetch through it; its
         // first table is swapped in before any listener is bound.
         let proxy = Arc::new(Proxy::new(RoutingTable::empty()));
         let runtime = new_runtime(&config, proxy.fetcher())?;
-        let (table, plugins, _) = build(&runtime, &config, &HashMap::new()).await?;
+        let revision = control_revision.map_or(Revision::local(1), Revision::control);
+        let (table, plugins, _) = build(&runtime, &config, &HashMap::new(), revision).await?;
         proxy.swap(table);
         proxy.set_access_log(start_access_log(&config)?);
         Ok(Arc::new(Self {
@@ -71,6 +84,7 @@ impl Gateway {
                 config: Arc::new(config),
                 plugins,
                 inputs,
+                generation: 1,
             }),
             tls_listeners: std::sync::Mutex::new(HashMap::new()),
             ready: AtomicBool::new(false),
@@ -85,9 +99,20 @@ impl Gateway {
 
     /// The plugins currently loaded, by name (each with its statistics since it was loaded).
     pub async fn plugins(&self) -> Vec<Arc<LoadedPlugin>> {
+        let mut plugins: Vec<_> = self.plugins_with_provenance().await;
+        plugins.sort_by(|a, b| a.0.name().cmp(b.0.name()));
+        plugins.into_iter().map(|(p, _)| p).collect()
+    }
+
+    /// The plugins currently loaded, each with where its module came from, sorted by name.
+    pub async fn plugins_with_provenance(&self) -> Vec<(Arc<LoadedPlugin>, Provenance)> {
         let active = self.active.lock().await;
-        let mut plugins: Vec<_> = active.plugins.values().cloned().collect();
-        plugins.sort_by(|a, b| a.name().cmp(b.name()));
+        let mut plugins: Vec<_> = active
+            .plugins
+            .values()
+            .map(|l| (l.plugin.clone(), l.provenance.clone()))
+            .collect();
+        plugins.sort_by(|a, b| a.0.name().cmp(b.0.name()));
         plugins
     }
 
@@ -111,9 +136,20 @@ impl Gateway {
     /// reload reads changed (config bytes, modules, TLS files), nothing is done: the report says
     /// `unchanged` and `tollgate_reloads_skipped_total` counts it.
     pub async fn reload(&self) -> Result<ReloadReport, GatewayError> {
+        self.reload_at(None).await
+    }
+
+    /// Like [`Gateway::reload`], for the control plane's revision `control_revision` (recorded as
+    /// the revision that introduced the modules it loads; else the next local generation).
+    pub async fn reload_at(
+        &self,
+        control_revision: Option<i64>,
+    ) -> Result<ReloadReport, GatewayError> {
         let started = Instant::now();
         let mut active = self.active.lock().await;
-        let staged = match self.stage(&active).await {
+        let revision =
+            control_revision.map_or(Revision::local(active.generation + 1), Revision::control);
+        let staged = match self.stage(&active, revision).await {
             Ok(Some(staged)) => staged,
             Ok(None) => {
                 metrics::counter!("tollgate_reloads_skipped_total").increment(1);
@@ -147,13 +183,18 @@ impl Gateway {
 
     /// Read the config and build what it needs, changing nothing; `None` when nothing the reload
     /// reads changed.
-    async fn stage(&self, active: &Active) -> Result<Option<Staged>, GatewayError> {
+    async fn stage(
+        &self,
+        active: &Active,
+        revision: Revision,
+    ) -> Result<Option<Staged>, GatewayError> {
         let (text, config) = read_config(&self.config_path)?;
         let inputs = Inputs::read(&text, &named_files(&config)).await;
         if inputs == active.inputs {
             return Ok(None);
         }
-        let (table, plugins, loaded) = build(&self.runtime, &config, &active.plugins).await?;
+        let (table, plugins, loaded) =
+            build(&self.runtime, &config, &active.plugins, revision).await?;
         let tls = self.prepare_tls(&config)?;
         // A changed `[access_log]` opens its new destination before anything is swapped.
         let same = self.proxy.access_log().map(|l| l.settings().clone())
@@ -210,6 +251,7 @@ impl Gateway {
             config: Arc::new(config),
             plugins,
             inputs,
+            generation: active.generation + 1,
         };
         report
     }

@@ -48,7 +48,8 @@ pub struct PluginCapabilities {
 pub struct PluginFingerprint([u8; 32]);
 
 impl PluginFingerprint {
-    pub(crate) fn new(spec: &PluginSpec, content_hash: &[u8; 32]) -> Self {
+    /// The fingerprint of `spec` loading a module whose SHA-256 is `content_hash`.
+    pub fn new(spec: &PluginSpec, content_hash: &[u8; 32]) -> Self {
         let mut h = Sha256::new();
         h.update(spec.name.as_bytes());
         h.update([0]);
