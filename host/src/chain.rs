@@ -40,6 +40,9 @@ pub struct RequestState {
     pub request_id: Arc<str>,
     /// Per-request context written and read by plugins.
     pub context: HashMap<String, String>,
+    /// Bit `i`: the chain's `i`-th plugin serves this request with its canary version (decided
+    /// in the request phase, so every phase of the request sees the same version).
+    pub canary_versions: u64,
 }
 
 impl Default for RequestState {
@@ -56,6 +59,7 @@ impl Default for RequestState {
             route: Arc::from(""),
             request_id: Arc::from(""),
             context: HashMap::new(),
+            canary_versions: 0,
         }
     }
 }

@@ -13,6 +13,7 @@ mod error;
 mod live;
 mod provenance;
 mod reload;
+mod rollout;
 mod serve;
 
 pub use check::{check, check_warnings};
@@ -20,4 +21,5 @@ pub use error::GatewayError;
 pub use live::Gateway;
 pub use provenance::{Provenance, Revision};
 pub use reload::ReloadReport;
+pub use rollout::{CanaryAction, CanaryActionError};
 pub use serve::{Running, run, serve_until_signal, start, start_at};

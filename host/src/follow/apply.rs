@@ -186,12 +186,7 @@ impl Follower {
     }
 
     /// Write the config, reload; on failure put the old text back.
-    async fn swap(
-        &self,
-        gateway: &Gateway,
-        id: i64,
-        text: &str,
-    ) -> Result<(), serde_json::Value> {
+    async fn swap(&self, gateway: &Gateway, id: i64, text: &str) -> Result<(), serde_json::Value> {
         let io = |e: std::io::Error| serde_json::json!({"message": e.to_string()});
         let old = self.disk.write_config(text).map_err(io)?;
         match gateway.reload_at(Some(id)).await {

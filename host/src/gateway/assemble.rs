@@ -5,13 +5,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::error::GatewayError;
-use super::provenance::{Provenance, Revision, check_signature, unix_ms};
+use super::provenance::{Provenance, Revision, check_signature};
+use super::rollout::CanaryRegistry;
 use crate::chain::{Chain, Fetcher};
 use crate::config::{self, Config, ConfigIssue, PluginSpec, StateSettings};
 use crate::proxy::RoutingTable;
 use crate::runtime::{
-    LoadedPlugin, MemoryState, PluginFingerprint, RedisClusterOptions, RedisOptions, RedisState,
-    Runtime, RuntimeError, RuntimeOptions, StateBackend, StateError, WasmChain,
+    Canary, CanaryState, LoadedPlugin, Member, MemoryState, PluginFingerprint, RedisClusterOptions,
+    RedisOptions, RedisState, Runtime, RuntimeError, RuntimeOptions, StateBackend, StateError,
+    WasmChain,
 };
 
 /// A loaded plugin and where its module came from.
@@ -97,52 +99,96 @@ fn redis_state(
     Ok(state)
 }
 
+/// What [`build`] made: nothing of it serves yet.
+pub(super) struct Built {
+    pub(super) table: RoutingTable,
+    pub(super) plugins: PluginsByFingerprint,
+    /// How many plugin versions were loaded anew (not reused).
+    pub(super) loaded: usize,
+    /// The state of each entry's canary, by entry name.
+    pub(super) canaries: HashMap<String, Arc<CanaryState>>,
+}
+
 /// Load every plugin (reusing unchanged ones from `previous`), then build one chain per route.
-/// Returns the routing table, the plugins by fingerprint and how many were loaded anew; new
-/// loads are recorded as introduced by `revision`.
+/// New loads are recorded as introduced by `revision`; canaries take their state from
+/// `registry` (a rolled-back canary stays out while the config names the same one).
 pub(super) async fn build(
     runtime: &Runtime,
     config: &Config,
     previous: &PluginsByFingerprint,
     revision: Revision,
-) -> Result<(RoutingTable, PluginsByFingerprint, usize), GatewayError> {
-    let plugins = load_plugins(runtime, config, previous, revision).await?;
+    registry: &CanaryRegistry,
+) -> Result<Built, GatewayError> {
+    let plugins = load_plugins(runtime, config, previous, revision, registry).await?;
     let table = routing_table(config, &plugins.by_name)?;
-    Ok((table, plugins.by_fingerprint, plugins.loaded))
+    Ok(Built {
+        table,
+        plugins: plugins.by_fingerprint,
+        loaded: plugins.loaded,
+        canaries: plugins.canaries,
+    })
 }
 
 /// Every plugin of a config, loaded or reused.
 struct Plugins {
     by_fingerprint: PluginsByFingerprint,
-    by_name: HashMap<String, Arc<LoadedPlugin>>,
+    by_name: HashMap<String, Member>,
+    canaries: HashMap<String, Arc<CanaryState>>,
     /// How many were loaded anew (not reused).
     loaded: usize,
 }
 
-/// Load every plugin of `config`, reusing the one in `previous` with the same fingerprint.
-/// Every plugin that fails to load is reported, not just the first.
+/// Load every plugin of `config` (and its canary), reusing the one in `previous` with the same
+/// fingerprint. Every plugin that fails to load is reported, not just the first.
 async fn load_plugins(
     runtime: &Runtime,
     config: &Config,
     previous: &PluginsByFingerprint,
     revision: Revision,
+    registry: &CanaryRegistry,
 ) -> Result<Plugins, GatewayError> {
     let mut out = Plugins {
         by_fingerprint: HashMap::new(),
         by_name: HashMap::new(),
+        canaries: HashMap::new(),
         loaded: 0,
     };
     let mut issues = Vec::new();
     for (name, spec) in &config.plugins {
         let at = format!("plugins.{name}");
-        match load_one(runtime, config, spec, &at, previous, revision).await {
+        let stable = match load_one(runtime, config, spec, &at, previous, revision).await {
             Ok((fingerprint, loaded, new)) => {
                 out.loaded += usize::from(new);
-                out.by_name.insert(name.clone(), loaded.plugin.clone());
-                out.by_fingerprint.insert(fingerprint, loaded);
+                out.by_fingerprint.insert(fingerprint, loaded.clone());
+                loaded.plugin
             }
-            Err(more) => issues.extend(more),
+            Err(more) => {
+                issues.extend(more);
+                continue;
+            }
+        };
+        let mut member = Member::from(stable);
+        if let (Some(canary), Some(canary_spec)) = (&spec.canary, spec.canary_version()) {
+            let at = format!("{at}.canary");
+            match load_one(runtime, config, &canary_spec, &at, previous, revision).await {
+                Ok((fingerprint, loaded, new)) => {
+                    out.loaded += usize::from(new);
+                    let state = registry.state(name, fingerprint);
+                    out.canaries.insert(name.clone(), state.clone());
+                    member.canary = Some(Arc::new(Canary::new(
+                        name,
+                        loaded.plugin.clone(),
+                        canary.basis_points,
+                        canary.split.clone(),
+                        state,
+                        canary.rollback.clone(),
+                    )));
+                    out.by_fingerprint.insert(fingerprint, loaded);
+                }
+                Err(more) => issues.extend(more),
+            }
         }
+        out.by_name.insert(name.clone(), member);
     }
     if !issues.is_empty() {
         return Err(GatewayError::Plugins(issues));
@@ -185,7 +231,7 @@ async fn load_one(
     let provenance = Provenance {
         sha256: hex(&hash),
         signer,
-        loaded_at_unix_ms: unix_ms(),
+        loaded_at_unix_ms: crate::runtime::unix_ms(),
         revision,
     };
     Ok((fingerprint, Loaded { plugin, provenance }, true))
@@ -198,7 +244,7 @@ fn hex(bytes: &[u8]) -> String {
 /// One chain per route, of its plugins in chain order.
 fn routing_table(
     config: &Config,
-    by_name: &HashMap<String, Arc<LoadedPlugin>>,
+    by_name: &HashMap<String, Member>,
 ) -> Result<RoutingTable, GatewayError> {
     let mut chains: HashMap<String, Arc<dyn Chain>> = HashMap::new();
     for route in &config.routes {
@@ -207,7 +253,10 @@ fn routing_table(
             .iter()
             .filter_map(|name| by_name.get(name).cloned())
             .collect();
-        chains.insert(route.name.to_string(), Arc::new(WasmChain::new(members)));
+        chains.insert(
+            route.name.to_string(),
+            Arc::new(WasmChain::with_members(members)),
+        );
     }
     RoutingTable::new(config, chains).map_err(|e| GatewayError::Routing(e.to_string()))
 }

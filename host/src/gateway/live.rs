@@ -13,9 +13,10 @@ use super::assemble::{PluginsByFingerprint, build, new_runtime, start_access_log
 use super::error::GatewayError;
 use super::provenance::{Provenance, Revision};
 use super::reload::{Inputs, ReloadReport, named_files, read_config, restart_warnings};
+use super::rollout::{self, CanaryAction, CanaryActionError, CanaryRegistry};
 use crate::config::{self, Config};
 use crate::proxy::{Proxy, RoutingTable};
-use crate::runtime::{LoadedPlugin, Runtime, StateBackend};
+use crate::runtime::{CanaryState, CanaryStatus, LoadedPlugin, Runtime, StateBackend};
 use crate::tls::{self, ListenerMode, TlsListener};
 
 /// The plugins and config currently served.
@@ -26,6 +27,8 @@ struct Active {
     inputs: Inputs,
     /// Local generation: 1 at start, +1 per applied reload.
     generation: i64,
+    /// Each entry's canary state, by entry name.
+    canaries: HashMap<String, Arc<CanaryState>>,
 }
 
 /// What a reload built, ready to be swapped in: nothing of it serves yet.
@@ -34,6 +37,7 @@ struct Staged {
     inputs: Inputs,
     table: RoutingTable,
     plugins: PluginsByFingerprint,
+    canaries: HashMap<String, Arc<CanaryState>>,
     /// Plugins loaded anew (the others are reused).
     loaded: usize,
     /// New certificates for the running TLS listeners.
@@ -52,6 +56,8 @@ pub struct Gateway {
     tls_listeners: std::sync::Mutex<HashMap<String, Arc<TlsListener>>>,
     /// True from the moment every listener serves until shutdown starts (`/admin/ready`).
     pub(super) ready: AtomicBool,
+    /// Canary states across reloads.
+    registry: CanaryRegistry,
 }
 
 impl Gateway {
@@ -73,8 +79,9 @@ impl Gateway {
         let proxy = Arc::new(Proxy::new(RoutingTable::empty()));
         let runtime = new_runtime(&config, proxy.fetcher())?;
         let revision = control_revision.map_or(Revision::local(1), Revision::control);
-        let (table, plugins, _) = build(&runtime, &config, &HashMap::new(), revision).await?;
-        proxy.swap(table);
+        let registry = CanaryRegistry::default();
+        let built = build(&runtime, &config, &HashMap::new(), revision, &registry).await?;
+        proxy.swap(built.table);
         proxy.set_access_log(start_access_log(&config)?);
         Ok(Arc::new(Self {
             config_path: config_path.to_owned(),
@@ -82,12 +89,14 @@ impl Gateway {
             proxy,
             active: Mutex::new(Active {
                 config: Arc::new(config),
-                plugins,
+                plugins: built.plugins,
                 inputs,
                 generation: 1,
+                canaries: built.canaries,
             }),
             tls_listeners: std::sync::Mutex::new(HashMap::new()),
             ready: AtomicBool::new(false),
+            registry,
         }))
     }
 
@@ -114,6 +123,29 @@ impl Gateway {
             .collect();
         plugins.sort_by(|a, b| a.0.name().cmp(b.0.name()));
         plugins
+    }
+
+    /// Each entry's canary state, by entry name (entries with a canary only).
+    pub async fn canaries(&self) -> HashMap<String, Arc<CanaryState>> {
+        self.active.lock().await.canaries.clone()
+    }
+
+    /// Promote or roll back entry `name`'s canary (`POST /admin/plugins/NAME/promote|rollback`).
+    /// The state outlives reloads of the same canary.
+    pub async fn canary_action(
+        &self,
+        name: &str,
+        action: CanaryAction,
+    ) -> Result<CanaryStatus, CanaryActionError> {
+        let state = self
+            .active
+            .lock()
+            .await
+            .canaries
+            .get(name)
+            .cloned()
+            .ok_or_else(|| CanaryActionError::NoCanary(name.to_owned()))?;
+        rollout::apply(name, &state, action)
     }
 
     /// The proxy serving traffic.
@@ -193,8 +225,14 @@ impl Gateway {
         if inputs == active.inputs {
             return Ok(None);
         }
-        let (table, plugins, loaded) =
-            build(&self.runtime, &config, &active.plugins, revision).await?;
+        let built = build(
+            &self.runtime,
+            &config,
+            &active.plugins,
+            revision,
+            &self.registry,
+        )
+        .await?;
         let tls = self.prepare_tls(&config)?;
         // A changed `[access_log]` opens its new destination before anything is swapped.
         let same = self.proxy.access_log().map(|l| l.settings().clone())
@@ -207,9 +245,10 @@ impl Gateway {
         Ok(Some(Staged {
             config,
             inputs,
-            table,
-            plugins,
-            loaded,
+            table: built.table,
+            plugins: built.plugins,
+            canaries: built.canaries,
+            loaded: built.loaded,
             tls,
             access_log,
         }))
@@ -223,6 +262,7 @@ impl Gateway {
             inputs,
             table,
             plugins,
+            canaries,
             loaded,
             tls,
             access_log,
@@ -252,7 +292,9 @@ impl Gateway {
             plugins,
             inputs,
             generation: active.generation + 1,
+            canaries,
         };
+        self.registry.retain(&active.canaries);
         report
     }
 

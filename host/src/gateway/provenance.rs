@@ -3,7 +3,6 @@
 //! `[gateway] require_signatures` makes at every load and reload.
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 
@@ -49,14 +48,6 @@ pub struct Provenance {
     pub loaded_at_unix_ms: u64,
     /// The revision whose config first loaded it.
     pub revision: Revision,
-}
-
-/// Now, in Unix milliseconds.
-pub(crate) fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }
 
 /// Check `module`'s signature (digest `hash`) against `settings`: the signer's key id, `None`

@@ -158,6 +158,7 @@ pub(super) fn request_state(
         route: Arc::from(input.route.as_deref().unwrap_or("test")),
         request_id: Arc::from("plugin-test"),
         context: input.context.clone().into_iter().collect(),
+        canary_versions: 0,
     })
 }
 

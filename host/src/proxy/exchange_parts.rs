@@ -87,6 +87,7 @@ pub(super) fn request_state(
         route: route.name.clone(),
         request_id: Arc::from(request_id),
         context: HashMap::new(),
+        canary_versions: 0,
     }
 }
 

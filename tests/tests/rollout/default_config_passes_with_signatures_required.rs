@@ -18,7 +18,10 @@ async fn default_config_loads_with_every_builtin_signed() {
         .unwrap();
     assert!(status.success(), "scripts/build-plugins.sh failed");
     let text = std::fs::read_to_string(root.join("gateway.toml")).unwrap();
-    assert!(text.contains("\nrequire_signatures = true"), "gateway.toml requires signatures");
+    assert!(
+        text.contains("\nrequire_signatures = true"),
+        "gateway.toml requires signatures"
+    );
     let summary = tollgate::gateway::check(&root.join("gateway.toml"))
         .await
         .unwrap_or_else(|e| panic!("gateway.toml refused: {e}"));

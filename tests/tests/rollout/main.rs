@@ -6,5 +6,8 @@
 
 mod rollout_support;
 
+mod canary_by_consumer_keeps_each_consumer_on_one_version;
 mod default_config_passes_with_signatures_required;
+mod slow_canary_is_rolled_back_by_the_latency_rule;
+mod trapping_canary_is_rolled_back_by_the_error_rule;
 mod unsigned_changed_and_untrusted_modules_are_refused;

@@ -73,14 +73,16 @@ async fn each_bad_signature_is_refused_at_load_and_reload_and_a_signed_module_lo
         assert!(err.contains("plugins.rec.module"), "{err}");
         assert!(err.contains(file), "{err}");
         assert!(err.contains(why), "{file}: {err}");
-        for other in [NO_SIGNATURE, CHANGED, UNTRUSTED].iter().filter(|o| **o != why) {
+        for other in [NO_SIGNATURE, CHANGED, UNTRUSTED]
+            .iter()
+            .filter(|o| **o != why)
+        {
             assert!(!err.contains(other), "{file}: {err}");
         }
     }
 
     // A signed module loads, and says where it came from.
-    let gateway =
-        Gateway::start_in(dir, &signed_config(&target, "good.wasm", "v1")).await;
+    let gateway = Gateway::start_in(dir, &signed_config(&target, "good.wasm", "v1")).await;
     let admin = gateway.admin.unwrap();
     let key_id = tollgate::signing::TrustedKey::from_pem(&trusted_pub)
         .unwrap()
@@ -92,7 +94,10 @@ async fn each_bad_signature_is_refused_at_load_and_reload_and_a_signed_module_lo
     assert_eq!(provenance["revision"]["source"], "local", "{entry}");
     assert_eq!(provenance["revision"]["number"], 1, "{entry}");
     assert_eq!(provenance["sha256"].as_str().unwrap().len(), 64, "{entry}");
-    assert!(provenance["loaded_at_unix_ms"].as_u64().unwrap() > 0, "{entry}");
+    assert!(
+        provenance["loaded_at_unix_ms"].as_u64().unwrap() > 0,
+        "{entry}"
+    );
 
     // At reload: each refused with its own error; the old chain keeps serving.
     for (file, why) in [
@@ -111,13 +116,22 @@ async fn each_bad_signature_is_refused_at_load_and_reload_and_a_signed_module_lo
         assert!(message.contains(file) && message.contains(why), "{body}");
         let served = get(&gateway.url("/x"), &[]).await;
         assert_eq!(served.status, 200);
-        assert_eq!(served.json()["headers"]["x-order"][0], "v1", "old chain serves");
+        assert_eq!(
+            served.json()["headers"]["x-order"][0],
+            "v1",
+            "old chain serves"
+        );
     }
 
     // A signed module with a new config reloads, introduced by the next local generation.
     gateway.write_config(&signed_config(&target, "good.wasm", "v2"));
     let reply = admin_reload(&gateway).await;
-    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
     let served = get(&gateway.url("/x"), &[]).await;
     assert_eq!(served.json()["headers"]["x-order"][0], "v2");
     let entry = admin_plugin(admin, "rec").await;

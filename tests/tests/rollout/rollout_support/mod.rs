@@ -34,7 +34,12 @@ targets = ["{target}"]
 /// `GET /admin/plugins` as JSON.
 pub async fn admin_plugins(admin: std::net::SocketAddr) -> serde_json::Value {
     let reply = get(&format!("http://{admin}/admin/plugins"), &[]).await;
-    assert_eq!(reply.status, 200, "{}", String::from_utf8_lossy(&reply.body));
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
     reply.json()
 }
 
