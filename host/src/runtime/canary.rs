@@ -281,7 +281,7 @@ impl Canary {
         w.latency
             .record(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
         if canary
-            && (failed || calls % 16 == 0)
+            && (failed || calls.is_multiple_of(16))
             && calls >= rule.min_requests
             && state.status() == CanaryStatus::Active
             && !state.judging.swap(true, Ordering::Acquire)
