@@ -43,6 +43,9 @@ pub struct RequestState {
     /// The trace recorder of a sampled request (`[telemetry]`): plugin calls add their spans.
     /// `None` when tracing is off or the request was not sampled.
     pub trace: Option<Box<crate::telemetry::SpanRecorder>>,
+    /// Bit `i`: the chain's `i`-th plugin serves this request with its canary version (decided
+    /// in the request phase, so every phase of the request sees the same version).
+    pub canary_versions: u64,
 }
 
 impl Default for RequestState {
@@ -60,6 +63,7 @@ impl Default for RequestState {
             request_id: Arc::from(""),
             context: HashMap::new(),
             trace: None,
+            canary_versions: 0,
         }
     }
 }

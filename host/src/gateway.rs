@@ -11,11 +11,15 @@ mod assemble;
 mod check;
 mod error;
 mod live;
+mod provenance;
 mod reload;
+mod rollout;
 mod serve;
 
 pub use check::{check, check_warnings};
 pub use error::GatewayError;
 pub use live::Gateway;
+pub use provenance::{Provenance, Revision};
 pub use reload::ReloadReport;
-pub use serve::{Running, run, serve_until_signal, start};
+pub use rollout::{CanaryAction, CanaryActionError};
+pub use serve::{Running, run, serve_until_signal, start, start_at};

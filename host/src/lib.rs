@@ -16,6 +16,7 @@ pub mod path;
 pub mod plugin_test;
 pub mod proxy;
 pub mod runtime;
+pub mod signing;
 pub mod telemetry;
 pub mod tls;
 pub mod usage;

@@ -2,6 +2,7 @@
 
 mod fleet_cli;
 mod plugin_cli;
+mod sign_cli;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -99,6 +100,29 @@ enum PluginCommand {
         #[arg(long, conflicts_with_all = ["request", "now_ms", "config", "name"])]
         scenario: Option<PathBuf>,
     },
+    /// Make an Ed25519 key pair for signing plugin modules: OUT (private, PKCS#8 PEM) and OUT
+    /// with the extension `.pub` (public, SPKI PEM), for `[gateway] trusted_keys`.
+    Keygen {
+        /// The private key file to write (e.g. `ops.pem`; `ops.pub` is written beside it).
+        out: PathBuf,
+    },
+    /// Sign a module: writes MODULE.sig, an Ed25519 signature over the module's SHA-256
+    /// (docs/rollout.md).
+    Sign {
+        /// The private key (PKCS#8 PEM, from `plugin keygen` or `openssl genpkey -algorithm ed25519`).
+        #[arg(short, long)]
+        key: PathBuf,
+        /// The module to sign.
+        module: PathBuf,
+    },
+    /// Check MODULE.sig against the module and the given public keys; exit 0 when valid.
+    Verify {
+        /// A trusted public key (SPKI PEM); repeat for several.
+        #[arg(short, long, required = true)]
+        key: Vec<PathBuf>,
+        /// The module to check.
+        module: PathBuf,
+    },
     /// Create a Rust plugin crate that builds and passes its own tests.
     New {
         /// Crate name (lower case, digits, `-`, `_`).
@@ -154,6 +178,9 @@ fn main() -> ExitCode {
                 scenario,
             }),
             PluginCommand::New { name, dir, sdk } => plugin_cli::new(&name, dir, sdk),
+            PluginCommand::Keygen { out } => sign_cli::keygen(&out),
+            PluginCommand::Sign { key, module } => sign_cli::sign(&key, &module),
+            PluginCommand::Verify { key, module } => sign_cli::verify(&key, &module),
         };
     }
     tollgate::telemetry::init_logging();

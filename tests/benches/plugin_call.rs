@@ -36,6 +36,8 @@ fn spec(name: &str, module: &str, config_json: String) -> PluginSpec {
         pool_size: 2,
         max_instances: 64,
         fetch: Vec::new(),
+        canary: None,
+        version: Default::default(),
     }
 }
 

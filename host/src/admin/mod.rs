@@ -26,7 +26,7 @@ use hyper::body::Incoming;
 use serde_json::json;
 
 use crate::config::AdminToken;
-use crate::gateway::Gateway;
+use crate::gateway::{CanaryAction, CanaryActionError, Gateway};
 use crate::usage::UsageQuery;
 
 /// Install the process-wide metrics recorder (see [`crate::telemetry::install_metrics_recorder`]).
@@ -60,6 +60,13 @@ async fn handle(gateway: Arc<Gateway>, req: Request<Incoming>) -> Response<Full<
             ),
         },
         (&Method::GET, "/admin/usage") => usage(&gateway, req.uri().query()).await,
+        (&Method::POST, path) if path.starts_with("/admin/plugins/") => match canary_path(path) {
+            Some((name, action)) => canary(&gateway, name, action).await,
+            None => json_response(
+                StatusCode::NOT_FOUND,
+                &json!({"error": "not_found", "message": format!("no admin endpoint at {path}")}),
+            ),
+        },
         (&Method::GET, "/admin/upstreams") => json_response(
             StatusCode::OK,
             &crate::proxy::upstream::health::report(gateway.proxy().table().upstream_pools()),
@@ -149,11 +156,26 @@ fn ready(gateway: &Gateway) -> Response<Full<Bytes>> {
 
 /// `GET /admin/plugins`: every loaded plugin with its call statistics since it was loaded.
 async fn plugins(gateway: &Gateway) -> Response<Full<Bytes>> {
+    let canaries = gateway.canaries().await;
     let plugins: Vec<_> = gateway
-        .plugins()
+        .plugins_with_provenance()
         .await
         .iter()
-        .map(|p| {
+        .map(|(p, provenance)| {
+            let version = p.spec().version;
+            let canary = canaries.get(&**p.name()).map(|state| {
+                let reason = state.reason();
+                let [stable_window, canary_window] = state.window();
+                json!({
+                    "status": state.status().as_str(),
+                    "reason": reason.as_ref().map(|r| r.0.clone()),
+                    "changed_at_unix_ms": reason.as_ref().map(|r| r.1),
+                    "window": {
+                        "stable": {"calls": stable_window.0, "failure_percent": stable_window.1},
+                        "canary": {"calls": canary_window.0, "failure_percent": canary_window.1},
+                    },
+                })
+            });
             let s = p.stats();
             let caps = p.capabilities();
             let ms = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
@@ -163,6 +185,8 @@ async fn plugins(gateway: &Gateway) -> Response<Full<Bytes>> {
             };
             json!({
                 "name": &**p.name(),
+                "version": version.as_str(),
+                "canary": canary,
                 "module": p.spec().module.display().to_string(),
                 "fingerprint": p.fingerprint().to_string(),
                 "phases": {
@@ -188,10 +212,42 @@ async fn plugins(gateway: &Gateway) -> Response<Full<Bytes>> {
                 },
                 "instances_created": s.instances_created,
                 "idle_instances": s.idle_instances,
+                "provenance": provenance,
             })
         })
         .collect();
     json_response(StatusCode::OK, &json!({ "plugins": plugins }))
+}
+
+/// `/admin/plugins/NAME/promote` or `/rollback`: the entry's name and the action.
+fn canary_path(path: &str) -> Option<(&str, CanaryAction)> {
+    let rest = path.strip_prefix("/admin/plugins/")?;
+    let (name, action) = rest.rsplit_once('/')?;
+    let action = match action {
+        "promote" => CanaryAction::Promote,
+        "rollback" => CanaryAction::Rollback,
+        _ => return None,
+    };
+    (!name.is_empty() && !name.contains('/')).then_some((name, action))
+}
+
+/// `POST /admin/plugins/NAME/promote|rollback`: 200 with the canary's new status, 404 when the
+/// entry has no canary, 409 when the canary is not in a state the action applies to.
+async fn canary(gateway: &Gateway, name: &str, action: CanaryAction) -> Response<Full<Bytes>> {
+    match gateway.canary_action(name, action).await {
+        Ok(status) => json_response(
+            StatusCode::OK,
+            &json!({"plugin": name, "canary": status.as_str()}),
+        ),
+        Err(e @ CanaryActionError::NoCanary(_)) => json_response(
+            StatusCode::NOT_FOUND,
+            &json!({"error": "no_canary", "message": e.to_string()}),
+        ),
+        Err(e @ CanaryActionError::Conflict { .. }) => json_response(
+            StatusCode::CONFLICT,
+            &json!({"error": "canary_conflict", "message": e.to_string()}),
+        ),
+    }
 }
 
 /// `GET /admin/usage?consumer=C[&route=R][&from=T][&to=T]`: 200 with the usage, 400 naming the

@@ -24,7 +24,7 @@ pub use limits::Limits;
 pub use listeners::{
     Admin, AdminToken, ClientAuth, Listener, ListenerTls, PlainHttp, TlsCertFiles,
 };
-pub use plugins::{OnError, PluginSpec};
+pub use plugins::{CanarySpec, CanarySplit, OnError, PluginSpec, PluginVersion, RollbackRule};
 pub use routes::{PathMatch, Route};
 pub use server::{Http2Settings, ServerSettings};
 pub use state::StateSettings;

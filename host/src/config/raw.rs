@@ -13,6 +13,8 @@ pub struct RawGateway {
     pub trusted_proxies: Option<Vec<String>>,
     pub strip_identity_headers: Option<Vec<String>>,
     pub reject_underscore_headers: Option<bool>,
+    pub trusted_keys: Option<Vec<String>>,
+    pub require_signatures: Option<bool>,
 }
 
 /// `[[listeners]]`
@@ -197,6 +199,29 @@ pub struct RawPlugin {
     pub max_instances: Option<usize>,
     pub fetch: Option<Vec<String>>,
     pub config: Option<toml::Table>,
+    pub canary: Option<RawCanary>,
+}
+
+/// `[plugins.NAME.canary]` (docs/rollout.md)
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCanary {
+    pub module: String,
+    pub config: Option<toml::Table>,
+    pub percent: f64,
+    pub split: Option<String>,
+    pub rollback: Option<RawRollback>,
+}
+
+/// `[plugins.NAME.canary.rollback]`
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRollback {
+    pub max_error_rate_points: Option<f64>,
+    pub max_p99_ratio: Option<f64>,
+    pub min_requests: Option<u64>,
+    pub window_ms: Option<u64>,
+    pub webhook: Option<String>,
 }
 
 /// `[state]`

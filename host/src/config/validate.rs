@@ -9,6 +9,7 @@ use super::model::Config;
 use super::raw::TOP_LEVEL_KEYS;
 
 mod access_log;
+mod canary;
 mod deprecation;
 mod gateway;
 mod limits;

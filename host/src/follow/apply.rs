@@ -162,7 +162,7 @@ impl Follower {
     pub(super) async fn apply(&self, id: i64) {
         let Some(gateway) = &self.gateway else { return };
         let outcome = match self.fetch_revision(&id.to_string()).await {
-            Ok((_, text)) => self.swap(gateway, &text).await,
+            Ok((_, text)) => self.swap(gateway, id, &text).await,
             Err(e) => Err(serde_json::json!({"message": e.to_string()})),
         };
         let mut p = lock(&self.progress);
@@ -186,10 +186,10 @@ impl Follower {
     }
 
     /// Write the config, reload; on failure put the old text back.
-    async fn swap(&self, gateway: &Gateway, text: &str) -> Result<(), serde_json::Value> {
+    async fn swap(&self, gateway: &Gateway, id: i64, text: &str) -> Result<(), serde_json::Value> {
         let io = |e: std::io::Error| serde_json::json!({"message": e.to_string()});
         let old = self.disk.write_config(text).map_err(io)?;
-        match gateway.reload().await {
+        match gateway.reload_at(Some(id)).await {
             Ok(_) => {
                 // New auth plugins read the key table too.
                 self.write_keys().await;

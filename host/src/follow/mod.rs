@@ -45,7 +45,7 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     let follower = apply::Follower::new(client, disk, options.node.clone());
     let revision = follower.first_revision().await?;
     crate::admin::install_metrics_recorder();
-    let running = crate::gateway::start(&follower.disk.config_path()).await?;
+    let running = crate::gateway::start_at(&follower.disk.config_path(), Some(revision)).await?;
     let follower = Arc::new(follower.serving(running.gateway.clone(), revision, &running));
     follower.first_keys().await;
     tokio::spawn(follow(follower));

@@ -5,16 +5,26 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::error::GatewayError;
+use super::provenance::{Provenance, Revision, check_signature};
+use super::rollout::CanaryRegistry;
 use crate::chain::{Chain, Fetcher};
-use crate::config::{self, Config, ConfigIssue, StateSettings};
+use crate::config::{self, Config, ConfigIssue, PluginSpec, StateSettings};
 use crate::proxy::RoutingTable;
 use crate::runtime::{
-    LoadedPlugin, MemoryState, PluginFingerprint, RedisClusterOptions, RedisOptions, RedisState,
-    Runtime, RuntimeError, RuntimeOptions, StateBackend, StateError, WasmChain,
+    Canary, CanaryState, LoadedPlugin, Member, MemoryState, PluginFingerprint, RedisClusterOptions,
+    RedisOptions, RedisState, Runtime, RuntimeError, RuntimeOptions, StateBackend, StateError,
+    WasmChain,
 };
 
+/// A loaded plugin and where its module came from.
+#[derive(Clone)]
+pub(super) struct Loaded {
+    pub(super) plugin: Arc<LoadedPlugin>,
+    pub(super) provenance: Provenance,
+}
+
 /// Loaded plugins by fingerprint (module, config and limits): what a reload may reuse.
-pub(super) type PluginsByFingerprint = HashMap<PluginFingerprint, Arc<LoadedPlugin>>;
+pub(super) type PluginsByFingerprint = HashMap<PluginFingerprint, Loaded>;
 
 /// The access log `[access_log]` asks for, started (`None` when it is off).
 pub(super) fn start_access_log(
@@ -89,80 +99,152 @@ fn redis_state(
     Ok(state)
 }
 
+/// What [`build`] made: nothing of it serves yet.
+pub(super) struct Built {
+    pub(super) table: RoutingTable,
+    pub(super) plugins: PluginsByFingerprint,
+    /// How many plugin versions were loaded anew (not reused).
+    pub(super) loaded: usize,
+    /// The state of each entry's canary, by entry name.
+    pub(super) canaries: HashMap<String, Arc<CanaryState>>,
+}
+
 /// Load every plugin (reusing unchanged ones from `previous`), then build one chain per route.
-/// Returns the routing table, the plugins by fingerprint and how many were loaded anew.
+/// New loads are recorded as introduced by `revision`; canaries take their state from
+/// `registry` (a rolled-back canary stays out while the config names the same one).
 pub(super) async fn build(
     runtime: &Runtime,
     config: &Config,
     previous: &PluginsByFingerprint,
-) -> Result<(RoutingTable, PluginsByFingerprint, usize), GatewayError> {
-    let plugins = load_plugins(runtime, config, previous).await?;
+    revision: Revision,
+    registry: &CanaryRegistry,
+) -> Result<Built, GatewayError> {
+    let plugins = load_plugins(runtime, config, previous, revision, registry).await?;
     let table = routing_table(config, &plugins.by_name)?;
-    Ok((table, plugins.by_fingerprint, plugins.loaded))
+    Ok(Built {
+        table,
+        plugins: plugins.by_fingerprint,
+        loaded: plugins.loaded,
+        canaries: plugins.canaries,
+    })
 }
 
 /// Every plugin of a config, loaded or reused.
 struct Plugins {
     by_fingerprint: PluginsByFingerprint,
-    by_name: HashMap<String, Arc<LoadedPlugin>>,
+    by_name: HashMap<String, Member>,
+    canaries: HashMap<String, Arc<CanaryState>>,
     /// How many were loaded anew (not reused).
     loaded: usize,
 }
 
-/// Load every plugin of `config`, reusing the one in `previous` with the same fingerprint.
-/// Every plugin that fails to load is reported, not just the first.
+/// Load every plugin of `config` (and its canary), reusing the one in `previous` with the same
+/// fingerprint. Every plugin that fails to load is reported, not just the first.
 async fn load_plugins(
     runtime: &Runtime,
     config: &Config,
     previous: &PluginsByFingerprint,
+    revision: Revision,
+    registry: &CanaryRegistry,
 ) -> Result<Plugins, GatewayError> {
-    let mut plugins = HashMap::new();
-    let mut by_name = HashMap::new();
+    let mut out = Plugins {
+        by_fingerprint: HashMap::new(),
+        by_name: HashMap::new(),
+        canaries: HashMap::new(),
+        loaded: 0,
+    };
     let mut issues = Vec::new();
-    let mut loaded = 0;
     for (name, spec) in &config.plugins {
-        let fingerprint = match runtime.fingerprint(spec).await {
-            Ok(f) => f,
-            Err(e) => {
-                issues.push(plugin_issue(name, &e.to_string()));
+        let at = format!("plugins.{name}");
+        let stable = match load_one(runtime, config, spec, &at, previous, revision).await {
+            Ok((fingerprint, loaded, new)) => {
+                out.loaded += usize::from(new);
+                out.by_fingerprint.insert(fingerprint, loaded.clone());
+                loaded.plugin
+            }
+            Err(more) => {
+                issues.extend(more);
                 continue;
             }
         };
-        let plugin = match previous.get(&fingerprint) {
-            Some(p) => p.clone(),
-            None => match runtime.load_plugin(spec).await {
-                Ok(p) => {
-                    loaded += 1;
-                    p
+        let mut member = Member::from(stable);
+        if let (Some(canary), Some(canary_spec)) = (&spec.canary, spec.canary_version()) {
+            let at = format!("{at}.canary");
+            match load_one(runtime, config, &canary_spec, &at, previous, revision).await {
+                Ok((fingerprint, loaded, new)) => {
+                    out.loaded += usize::from(new);
+                    let state = registry.state(name, fingerprint);
+                    out.canaries.insert(name.clone(), state.clone());
+                    member.canary = Some(Arc::new(Canary::new(
+                        name,
+                        loaded.plugin.clone(),
+                        canary.basis_points,
+                        canary.split.clone(),
+                        state,
+                        canary.rollback.clone(),
+                    )));
+                    out.by_fingerprint.insert(fingerprint, loaded);
                 }
-                // The plugin refused its own config: point into `[plugins.NAME.config]`.
-                Err(RuntimeError::Init { message, .. }) => {
-                    issues.extend(config::plugin_config_issues(name, &message));
-                    continue;
-                }
-                Err(e) => {
-                    issues.push(plugin_issue(name, &e.to_string()));
-                    continue;
-                }
-            },
-        };
-        by_name.insert(name.clone(), plugin.clone());
-        plugins.insert(fingerprint, plugin);
+                Err(more) => issues.extend(more),
+            }
+        }
+        out.by_name.insert(name.clone(), member);
     }
     if !issues.is_empty() {
         return Err(GatewayError::Plugins(issues));
     }
-    Ok(Plugins {
-        by_fingerprint: plugins,
-        by_name,
-        loaded,
-    })
+    Ok(out)
+}
+
+/// One plugin version (`at` is its TOML path): its signature checked (at every load and reload,
+/// reused or not), then reused from `previous` or loaded. True when loaded anew.
+async fn load_one(
+    runtime: &Runtime,
+    config: &Config,
+    spec: &PluginSpec,
+    at: &str,
+    previous: &PluginsByFingerprint,
+    revision: Revision,
+) -> Result<(PluginFingerprint, Loaded, bool), Vec<ConfigIssue>> {
+    let issue = |message: String| vec![plugin_issue(at, &message)];
+    let hash = runtime
+        .module_hash(spec)
+        .await
+        .map_err(|e| issue(e.to_string()))?;
+    let signer = check_signature(&config.gateway, &spec.module, &hash)
+        .map_err(|why| vec![plugin_issue(&format!("{at}.module"), &why)])?;
+    let fingerprint = PluginFingerprint::new(spec, &hash);
+    if let Some(p) = previous.get(&fingerprint) {
+        let mut loaded = p.clone();
+        loaded.provenance.signer = signer;
+        return Ok((fingerprint, loaded, false));
+    }
+    let plugin = match runtime.load_plugin_expecting(spec, Some(hash)).await {
+        Ok(p) => p,
+        // The plugin refused its own config: point into `[plugins.NAME.config]`.
+        Err(RuntimeError::Init { message, .. }) => {
+            let name = at.strip_prefix("plugins.").unwrap_or(at);
+            return Err(config::plugin_config_issues(name, &message));
+        }
+        Err(e) => return Err(issue(e.to_string())),
+    };
+    let provenance = Provenance {
+        sha256: hex(&hash),
+        signer,
+        loaded_at_unix_ms: crate::runtime::unix_ms(),
+        revision,
+    };
+    Ok((fingerprint, Loaded { plugin, provenance }, true))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// One chain per route, of its plugins in chain order.
 fn routing_table(
     config: &Config,
-    by_name: &HashMap<String, Arc<LoadedPlugin>>,
+    by_name: &HashMap<String, Member>,
 ) -> Result<RoutingTable, GatewayError> {
     let mut chains: HashMap<String, Arc<dyn Chain>> = HashMap::new();
     for route in &config.routes {
@@ -171,15 +253,18 @@ fn routing_table(
             .iter()
             .filter_map(|name| by_name.get(name).cloned())
             .collect();
-        chains.insert(route.name.to_string(), Arc::new(WasmChain::new(members)));
+        chains.insert(
+            route.name.to_string(),
+            Arc::new(WasmChain::with_members(members)),
+        );
     }
     RoutingTable::new(config, chains).map_err(|e| GatewayError::Routing(e.to_string()))
 }
 
-/// A plugin's failure, at `plugins.NAME`.
-fn plugin_issue(name: &str, message: &str) -> ConfigIssue {
+/// A plugin's failure, at `path`.
+fn plugin_issue(path: &str, message: &str) -> ConfigIssue {
     ConfigIssue {
-        path: format!("plugins.{name}"),
+        path: path.to_owned(),
         message: message.to_owned(),
     }
 }

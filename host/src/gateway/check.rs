@@ -7,6 +7,8 @@ use std::sync::Arc;
 
 use super::assemble::{build, new_runtime};
 use super::error::GatewayError;
+use super::provenance::Revision;
+use super::rollout::CanaryRegistry;
 use crate::chain::NoFetcher;
 use crate::config::{self, Config};
 
@@ -15,7 +17,14 @@ use crate::config::{self, Config};
 pub async fn check(path: &Path) -> Result<String, GatewayError> {
     let config = config::load(path)?;
     let runtime = new_runtime(&config, Arc::new(NoFetcher))?;
-    build(&runtime, &config, &HashMap::new()).await?;
+    build(
+        &runtime,
+        &config,
+        &HashMap::new(),
+        Revision::local(1),
+        &CanaryRegistry::default(),
+    )
+    .await?;
     let mut out = format!(
         "{} listener(s), {} upstream(s), {} plugin(s), {} route(s)",
         config.listeners.len(),

@@ -11,10 +11,12 @@ use tokio::sync::Mutex;
 
 use super::assemble::{PluginsByFingerprint, build, new_runtime, start_access_log};
 use super::error::GatewayError;
+use super::provenance::{Provenance, Revision};
 use super::reload::{Inputs, ReloadReport, named_files, read_config, restart_warnings};
+use super::rollout::{self, CanaryAction, CanaryActionError, CanaryRegistry};
 use crate::config::{self, Config};
 use crate::proxy::{Proxy, RoutingTable};
-use crate::runtime::{LoadedPlugin, Runtime, StateBackend};
+use crate::runtime::{CanaryState, CanaryStatus, LoadedPlugin, Runtime, StateBackend};
 use crate::tls::{self, ListenerMode, TlsListener};
 
 /// The plugins and config currently served.
@@ -23,6 +25,10 @@ struct Active {
     plugins: PluginsByFingerprint,
     /// What the config and the files it names held when they were loaded.
     inputs: Inputs,
+    /// Local generation: 1 at start, +1 per applied reload.
+    generation: i64,
+    /// Each entry's canary state, by entry name.
+    canaries: HashMap<String, Arc<CanaryState>>,
 }
 
 /// What a reload built, ready to be swapped in: nothing of it serves yet.
@@ -31,6 +37,7 @@ struct Staged {
     inputs: Inputs,
     table: RoutingTable,
     plugins: PluginsByFingerprint,
+    canaries: HashMap<String, Arc<CanaryState>>,
     /// Plugins loaded anew (the others are reused).
     loaded: usize,
     /// New certificates for the running TLS listeners.
@@ -51,19 +58,32 @@ pub struct Gateway {
     pub(super) ready: AtomicBool,
     /// OTLP metrics export (`[telemetry] metrics_endpoint`), stopped when the gateway is dropped.
     _metrics_export: Option<crate::telemetry::MetricsExporter>,
+    /// Canary states across reloads.
+    registry: CanaryRegistry,
 }
 
 impl Gateway {
     /// Load the config and every plugin it names, and build the first routing table.
     pub async fn load(config_path: &Path) -> Result<Arc<Self>, GatewayError> {
+        Self::load_at(config_path, None).await
+    }
+
+    /// Like [`Gateway::load`], recording `control_revision` (the control plane's revision of this
+    /// config, when following one) as the revision that introduced every module.
+    pub async fn load_at(
+        config_path: &Path,
+        control_revision: Option<i64>,
+    ) -> Result<Arc<Self>, GatewayError> {
         let (text, config) = read_config(config_path)?;
         let inputs = Inputs::read(&text, &named_files(&config)).await;
         // The proxy exists first (serving nothing) so that plugins can fetch through it; its
         // first table is swapped in before any listener is bound.
         let proxy = Arc::new(Proxy::new(RoutingTable::empty()));
         let runtime = new_runtime(&config, proxy.fetcher())?;
-        let (table, plugins, _) = build(&runtime, &config, &HashMap::new()).await?;
-        proxy.swap(table);
+        let revision = control_revision.map_or(Revision::local(1), Revision::control);
+        let registry = CanaryRegistry::default();
+        let built = build(&runtime, &config, &HashMap::new(), revision, &registry).await?;
+        proxy.swap(built.table);
         proxy.set_access_log(start_access_log(&config)?);
         let telemetry = config.telemetry.as_ref();
         if let Some(settings) = telemetry.filter(|s| !s.endpoint.is_empty()) {
@@ -77,12 +97,15 @@ impl Gateway {
             proxy,
             active: Mutex::new(Active {
                 config: Arc::new(config),
-                plugins,
+                plugins: built.plugins,
                 inputs,
+                generation: 1,
+                canaries: built.canaries,
             }),
             tls_listeners: std::sync::Mutex::new(HashMap::new()),
             ready: AtomicBool::new(false),
             _metrics_export: metrics_export,
+            registry,
         }))
     }
 
@@ -94,10 +117,44 @@ impl Gateway {
 
     /// The plugins currently loaded, by name (each with its statistics since it was loaded).
     pub async fn plugins(&self) -> Vec<Arc<LoadedPlugin>> {
+        let mut plugins: Vec<_> = self.plugins_with_provenance().await;
+        plugins.sort_by(|a, b| a.0.name().cmp(b.0.name()));
+        plugins.into_iter().map(|(p, _)| p).collect()
+    }
+
+    /// The plugins currently loaded, each with where its module came from, sorted by name.
+    pub async fn plugins_with_provenance(&self) -> Vec<(Arc<LoadedPlugin>, Provenance)> {
         let active = self.active.lock().await;
-        let mut plugins: Vec<_> = active.plugins.values().cloned().collect();
-        plugins.sort_by(|a, b| a.name().cmp(b.name()));
+        let mut plugins: Vec<_> = active
+            .plugins
+            .values()
+            .map(|l| (l.plugin.clone(), l.provenance.clone()))
+            .collect();
+        plugins.sort_by(|a, b| a.0.name().cmp(b.0.name()));
         plugins
+    }
+
+    /// Each entry's canary state, by entry name (entries with a canary only).
+    pub async fn canaries(&self) -> HashMap<String, Arc<CanaryState>> {
+        self.active.lock().await.canaries.clone()
+    }
+
+    /// Promote or roll back entry `name`'s canary (`POST /admin/plugins/NAME/promote|rollback`).
+    /// The state outlives reloads of the same canary.
+    pub async fn canary_action(
+        &self,
+        name: &str,
+        action: CanaryAction,
+    ) -> Result<CanaryStatus, CanaryActionError> {
+        let state = self
+            .active
+            .lock()
+            .await
+            .canaries
+            .get(name)
+            .cloned()
+            .ok_or_else(|| CanaryActionError::NoCanary(name.to_owned()))?;
+        rollout::apply(name, &state, action)
     }
 
     /// The proxy serving traffic.
@@ -120,9 +177,20 @@ impl Gateway {
     /// reload reads changed (config bytes, modules, TLS files), nothing is done: the report says
     /// `unchanged` and `tollgate_reloads_skipped_total` counts it.
     pub async fn reload(&self) -> Result<ReloadReport, GatewayError> {
+        self.reload_at(None).await
+    }
+
+    /// Like [`Gateway::reload`], for the control plane's revision `control_revision` (recorded as
+    /// the revision that introduced the modules it loads; else the next local generation).
+    pub async fn reload_at(
+        &self,
+        control_revision: Option<i64>,
+    ) -> Result<ReloadReport, GatewayError> {
         let started = Instant::now();
         let mut active = self.active.lock().await;
-        let staged = match self.stage(&active).await {
+        let revision =
+            control_revision.map_or(Revision::local(active.generation + 1), Revision::control);
+        let staged = match self.stage(&active, revision).await {
             Ok(Some(staged)) => staged,
             Ok(None) => {
                 metrics::counter!("tollgate_reloads_skipped_total").increment(1);
@@ -156,13 +224,24 @@ impl Gateway {
 
     /// Read the config and build what it needs, changing nothing; `None` when nothing the reload
     /// reads changed.
-    async fn stage(&self, active: &Active) -> Result<Option<Staged>, GatewayError> {
+    async fn stage(
+        &self,
+        active: &Active,
+        revision: Revision,
+    ) -> Result<Option<Staged>, GatewayError> {
         let (text, config) = read_config(&self.config_path)?;
         let inputs = Inputs::read(&text, &named_files(&config)).await;
         if inputs == active.inputs {
             return Ok(None);
         }
-        let (table, plugins, loaded) = build(&self.runtime, &config, &active.plugins).await?;
+        let built = build(
+            &self.runtime,
+            &config,
+            &active.plugins,
+            revision,
+            &self.registry,
+        )
+        .await?;
         let tls = self.prepare_tls(&config)?;
         // A changed `[access_log]` opens its new destination before anything is swapped.
         let same = self.proxy.access_log().map(|l| l.settings().clone())
@@ -175,9 +254,10 @@ impl Gateway {
         Ok(Some(Staged {
             config,
             inputs,
-            table,
-            plugins,
-            loaded,
+            table: built.table,
+            plugins: built.plugins,
+            canaries: built.canaries,
+            loaded: built.loaded,
             tls,
             access_log,
         }))
@@ -191,6 +271,7 @@ impl Gateway {
             inputs,
             table,
             plugins,
+            canaries,
             loaded,
             tls,
             access_log,
@@ -219,7 +300,10 @@ impl Gateway {
             config: Arc::new(config),
             plugins,
             inputs,
+            generation: active.generation + 1,
+            canaries,
         };
+        self.registry.retain(&active.canaries);
         report
     }
 

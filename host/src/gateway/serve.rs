@@ -64,9 +64,18 @@ impl Running {
 /// Load the config, bind every listener and the admin API, and start serving. File watching is
 /// started when the config enables it.
 pub async fn start(config_path: &Path) -> Result<Running, GatewayError> {
+    start_at(config_path, None).await
+}
+
+/// Like [`start`], for revision `control_revision` of a control plane (recorded in the
+/// modules' provenance).
+pub async fn start_at(
+    config_path: &Path,
+    control_revision: Option<i64>,
+) -> Result<Running, GatewayError> {
     // Plugin statistics resolve their metric handles at load: the recorder comes first.
     crate::admin::install_metrics_recorder();
-    let gateway = Gateway::load(config_path).await?;
+    let gateway = Gateway::load_at(config_path, control_revision).await?;
     let config = gateway.config().await;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let (listeners, bound) = bind_listeners(&gateway, &config)?;

@@ -159,6 +159,7 @@ pub(super) fn request_state(
         request_id: Arc::from("plugin-test"),
         context: input.context.clone().into_iter().collect(),
         trace: None,
+        canary_versions: 0,
     })
 }
 

@@ -93,6 +93,8 @@ impl PluginUnderTest {
             pool_size: 1,
             max_instances: 64,
             fetch: Vec::new(),
+            canary: None,
+            version: Default::default(),
         };
         let plugin = runtime
             .load_plugin(&spec)

@@ -90,6 +90,7 @@ pub(super) fn request_state(
         request_id: Arc::from(request_id),
         context: HashMap::new(),
         trace: None,
+        canary_versions: 0,
     }
 }
 

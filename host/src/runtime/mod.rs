@@ -14,6 +14,8 @@
 
 mod bindings;
 mod cache;
+mod canary;
+mod canary_webhook;
 mod clock;
 mod crypto;
 mod engine;
@@ -38,6 +40,7 @@ mod wasm_chain;
 
 pub use bindings::ContractVersion;
 pub use cache::CompileSource;
+pub use canary::{Canary, CanaryState, CanaryStatus, Member, unix_ms};
 pub use clock::{PluginClock, SystemClock};
 pub use error::RuntimeError;
 pub use limits::PluginLimits;

@@ -25,7 +25,7 @@ use super::runtime::RuntimeInner;
 use super::stats::{Phase, PluginStats, Stats};
 use super::wall_clock::WallClock;
 use crate::chain::{FailureKind, PluginFailure, RequestState, ResponseState};
-use crate::config::{OnError, PluginSpec};
+use crate::config::{OnError, PluginSpec, PluginVersion};
 
 /// What a plugin declared in `init`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -48,7 +48,8 @@ pub struct PluginCapabilities {
 pub struct PluginFingerprint([u8; 32]);
 
 impl PluginFingerprint {
-    pub(crate) fn new(spec: &PluginSpec, content_hash: &[u8; 32]) -> Self {
+    /// The fingerprint of `spec` loading a module whose SHA-256 is `content_hash`.
+    pub fn new(spec: &PluginSpec, content_hash: &[u8; 32]) -> Self {
         let mut h = Sha256::new();
         h.update(spec.name.as_bytes());
         h.update([0]);
@@ -64,6 +65,10 @@ impl PluginFingerprint {
         for upstream in &spec.fetch {
             h.update((upstream.len() as u64).to_le_bytes());
             h.update(upstream.as_bytes());
+        }
+        // A canary never shares a pool (or statistics) with its stable version.
+        if spec.version == PluginVersion::Canary {
+            h.update(b"canary");
         }
         Self(h.finalize().into())
     }
@@ -315,7 +320,7 @@ impl LoadedPlugin {
         let spec = factory.spec.clone();
         let max_idle = spec.pool_size.max(rt.opts.max_idle_per_plugin).max(1);
         let deadline_ticks = ticks(spec.timeout, rt.opts.epoch_tick);
-        let stats = Stats::new(&spec.name);
+        let stats = Stats::new(&spec.name, spec.version);
         let checkout_wait = spec.timeout.max(MIN_CHECKOUT_WAIT);
         let version = factory.pre.version();
         let pool = Pool::new(factory, warm, max_idle);

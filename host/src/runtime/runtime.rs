@@ -109,19 +109,43 @@ impl Runtime {
     /// The fingerprint `spec` would load with (reads the module file to hash it). Compare it with
     /// [`LoadedPlugin::fingerprint`] to reuse an unchanged plugin and its warm pool on reload.
     pub async fn fingerprint(&self, spec: &PluginSpec) -> Result<PluginFingerprint, RuntimeError> {
-        let bytes = read_module(spec).await?;
-        let hash: [u8; 32] = Sha256::digest(&bytes).into();
+        let hash = self.module_hash(spec).await?;
         Ok(PluginFingerprint::new(spec, &hash))
+    }
+
+    /// The SHA-256 of `spec`'s module file (what signatures sign and the fingerprint covers).
+    pub async fn module_hash(&self, spec: &PluginSpec) -> Result<[u8; 32], RuntimeError> {
+        let bytes = read_module(spec).await?;
+        Ok(Sha256::digest(&bytes).into())
     }
 
     /// Compile (or load from the cache), create `pool_size` (at least one) warm instances and call
     /// `init` on each. A refused config fails with the plugin's own message.
     pub async fn load_plugin(&self, spec: &PluginSpec) -> Result<Arc<LoadedPlugin>, RuntimeError> {
+        self.load_plugin_expecting(spec, None).await
+    }
+
+    /// Like [`Runtime::load_plugin`], refusing a module whose SHA-256 is not `expected` (the
+    /// digest whose signature was checked: the file must not change between check and load).
+    pub async fn load_plugin_expecting(
+        &self,
+        spec: &PluginSpec,
+        expected: Option<[u8; 32]>,
+    ) -> Result<Arc<LoadedPlugin>, RuntimeError> {
         let rt = &self.inner;
         let plugin = spec.name.to_string();
         check_limits(spec, &rt.opts)?;
         let bytes = read_module(spec).await?;
         let hash: [u8; 32] = Sha256::digest(&bytes).into();
+        if expected.is_some_and(|e| e != hash) {
+            return Err(RuntimeError::Invalid {
+                plugin,
+                message: format!(
+                    "module `{}` changed while it was being loaded",
+                    spec.module.display()
+                ),
+            });
+        }
         let fingerprint = PluginFingerprint::new(spec, &hash);
         let (component, source) =
             rt.cache

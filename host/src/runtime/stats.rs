@@ -6,9 +6,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use metrics::{Counter, Histogram};
+use metrics::{Counter, Histogram, Label};
 
 use crate::chain::FailureKind;
+use crate::config::PluginVersion;
 
 /// A phase of the chain, for the per-phase latency histogram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,7 +113,7 @@ pub(crate) struct LatencyHistogram {
 }
 
 impl LatencyHistogram {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             buckets: (0..LATENCY_BUCKETS).map(|_| AtomicU64::new(0)).collect(),
         }
@@ -139,12 +140,19 @@ impl LatencyHistogram {
         low.saturating_add(width / 2)
     }
 
-    fn record(&self, nanos: u64) {
+    /// Forget every recorded value (a new window starts).
+    pub(crate) fn reset(&self) {
+        for b in self.buckets.iter() {
+            b.store(0, Ordering::Relaxed);
+        }
+    }
+
+    pub(crate) fn record(&self, nanos: u64) {
         self.buckets[Self::index(nanos)].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The `q` quantile (0..=1); zero when nothing was recorded.
-    fn quantile(&self, q: f64) -> Duration {
+    pub(crate) fn quantile(&self, q: f64) -> Duration {
         let counts: Vec<u64> = self
             .buckets
             .iter()
@@ -184,9 +192,22 @@ pub(crate) struct Stats {
 
 impl Stats {
     /// Metric handles are resolved once here, so install the global recorder before loading.
-    pub(crate) fn new(plugin: &str) -> Self {
-        let name = plugin.to_owned();
-        let histogram = |phase: Phase| metrics::histogram!("tollgate_plugin_call_seconds", "plugin" => name.clone(), "phase" => phase.as_str());
+    /// A canary's series carry `version="canary"` beside the plugin's name.
+    pub(crate) fn new(plugin: &str, version: PluginVersion) -> Self {
+        let labels = |extra: &[(&'static str, &'static str)]| {
+            let mut l = vec![Label::new("plugin", plugin.to_owned())];
+            if version == PluginVersion::Canary {
+                l.push(Label::new("version", "canary"));
+            }
+            l.extend(extra.iter().map(|(k, v)| Label::new(*k, *v)));
+            l
+        };
+        let histogram = |phase: Phase| {
+            metrics::histogram!(
+                "tollgate_plugin_call_seconds",
+                labels(&[("phase", phase.as_str())])
+            )
+        };
         Self {
             calls: AtomicU64::new(0),
             failures: Default::default(),
@@ -196,13 +217,23 @@ impl Stats {
             responses: AtomicU64::new(0),
             state_errors: AtomicU64::new(0),
             m_state_errors: ["fail-closed", "fail-open"].map(|policy| {
-                metrics::counter!("tollgate_plugin_state_errors_total", "plugin" => name.clone(), "policy" => policy)
+                metrics::counter!(
+                    "tollgate_plugin_state_errors_total",
+                    labels(&[("policy", policy)])
+                )
             }),
-            m_calls: metrics::counter!("tollgate_plugin_calls_total", "plugin" => name.clone()),
+            m_calls: metrics::counter!("tollgate_plugin_calls_total", labels(&[])),
             m_failures: KINDS.map(|k| {
-                metrics::counter!("tollgate_plugin_failures_total", "plugin" => name.clone(), "kind" => k.as_str())
+                metrics::counter!(
+                    "tollgate_plugin_failures_total",
+                    labels(&[("kind", k.as_str())])
+                )
             }),
-            m_seconds: [histogram(Phase::Request), histogram(Phase::Response), histogram(Phase::Log)],
+            m_seconds: [
+                histogram(Phase::Request),
+                histogram(Phase::Response),
+                histogram(Phase::Log),
+            ],
         }
     }
 

@@ -12,6 +12,7 @@ use http::header::{CONTENT_TYPE, HeaderMap, HeaderName, HeaderValue};
 use tracing::Instrument;
 
 use super::bindings::{Action, ContractVersion, LogEntry as WitLogEntry, Reply as WitReply};
+use super::canary::{Canary, Member};
 use super::host_request::valid_status;
 use super::host_state::FetchBudget;
 use super::limits::{Limit, exceeded};
@@ -25,7 +26,7 @@ use crate::config::OnError;
 /// A route's chain of Wasm plugins.
 #[derive(Debug, Clone)]
 pub struct WasmChain {
-    plugins: Arc<[Arc<LoadedPlugin>]>,
+    members: Arc<[Member]>,
     needs_request_body: bool,
     needs_response_body: bool,
     wants_log: bool,
@@ -37,17 +38,27 @@ pub struct WasmChain {
 impl WasmChain {
     /// A chain of these plugins, in request order.
     pub fn new(plugins: Vec<Arc<LoadedPlugin>>) -> Self {
-        let any = |f: fn(&LoadedPlugin) -> bool| plugins.iter().any(|p| f(p));
+        Self::with_members(plugins.into_iter().map(Member::from).collect())
+    }
+
+    /// A chain of these members (a plugin and, for some, a canary version), in request order.
+    pub fn with_members(members: Vec<Member>) -> Self {
+        let versions = || {
+            members
+                .iter()
+                .flat_map(|m| std::iter::once(&m.stable).chain(m.canary.iter().map(|c| &c.plugin)))
+        };
+        let any = |f: fn(&LoadedPlugin) -> bool| versions().any(|p| f(p));
         let needs_request_body = any(|p| p.capabilities().request_body);
         let needs_response_body = any(|p| p.capabilities().response_body);
         let wants_log = any(|p| p.capabilities().log);
         let v02 = any(|p| p.contract_version() == ContractVersion::V0_2);
-        let max_defer = plugins
+        let max_defer = members
             .first()
-            .map(|p| p.rt.opts.max_defer)
+            .map(|m| m.stable.rt.opts.max_defer)
             .unwrap_or(Duration::from_secs(30));
         Self {
-            plugins: plugins.into(),
+            members: members.into(),
             needs_request_body,
             needs_response_body,
             wants_log,
@@ -56,10 +67,35 @@ impl WasmChain {
         }
     }
 
-    /// The plugins, in request order.
-    pub fn plugins(&self) -> &[Arc<LoadedPlugin>] {
-        &self.plugins
+    /// The members, in request order.
+    pub fn members(&self) -> &[Member] {
+        &self.members
     }
+}
+
+/// The version of member `i` that serves `req`: decided (and noted in the request's
+/// `canary_versions`) the first time, read back in later phases. A member without a canary
+/// costs one branch. Members past the 64th always serve their stable version.
+fn version<'a>(
+    m: &'a Member,
+    i: usize,
+    req: &mut RequestState,
+    decide: bool,
+) -> (&'a Arc<LoadedPlugin>, Option<(&'a Canary, bool)>) {
+    let Some(c) = &m.canary else {
+        return (&m.stable, None);
+    };
+    let bit = 1u64.checked_shl(i as u32).unwrap_or(0);
+    let on = if decide {
+        let on = bit != 0 && c.serves(req);
+        if on {
+            req.canary_versions |= bit;
+        }
+        on
+    } else {
+        req.canary_versions & bit != 0
+    };
+    (if on { &c.plugin } else { &m.stable }, Some((c, on)))
 }
 
 /// Turn a plugin's reply into one the proxy can send, or say why it cannot be (a 1xx status,
@@ -146,6 +182,7 @@ impl WasmChain {
     async fn run_phase(
         &self,
         plugin: &LoadedPlugin,
+        canary: Option<(&Canary, bool)>,
         req: &mut RequestState,
         mut resp: Option<&mut ResponseState>,
         deferred: &mut Deferred,
@@ -157,7 +194,17 @@ impl WasmChain {
                 None => PhaseCall::Request,
             };
             let span = tracing::debug_span!("plugin", plugin = %plugin.name(), phase = call.name());
-            let action = match plugin.call(req, call, &mut budget).instrument(span).await {
+            let started = canary.map(|_| Instant::now());
+            let result = plugin.call(req, call, &mut budget).instrument(span).await;
+            if let (Some((c, on)), Some(started)) = (canary, started) {
+                let failed = match &result {
+                    Err(_) => true,
+                    Ok(Some(Action::Respond(r))) => valid_status(r.status).is_none(),
+                    Ok(_) => false,
+                };
+                c.record(on, started.elapsed(), failed);
+            }
+            let action = match result {
                 Ok(Some(action)) => action,
                 Ok(None) => return Ok(Step::Continue),
                 Err(failure) => {
@@ -197,11 +244,15 @@ impl WasmChain {
 
     async fn request_phase(&self, req: &mut RequestState) -> Result<RequestOutcome, PluginFailure> {
         let mut deferred = Deferred::default();
-        for (i, plugin) in self.plugins.iter().enumerate() {
+        for (i, member) in self.members.iter().enumerate() {
+            let (plugin, canary) = version(member, i, req, true);
             if !plugin.capabilities().request {
                 continue;
             }
-            if let Step::Respond(reply) = self.run_phase(plugin, req, None, &mut deferred).await? {
+            if let Step::Respond(reply) = self
+                .run_phase(plugin, canary, req, None, &mut deferred)
+                .await?
+            {
                 plugin.record_response(&req.route, reply.status.as_u16());
                 return Ok(RequestOutcome {
                     ran: i,
@@ -210,7 +261,7 @@ impl WasmChain {
             }
         }
         Ok(RequestOutcome {
-            ran: self.plugins.len(),
+            ran: self.members.len(),
             flow: Flow::Continue,
         })
     }
@@ -226,14 +277,15 @@ impl WasmChain {
     ) -> Result<Flow, PluginFailure> {
         let mut deferred = Deferred::default();
         let mut replaced = false;
-        for plugin in self.plugins.iter().take(ran).rev() {
+        for (i, member) in self.members.iter().enumerate().take(ran).rev() {
+            let (plugin, canary) = version(member, i, req, false);
             if !plugin.capabilities().response
                 || (only_v02 && plugin.contract_version() != ContractVersion::V0_2)
             {
                 continue;
             }
             if let Step::Respond(reply) = self
-                .run_phase(plugin, req, Some(resp), &mut deferred)
+                .run_phase(plugin, canary, req, Some(resp), &mut deferred)
                 .await?
             {
                 resp.status = reply.status;
@@ -305,8 +357,10 @@ impl Chain for WasmChain {
     /// log calls are slower than the traffic) is skipped for this request, and that is counted.
     fn on_log(&self, mut req: RequestState, entry: LogEntry) -> BoxFuture<'static, ()> {
         let plugins: Vec<_> = self
-            .plugins
+            .members
             .iter()
+            .enumerate()
+            .map(|(i, m)| version(m, i, &mut req, false).0)
             .filter(|p| p.capabilities().log)
             .filter_map(|p| match Arc::clone(&p.log_slots).try_acquire_owned() {
                 Ok(permit) => Some((Arc::clone(p), permit)),

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use ipnet::IpNet;
 
+use crate::signing::TrustedKey;
+
 /// Where `module = "NAME"` finds built-in plugins, relative to the config file.
 pub const DEFAULT_PLUGIN_DIR: &str = "plugins/target/wasm32-wasip2/release";
 
@@ -23,6 +25,10 @@ pub struct GatewaySettings {
     pub strip_identity_headers: Vec<HeaderPattern>,
     /// Refuse (400) requests with a header name containing `_`.
     pub reject_underscore_headers: bool,
+    /// Keys whose signatures on plugin modules are believed (`trusted_keys`, docs/rollout.md).
+    pub trusted_keys: Vec<TrustedKey>,
+    /// Refuse, at load and at reload, every module without a valid signature by a trusted key.
+    pub require_signatures: bool,
 }
 
 /// The default of `[gateway] strip_identity_headers`: headers that carry an identity some
@@ -48,6 +54,8 @@ impl Default for GatewaySettings {
                 .filter_map(|p| HeaderPattern::parse(p).ok())
                 .collect(),
             reject_underscore_headers: true,
+            trusted_keys: Vec::new(),
+            require_signatures: false,
         }
     }
 }

@@ -8,6 +8,7 @@ use ipnet::IpNet;
 use super::Validator;
 use crate::config::model::{DEFAULT_PLUGIN_DIR, GatewaySettings, HeaderPattern};
 use crate::config::raw::RawGateway;
+use crate::signing::TrustedKey;
 
 const DEFAULT_CACHE_DIR: &str = ".tollgate-cache";
 
@@ -24,7 +25,17 @@ impl Validator<'_> {
             Some(patterns) => self.header_patterns(patterns),
             None => defaults.strip_identity_headers,
         };
+        let trusted_keys = self.trusted_keys(gateway.trusted_keys.unwrap_or_default());
+        let require_signatures = gateway.require_signatures.unwrap_or(false);
+        if require_signatures && trusted_keys.is_empty() {
+            self.issues.push(
+                "gateway.require_signatures",
+                "needs at least one key in `trusted_keys`",
+            );
+        }
         GatewaySettings {
+            trusted_keys,
+            require_signatures,
             plugin_dir: self
                 .base
                 .join(gateway.plugin_dir.as_deref().unwrap_or(DEFAULT_PLUGIN_DIR)),
@@ -56,6 +67,35 @@ impl Validator<'_> {
                         "`{cidr}` is not an IP network (e.g. \"10.0.0.0/8\", \"::1/128\") or address"
                     ),
                 ),
+            }
+        }
+        out
+    }
+
+    /// `trusted_keys = ["keys/ops.pub", "-----BEGIN PUBLIC KEY-----..."]`: Ed25519 public keys in
+    /// PEM (SPKI), each a file relative to the config or the PEM text itself.
+    fn trusted_keys(&mut self, raw: Vec<String>) -> Vec<TrustedKey> {
+        let mut out = Vec::new();
+        for (i, entry) in raw.iter().enumerate() {
+            let path = format!("gateway.trusted_keys[{i}]");
+            let pem = if entry.trim_start().starts_with("-----BEGIN") {
+                entry.clone()
+            } else {
+                let file = self.base.join(entry);
+                match std::fs::read_to_string(&file) {
+                    Ok(text) => text,
+                    Err(e) => {
+                        self.issues.push(
+                            path,
+                            format!("cannot read key file `{}`: {e}", file.display()),
+                        );
+                        continue;
+                    }
+                }
+            };
+            match TrustedKey::from_pem(&pem) {
+                Ok(key) => out.push(key),
+                Err(why) => self.issues.push(path, why),
             }
         }
         out

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::Validator;
 use super::validator::{check_name, known};
-use crate::config::model::{Admin, OnError, PluginSpec, Upstream};
+use crate::config::model::{Admin, OnError, PluginSpec, PluginVersion, Upstream};
 use crate::config::raw::{RawOnError, RawPlugin};
 
 /// Defaults for plugin entries.
@@ -87,7 +87,17 @@ impl Validator<'_> {
         );
         let memory_mb = self.plugin_memory_mb(path, raw.memory_limit_mb);
         let (pool_size, max_instances) = self.plugin_pool(path, raw.pool_size, raw.max_instances);
+        let canary = match raw.canary {
+            Some(c) => Some(Arc::new(self.canary(
+                &format!("{path}.canary"),
+                c,
+                plugin_dir,
+            )?)),
+            None => None,
+        };
         Some(PluginSpec {
+            canary,
+            version: PluginVersion::Stable,
             name: Arc::from(name),
             module,
             config_json,
@@ -99,6 +109,33 @@ impl Validator<'_> {
             max_instances,
             fetch,
         })
+    }
+
+    /// The module path and config JSON of an entry (`path`), or `None` after an issue.
+    pub(super) fn module_and_config(
+        &mut self,
+        path: &str,
+        module: &str,
+        config: Option<toml::Table>,
+        plugin_dir: &Path,
+    ) -> Option<(PathBuf, String)> {
+        let module = match self.module_path(module, plugin_dir) {
+            Ok(m) => m,
+            Err(why) => {
+                self.issues.push(format!("{path}.module"), why);
+                return None;
+            }
+        };
+        match serde_json::to_string(&config.unwrap_or_default()) {
+            Ok(json) => Some((module, json)),
+            Err(e) => {
+                self.issues.push(
+                    format!("{path}.config"),
+                    format!("cannot be passed to the plugin: {e}"),
+                );
+                None
+            }
+        }
     }
 
     /// `memory_limit_mb`: from 1 MiB to 4 GiB.

@@ -60,6 +60,8 @@ pub fn spec(name: &str, file: &str, config: serde_json::Value) -> PluginSpec {
         pool_size: 1,
         max_instances: 64,
         fetch: Vec::new(),
+        canary: None,
+        version: Default::default(),
     }
 }
 
