@@ -324,7 +324,7 @@ impl Family {
 
 /// Counters are whole numbers in the gateway; sent as integers when they are.
 fn counter_value(v: f64) -> number_data_point::Value {
-    if v.fract() == 0.0 && v >= 0.0 && v < 9.0e15 {
+    if v.fract() == 0.0 && (0.0..9.0e15).contains(&v) {
         number_data_point::Value::AsInt(v as i64)
     } else {
         number_data_point::Value::AsDouble(v)
