@@ -348,3 +348,25 @@ async fn key_action(cx: &mut Ctx<'_>, id: &str, action: &str) -> Result<Answer, 
         _ => Err(ApiError::NotFound(format!("no key action {action:?}")).into()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn passwords_verify_and_the_dummy_hash_is_a_real_one() {
+        let hash = hash_password("correct horse battery".into())
+            .await
+            .unwrap_or_default();
+        assert!(hash.starts_with("$argon2id$"), "{hash}");
+        assert!(matches!(
+            verify_password("correct horse battery".into(), hash.clone()).await,
+            Ok(true)
+        ));
+        assert!(matches!(
+            verify_password("wrong".into(), hash).await,
+            Ok(false)
+        ));
+        assert!(argon2::password_hash::PasswordHash::new(DUMMY_HASH).is_ok());
+    }
+}
