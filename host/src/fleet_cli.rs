@@ -29,6 +29,15 @@ pub struct ControlArgs {
     /// The certificate's private key (PEM).
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Who may create a developer account in the portal (`/portal`): `open` (anyone),
+    /// `invite` (with a code from `POST /v1/invites`) or `closed`.
+    #[arg(long, default_value = "invite", value_parser = parse_signup)]
+    portal_signup: tollgate::control::SignUp,
+}
+
+fn parse_signup(text: &str) -> Result<tollgate::control::SignUp, String> {
+    tollgate::control::SignUp::parse(text)
+        .ok_or_else(|| format!("{text:?}: expected open, invite or closed"))
 }
 
 /// Where `ctl` and a following gateway find the control plane.
@@ -150,6 +159,7 @@ pub async fn control(args: ControlArgs) -> ExitCode {
         work_dir: args.work_dir,
         bootstrap_admin_token: secret(&args.admin_token_env).ok(),
         tls: args.tls_cert.zip(args.tls_key),
+        signup: args.portal_signup,
     };
     let running = match tollgate::control::start(options).await {
         Ok(r) => r,

@@ -210,9 +210,12 @@ impl Counts {
     }
 }
 
-/// The names of the meter instances in `config`.
+/// The names of the meter instances in `config`: plugins whose module is `meter.wasm`. A
+/// gateway that follows a control plane loads modules by content hash
+/// (`modules/<sha256>.wasm`), so when no module has that name every plugin instance is read:
+/// only a meter writes keys under `<instance>:usage:`.
 pub fn meter_instances(config: &Config) -> Vec<String> {
-    config
+    let named: Vec<String> = config
         .plugins
         .iter()
         .filter(|(_, spec)| {
@@ -221,7 +224,12 @@ pub fn meter_instances(config: &Config) -> Vec<String> {
                 .is_some_and(|name| name == METER_MODULE)
         })
         .map(|(name, _)| name.clone())
-        .collect()
+        .collect();
+    if named.is_empty() {
+        config.plugins.keys().cloned().collect()
+    } else {
+        named
+    }
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {

@@ -123,32 +123,20 @@ async fn create_revision(
 ) -> Result<Answer, ApiError> {
     caller.role.check(Need::Write, "change the config")?;
     let new: NewRevision = parse_json(&read_body(body, MAX_CONFIG_BYTES).await?)?;
-    ctl.validator.check(&ctl.store, &new.config).await?;
     if new.dry_run {
+        ctl.validator.check(&ctl.store, &new.config).await?;
         return Ok(json(StatusCode::OK, &serde_json::json!({"valid": true})));
     }
-    let current = ctl.store.current().await?;
-    if current.as_ref().and_then(|r| r.config.as_deref()) == Some(new.config.as_str()) {
-        let id = current.map(|r| r.id);
-        return Ok(json(
-            StatusCode::OK,
-            &serde_json::json!({"unchanged": true, "id": id}),
-        ));
+    match super::ops::create_revision(ctl, &caller.name, &new.config, &new.message).await? {
+        Some(revision) => Ok(json(StatusCode::CREATED, &revision)),
+        None => {
+            let id = ctl.store.current().await?.map(|r| r.id);
+            Ok(json(
+                StatusCode::OK,
+                &serde_json::json!({"unchanged": true, "id": id}),
+            ))
+        }
     }
-    let revision = ctl
-        .store
-        .add_revision(&new.config, &caller.name, &new.message, None)
-        .await?;
-    ctl.store
-        .audit(
-            &caller.name,
-            "revision.create",
-            &format!("revision/{}", revision.id),
-            &new.message,
-        )
-        .await?;
-    ctl.changed().await?;
-    Ok(json(StatusCode::CREATED, &revision))
 }
 
 /// A revision id from the path: a number, or `current`.
@@ -233,32 +221,7 @@ async fn rollback(
     } else {
         parse_json(&bytes)?
     };
-    let old = ctl
-        .store
-        .revision(id)
-        .await?
-        .and_then(|r| r.config)
-        .ok_or_else(|| ApiError::NotFound(format!("no revision {id}")))?;
-    // Modules or plugin behaviour may have changed since: the old config is checked again.
-    ctl.validator.check(&ctl.store, &old).await?;
-    let message = if args.message.is_empty() {
-        format!("rollback to revision {id}")
-    } else {
-        args.message
-    };
-    let revision = ctl
-        .store
-        .add_revision(&old, &caller.name, &message, Some(id))
-        .await?;
-    ctl.store
-        .audit(
-            &caller.name,
-            "revision.rollback",
-            &format!("revision/{}", revision.id),
-            &message,
-        )
-        .await?;
-    ctl.changed().await?;
+    let revision = super::ops::rollback(ctl, &caller.name, id, &args.message).await?;
     Ok(json(StatusCode::CREATED, &revision))
 }
 

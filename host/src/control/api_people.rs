@@ -8,6 +8,7 @@ use serde::Deserialize;
 
 use super::Control;
 use super::http::{Answer, ApiError, json, parse_json, read_body};
+use super::ops::check_name;
 use super::roles::{Caller, Need, Role, hash_hex, random_secret};
 use super::store::now_ms;
 use super::store_people::{ApiKey, Consumer, Token};
@@ -37,6 +38,18 @@ pub async fn route(
         }
         (Method::POST, ["v1", "keys", id, action]) => {
             key_action(ctl, caller, id, action, body).await
+        }
+        (Method::POST, ["v1", "invites"]) => {
+            caller.role.check(Need::Write, "invite developers")?;
+            let code = random_secret("tgi_", 16)?;
+            ctl.store.add_invite(&hash_hex(&code), &caller.name).await?;
+            ctl.store
+                .audit(&caller.name, "invite.create", "invite", "")
+                .await?;
+            Ok(json(
+                StatusCode::CREATED,
+                &serde_json::json!({"code": code}),
+            ))
         }
         (Method::GET, ["v1", "tokens"]) => {
             caller.role.check(Need::Admin, "read tokens")?;
@@ -78,6 +91,7 @@ fn known(s: &[&str]) -> bool {
             | ["v1", "keys", _, _]
             | ["v1", "tokens"]
             | ["v1", "tokens", _]
+            | ["v1", "invites"]
     )
 }
 
@@ -90,22 +104,6 @@ async fn optional_json<T: serde::de::DeserializeOwned + Default>(
         Ok(T::default())
     } else {
         parse_json(&bytes)
-    }
-}
-
-/// Names and roles: 1–128 of `A-Z a-z 0-9 . _ - @ :`.
-fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
-    let ok = !name.is_empty()
-        && name.len() <= 128
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._-@:".contains(&b));
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::BadRequest(format!(
-            "{what} {name:?}: 1 to 128 characters of A-Z a-z 0-9 . _ - @ :"
-        )))
     }
 }
 
@@ -279,25 +277,8 @@ async fn issue_key(
     not_after_ms: Option<i64>,
     action: &str,
 ) -> Result<Answer, ApiError> {
-    let key = random_secret("tgk_", 24)?;
-    let record = ApiKey {
-        id: random_secret("key_", 8)?,
-        consumer: consumer.to_owned(),
-        hash: hash_hex(&key),
-        created_ms: now_ms(),
-        not_after_ms,
-        revoked_ms: None,
-    };
-    ctl.store.add_key(&record).await?;
-    ctl.store
-        .audit(
-            &caller.name,
-            action,
-            &format!("key/{}", record.id),
-            consumer,
-        )
-        .await?;
-    ctl.changed().await?;
+    let (record, key) =
+        super::ops::issue_key(ctl, &caller.name, consumer, not_after_ms, action).await?;
     let mut answer = serde_json::json!(record);
     answer["key"] = serde_json::json!(key);
     Ok(json(StatusCode::CREATED, &answer))
@@ -324,24 +305,15 @@ async fn key_action(
     let now = now_ms();
     match action {
         "rotate" => {
-            let grace = args.grace_s.unwrap_or(3600).max(0);
-            let end = key
-                .not_after_ms
-                .map_or(now + grace * 1000, |t| t.min(now + grace * 1000));
-            ctl.store.update_key(id, Some(end), None).await?;
-            issue_key(ctl, caller, &key.consumer, None, "key.rotate").await
+            let (record, key) =
+                super::ops::rotate_key(ctl, &caller.name, &key, args.grace_s.unwrap_or(3600))
+                    .await?;
+            let mut answer = serde_json::json!(record);
+            answer["key"] = serde_json::json!(key);
+            Ok(json(StatusCode::CREATED, &answer))
         }
         "revoke" => {
-            ctl.store.update_key(id, None, Some(now)).await?;
-            ctl.store
-                .audit(
-                    &caller.name,
-                    "key.revoke",
-                    &format!("key/{id}"),
-                    &key.consumer,
-                )
-                .await?;
-            ctl.changed().await?;
+            super::ops::revoke_key(ctl, &caller.name, &key).await?;
             Ok(json(StatusCode::OK, &serde_json::json!({"revoked": id})))
         }
         "expire" => {

@@ -6,16 +6,21 @@
 //!
 //! Layers, each using only those above it: `store` and `store_people` (SQLite or PostgreSQL),
 //! `http` (errors → responses), `roles`, `diff`, `mask` (secrets hidden from viewers), `validate` (the code of `tollgate check`),
-//! `api` and `api_people` (routes), then this module (serving). It never imports the proxy.
+//! `ops` (changes shared by the API and the pages), `api` and `api_people` (the JSON API under
+//! `/v1/`) and `portal` (the developer portal and the operator dashboard, HTML), then this
+//! module (serving). It never imports the proxy.
 
 mod api;
 mod api_people;
 mod diff;
 mod http;
 mod mask;
+mod ops;
+mod portal;
 mod roles;
 mod store;
 mod store_people;
+mod store_portal;
 mod validate;
 
 use std::net::SocketAddr;
@@ -36,6 +41,7 @@ pub fn hash_bytes(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     hex(&sha2::Sha256::digest(bytes))
 }
+pub use portal::SignUp;
 pub use store::{Store, StoreError, now_ms};
 pub use validate::{module_hash, module_refs, write_atomic};
 
@@ -57,6 +63,7 @@ pub struct Control {
     store: Store,
     validator: validate::Validator,
     changes: watch::Sender<Cursor>,
+    portal: portal::Portal,
 }
 
 impl Control {
@@ -84,6 +91,8 @@ pub struct Options {
     pub bootstrap_admin_token: Option<String>,
     /// Serve TLS with this certificate chain and key (PEM).
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// Who may create a developer account in the portal.
+    pub signup: SignUp,
 }
 
 /// Why the control plane could not start.
@@ -126,10 +135,14 @@ pub async fn start(options: Options) -> Result<Running, ControlError> {
         revision: store.current().await?.map_or(0, |r| r.id),
         keys: store.keys_version().await?,
     };
+    // The session cookie is `Secure` unless the control plane serves plain HTTP on a loopback
+    // address (a local trial, or tests), where some browsers would not keep a `Secure` cookie.
+    let secure_cookie = options.tls.is_some() || !options.addr.ip().is_loopback();
     let control = Arc::new(Control {
         store,
         validator,
         changes: watch::Sender::new(cursor),
+        portal: portal::Portal::new(options.signup, secure_cookie),
     });
     let tls = match &options.tls {
         Some((cert, key)) => Some(tls_acceptor(cert, key)?),
@@ -206,7 +219,7 @@ async fn accept_loop(
         tokio::spawn(async move {
             let service = service_fn(move |req| {
                 let control = control.clone();
-                async move { Ok::<_, std::convert::Infallible>(api::handle(control, req).await) }
+                async move { Ok::<_, std::convert::Infallible>(serve(control, req).await) }
             });
             let builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
             let result = match tls {
@@ -227,6 +240,15 @@ async fn accept_loop(
                 tracing::debug!(error = %e, "control connection ended with an error");
             }
         });
+    }
+}
+
+/// The JSON API under `/v1/`, pages and assets everywhere else.
+async fn serve(control: Arc<Control>, req: ::http::Request<hyper::body::Incoming>) -> http::Answer {
+    if req.uri().path().starts_with("/v1/") {
+        api::handle(control, req).await
+    } else {
+        portal::handle(&control, req).await
     }
 }
 

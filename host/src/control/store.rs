@@ -15,7 +15,10 @@ use sqlx::{AnyPool, Row};
 use tokio::sync::Mutex;
 
 /// Schema versions, in order: each runs once, in a transaction, on both databases.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("migrations/0001_init.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("migrations/0001_init.sql")),
+    (2, include_str!("migrations/0002_portal.sql")),
+];
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]

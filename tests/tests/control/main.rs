@@ -11,4 +11,6 @@ mod gateway_reports_a_revision_it_cannot_apply;
 mod invalid_config_is_refused_with_toml_paths;
 mod keys_rotate_expire_and_delete;
 mod openapi_document_matches_the_server;
+mod portal_in_a_browser;
+mod portal_refuses_forgery_fixation_and_xss;
 mod roles_limit_what_tokens_can_do;
