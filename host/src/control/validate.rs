@@ -24,18 +24,24 @@ pub fn module_refs(config: &str) -> (Vec<(String, String)>, Vec<ConfigIssue>) {
         return (refs, issues);
     };
     for (name, entry) in plugins.iter() {
-        let path = format!("plugins.{name}.module");
-        let Some(module) = entry.get("module").and_then(|m| m.as_str()) else {
-            continue;
-        };
-        match module_hash(module) {
-            Some(hash) => refs.push((path, hash.to_owned())),
-            None => issues.push(ConfigIssue {
-                path,
-                message: format!(
-                    "`{module}`: the control plane serves modules by hash; push the config with `tollgate ctl apply`, which uploads each module and names it `modules/<sha256>.wasm`"
-                ),
-            }),
+        let canary = entry.get("canary").and_then(|c| c.get("module"));
+        let modules = [
+            (format!("plugins.{name}.module"), entry.get("module")),
+            (format!("plugins.{name}.canary.module"), canary),
+        ];
+        for (path, module) in modules {
+            let Some(module) = module.and_then(|m| m.as_str()) else {
+                continue;
+            };
+            match module_hash(module) {
+                Some(hash) => refs.push((path, hash.to_owned())),
+                None => issues.push(ConfigIssue {
+                    path,
+                    message: format!(
+                        "`{module}`: the control plane serves modules by hash; push the config with `tollgate ctl apply`, which uploads each module and names it `modules/<sha256>.wasm`"
+                    ),
+                }),
+            }
         }
     }
     (refs, issues)

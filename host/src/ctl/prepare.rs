@@ -41,29 +41,15 @@ pub fn prepare(path: &Path) -> Result<Prepared, Vec<ConfigIssue>> {
     let mut issues = Vec::new();
     if let Some(plugins) = doc.get_mut("plugins").and_then(|p| p.as_table_like_mut()) {
         for (name, entry) in plugins.iter_mut() {
-            let Some(module) = entry
-                .get("module")
-                .and_then(|m| m.as_str())
-                .map(str::to_owned)
-            else {
-                continue;
-            };
-            if crate::control::module_hash(&module).is_some() {
-                continue;
+            let name = name.get().to_owned();
+            // The entry's module, and its canary's (`[plugins.NAME.canary] module`).
+            if let Some(canary) = entry.get_mut("canary").and_then(|c| c.as_table_like_mut()) {
+                let path = format!("plugins.{name}.canary.module");
+                rewrite_module(canary, path, &base, &plugin_dir, &mut modules, &mut issues);
             }
-            let file = module_file(&module, &base, &plugin_dir);
-            match std::fs::read(&file) {
-                Ok(bytes) => {
-                    let hash = crate::control::hash_bytes(&bytes);
-                    entry["module"] = toml_edit::value(format!("modules/{hash}.wasm"));
-                    if !modules.iter().any(|(h, _)| *h == hash) {
-                        modules.push((hash, bytes));
-                    }
-                }
-                Err(e) => issues.push(ConfigIssue {
-                    path: format!("plugins.{}.module", name.get()),
-                    message: format!("cannot read `{}`: {e}", file.display()),
-                }),
+            if let Some(table) = entry.as_table_like_mut() {
+                let path = format!("plugins.{name}.module");
+                rewrite_module(table, path, &base, &plugin_dir, &mut modules, &mut issues);
             }
         }
     }
@@ -74,6 +60,41 @@ pub fn prepare(path: &Path) -> Result<Prepared, Vec<ConfigIssue>> {
         text: doc.to_string(),
         modules,
     })
+}
+
+/// Replace `table`'s `module` by its content address and keep the module's bytes, once per hash.
+fn rewrite_module(
+    table: &mut dyn toml_edit::TableLike,
+    path: String,
+    base: &Path,
+    plugin_dir: &Path,
+    modules: &mut Vec<(String, Vec<u8>)>,
+    issues: &mut Vec<ConfigIssue>,
+) {
+    let Some(module) = table
+        .get("module")
+        .and_then(|m| m.as_str())
+        .map(str::to_owned)
+    else {
+        return;
+    };
+    if crate::control::module_hash(&module).is_some() {
+        return;
+    }
+    let file = module_file(&module, base, plugin_dir);
+    match std::fs::read(&file) {
+        Ok(bytes) => {
+            let hash = crate::control::hash_bytes(&bytes);
+            table.insert("module", toml_edit::value(format!("modules/{hash}.wasm")));
+            if !modules.iter().any(|(h, _)| *h == hash) {
+                modules.push((hash, bytes));
+            }
+        }
+        Err(e) => issues.push(ConfigIssue {
+            path,
+            message: format!("cannot read `{}`: {e}", file.display()),
+        }),
+    }
 }
 
 /// Where the gateway would find `module`: a path relative to the config, or a built-in name in

@@ -6,6 +6,7 @@
 
 mod support;
 
+mod canary_modules_travel_with_the_revision;
 mod fleet_follows_changes_and_outages;
 mod gateway_reports_a_revision_it_cannot_apply;
 mod invalid_config_is_refused_with_toml_paths;
