@@ -17,13 +17,19 @@ use tollgate_tests::{Reply, client, send};
 /// The bootstrap admin token of every test control plane.
 pub const ADMIN: &str = "tg-test-admin-token-0123456789abcdef";
 
-/// The `tollgate` binary, built once per test process (a no-op when up to date).
+/// The `tollgate` binary, built once per test process when needed. Under `scripts/test.sh`
+/// (`TOLLGATE_WASM_PREBUILT=1`) `cargo nextest run --workspace` has just built it with the
+/// workspace's features; building it again with only its own package's features would rebuild
+/// it (and its TLS stack) in every test process, for minutes on two cores.
 pub fn tollgate_bin() -> PathBuf {
     static BIN: OnceLock<PathBuf> = OnceLock::new();
     BIN.get_or_init(|| {
         // target/debug/deps/control-HASH → target/debug/tollgate
         let exe = std::env::current_exe().unwrap();
         let dir = exe.parent().unwrap().parent().unwrap().to_owned();
+        if tollgate_tests::prebuilt() && dir.join("tollgate").exists() {
+            return dir.join("tollgate");
+        }
         let status = Command::new(env!("CARGO"))
             .args(["build", "--quiet", "-p", "tollgate", "--bin", "tollgate"])
             .current_dir(tollgate_tests::repo_root())
