@@ -27,10 +27,19 @@ const QUIET: Duration = Duration::from_millis(100);
 /// A file that keeps changing is reloaded at least this often.
 const MAX_WAIT: Duration = Duration::from_secs(1);
 
-/// Watch until `shutdown` completes.
-pub async fn watch_files(gateway: Arc<Gateway>, shutdown: impl Future<Output = ()>) {
-    tokio::pin!(shutdown);
-    let (tx, mut rx) = mpsc::unbounded_channel::<PathBuf>();
+/// A watcher already pointed at the gateway's files: changes made from now on are seen, also
+/// those made before [`Watching::run`] is first polled.
+pub struct Watching {
+    gateway: Arc<Gateway>,
+    watcher: notify::RecommendedWatcher,
+    rx: mpsc::UnboundedReceiver<PathBuf>,
+    files: HashSet<PathBuf>,
+}
+
+/// Start watching the gateway's files (before it reports ready, so no edit made after that can
+/// be missed); `None` when the platform cannot watch files (logged).
+pub async fn start(gateway: Arc<Gateway>) -> Option<Watching> {
+    let (tx, rx) = mpsc::unbounded_channel::<PathBuf>();
     let mut watcher = match notify::recommended_watcher(
         move |event: notify::Result<notify::Event>| match event {
             Ok(event) if event.need_rescan() => {
@@ -48,33 +57,52 @@ pub async fn watch_files(gateway: Arc<Gateway>, shutdown: impl Future<Output = (
         Ok(w) => w,
         Err(e) => {
             tracing::warn!(error = %e, "file watching unavailable; reload with SIGHUP or the admin API");
-            return;
+            return None;
         }
     };
-    let mut files = watch_set(&gateway, &mut watcher).await;
-    loop {
-        let path = tokio::select! {
-            path = rx.recv() => match path { Some(p) => p, None => return },
-            _ = &mut shutdown => return,
-        };
-        let relevant = |p: &Path| p.as_os_str().is_empty() || files.contains(&canonical(p));
-        if !relevant(&path) {
-            continue;
-        }
-        // Let the writer finish: wait for a quiet spell, taking every change meanwhile as part
-        // of this reload.
-        let deadline = Instant::now() + MAX_WAIT;
+    let files = watch_set(&gateway, &mut watcher).await;
+    Some(Watching {
+        gateway,
+        watcher,
+        rx,
+        files,
+    })
+}
+
+impl Watching {
+    /// Reload on every change until `shutdown` completes.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        let Self {
+            gateway,
+            mut watcher,
+            mut rx,
+            mut files,
+        } = self;
+        tokio::pin!(shutdown);
         loop {
-            let quiet = (Instant::now() + QUIET).min(deadline);
-            match tokio::time::timeout_at(quiet, rx.recv()).await {
-                Ok(Some(_)) if Instant::now() < deadline => continue,
-                Ok(None) => return,
-                _ => break,
+            let path = tokio::select! {
+                path = rx.recv() => match path { Some(p) => p, None => return },
+                _ = &mut shutdown => return,
+            };
+            let relevant = |p: &Path| p.as_os_str().is_empty() || files.contains(&canonical(p));
+            if !relevant(&path) {
+                continue;
             }
+            // Let the writer finish: wait for a quiet spell, taking every change meanwhile as part
+            // of this reload.
+            let deadline = Instant::now() + MAX_WAIT;
+            loop {
+                let quiet = (Instant::now() + QUIET).min(deadline);
+                match tokio::time::timeout_at(quiet, rx.recv()).await {
+                    Ok(Some(_)) if Instant::now() < deadline => continue,
+                    Ok(None) => return,
+                    _ => break,
+                }
+            }
+            tracing::info!(file = %path.display(), "file changed: reloading");
+            let _ = gateway.reload().await;
+            files = watch_set(&gateway, &mut watcher).await;
         }
-        tracing::info!(file = %path.display(), "file changed: reloading");
-        let _ = gateway.reload().await;
-        files = watch_set(&gateway, &mut watcher).await;
     }
 }
 

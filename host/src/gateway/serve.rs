@@ -88,11 +88,12 @@ pub async fn start_at(
         }
         None => (None, None),
     };
-    if config.gateway.watch {
-        tasks.push(tokio::spawn(crate::watch::watch_files(
-            gateway.clone(),
-            wait_for(shutdown_rx.clone()),
-        )));
+    // The watcher is pointed at the files before the gateway reports ready, so an edit made
+    // right after start is never missed.
+    if config.gateway.watch
+        && let Some(watching) = crate::watch::start(gateway.clone()).await
+    {
+        tasks.push(tokio::spawn(watching.run(wait_for(shutdown_rx.clone()))));
     }
     gateway.ready.store(true, Ordering::Relaxed);
     Ok(Running {
