@@ -23,6 +23,22 @@ use super::record::{FinishedRequest, Sampler};
 use super::{TraceContext, random_span_id};
 use crate::config::TelemetrySettings;
 
+/// The HTTP client of every OTLP export (traces and metrics): `http://` or `https://` with the
+/// public roots, each request bounded by `timeout`.
+pub(super) type OtlpClient = opentelemetry_http::hyper::HyperClient<
+    hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
+>;
+
+/// A new [`OtlpClient`].
+pub(super) fn otlp_client(timeout: std::time::Duration) -> OtlpClient {
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_webpki_roots()
+        .https_or_http()
+        .enable_http1()
+        .build();
+    opentelemetry_http::hyper::HyperClient::new(https, timeout, None)
+}
+
 /// Hands sampled requests to the export task. Cheap to clone (a queue sender).
 #[derive(Debug, Clone)]
 pub struct Tracer {
@@ -33,13 +49,7 @@ pub struct Tracer {
 impl Tracer {
     /// Build the OTLP exporter for `settings` and start its task on the current tokio runtime.
     pub fn start(settings: &TelemetrySettings) -> Result<Self, String> {
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client =
-            opentelemetry_http::hyper::HyperClient::new(https, settings.export_timeout, None);
+        let client = otlp_client(settings.export_timeout);
         let headers: HashMap<String, String> = settings
             .headers
             .iter()

@@ -45,13 +45,7 @@ impl MetricsExporter {
     /// Start exporting on the current tokio runtime when `settings` names a metrics endpoint.
     pub fn start(settings: &TelemetrySettings) -> Option<Self> {
         let url = settings.metrics_endpoint.clone()?;
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .build();
-        let client =
-            opentelemetry_http::hyper::HyperClient::new(https, settings.export_timeout, None);
+        let client = super::export::otlp_client(settings.export_timeout);
         let target = Target {
             url,
             headers: settings.headers.clone(),
@@ -86,13 +80,7 @@ struct Target {
 }
 
 impl Target {
-    async fn send(
-        &self,
-        client: &opentelemetry_http::hyper::HyperClient<
-            hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>,
-        >,
-        request: ExportMetricsServiceRequest,
-    ) {
+    async fn send(&self, client: &super::export::OtlpClient, request: ExportMetricsServiceRequest) {
         let mut builder = http::Request::post(&self.url)
             .header(http::header::CONTENT_TYPE, "application/x-protobuf");
         for (name, value) in &self.headers {
