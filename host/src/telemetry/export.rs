@@ -3,12 +3,17 @@
 //! runtime that turns them into OpenTelemetry spans and sends them in batches to the collector
 //! over OTLP/HTTP (protobuf), each export bounded by `export_timeout_ms`.
 //!
+//! The task is not woken per request (that would be a cross-thread wake-up on every traced
+//! request): it drains the queue every [`EXPORT_EVERY`], or at once when a sender sees that a
+//! batch's worth (or half the queue) is waiting.
+//!
 //! Metrics: `tollgate_telemetry_spans_exported_total`, `tollgate_telemetry_spans_dropped_total`
 //! (label `reason`: `queue_full` or `export_failed`) and `tollgate_telemetry_export_failures_total`.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use opentelemetry::trace::{
     SpanContext, SpanId, SpanKind, Status, TraceFlags, TraceId, TraceState,
@@ -17,7 +22,7 @@ use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter, SpanLinks};
-use tokio::sync::mpsc;
+use tokio::sync::{Notify, mpsc};
 
 use super::record::{FinishedRequest, Sampler};
 use super::{TraceContext, random_span_id};
@@ -39,10 +44,17 @@ pub(super) fn otlp_client(timeout: std::time::Duration) -> OtlpClient {
     opentelemetry_http::hyper::HyperClient::new(https, timeout, None)
 }
 
+/// Longest a finished request waits in the queue while fewer than a batch are waiting.
+pub const EXPORT_EVERY: Duration = Duration::from_millis(200);
+
 /// Hands sampled requests to the export task. Cheap to clone (a queue sender).
 #[derive(Debug, Clone)]
 pub struct Tracer {
     queue: mpsc::Sender<FinishedRequest>,
+    /// Wakes the export task before its timer.
+    wake: Arc<Notify>,
+    /// Requests waiting that make a sender wake the task: a batch, or half the queue.
+    wake_at: usize,
     sampler: Sampler,
 }
 
@@ -71,11 +83,17 @@ impl Tracer {
                 .build(),
         );
         let (queue, receiver) = mpsc::channel(settings.queue_size);
-        let batch_size = settings.batch_size;
-        let timeout = settings.export_timeout;
-        tokio::spawn(export_loop(exporter, receiver, batch_size, timeout));
+        let wake = Arc::new(Notify::new());
+        let batches = Batches {
+            size: settings.batch_size,
+            timeout: settings.export_timeout,
+            wake: wake.clone(),
+        };
+        tokio::spawn(export_loop(exporter, receiver, batches));
         Ok(Self {
             queue,
+            wake,
+            wake_at: settings.batch_size.min(settings.queue_size / 2).max(1),
             sampler: Sampler::new(settings.sampling_ratio),
         })
     }
@@ -88,7 +106,11 @@ impl Tracer {
 
     /// Queue a finished request for export, or drop it (counted) when the queue is full.
     pub fn send(&self, finished: FinishedRequest) {
-        if let Err(e) = self.queue.try_send(finished) {
+        let sent = self.queue.try_send(finished);
+        if self.queue.max_capacity() - self.queue.capacity() >= self.wake_at {
+            self.wake.notify_one();
+        }
+        if let Err(e) = sent {
             let spans = match &e {
                 mpsc::error::TrySendError::Full(f) | mpsc::error::TrySendError::Closed(f) => {
                     f.span_count()
@@ -104,32 +126,50 @@ fn dropped(reason: &'static str, spans: usize) {
         .increment(spans as u64);
 }
 
-/// Take what is queued (up to `batch_size` requests' worth), export it, repeat; ends when
-/// every sender is gone.
+/// How the export task batches.
+struct Batches {
+    /// Most spans in one export request.
+    size: usize,
+    /// Longest one export may take.
+    timeout: Duration,
+    /// Rung by senders when a batch is waiting.
+    wake: Arc<Notify>,
+}
+
+/// Every [`EXPORT_EVERY`] (or when woken), take what is queued, export it in batches of
+/// `batch_size` spans, repeat; ends when every sender is gone and the queue is empty.
 async fn export_loop(
     exporter: opentelemetry_otlp::SpanExporter,
     mut receiver: mpsc::Receiver<FinishedRequest>,
-    batch_size: usize,
-    timeout: std::time::Duration,
+    batches: Batches,
 ) {
     let scope = InstrumentationScope::builder("tollgate")
         .with_version(env!("CARGO_PKG_VERSION"))
         .build();
-    let mut requests = Vec::with_capacity(batch_size.min(1024));
+    let mut requests = Vec::new();
     loop {
-        requests.clear();
-        if receiver.recv_many(&mut requests, batch_size).await == 0 {
-            return;
+        tokio::select! {
+            () = tokio::time::sleep(EXPORT_EVERY) => {}
+            () = batches.wake.notified() => {}
         }
+        if receiver.is_empty() {
+            if receiver.is_closed() {
+                return;
+            }
+            continue;
+        }
+        requests.clear();
+        let waiting = receiver.len();
+        receiver.recv_many(&mut requests, waiting).await;
         let mut batch = Vec::new();
         for request in requests.drain(..) {
             spans_of(&request, &scope, &mut batch);
-            if batch.len() >= batch_size {
-                export(&exporter, std::mem::take(&mut batch), timeout).await;
+            if batch.len() >= batches.size {
+                export(&exporter, std::mem::take(&mut batch), batches.timeout).await;
             }
         }
         if !batch.is_empty() {
-            export(&exporter, batch, timeout).await;
+            export(&exporter, batch, batches.timeout).await;
         }
     }
 }
@@ -137,7 +177,7 @@ async fn export_loop(
 async fn export(
     exporter: &opentelemetry_otlp::SpanExporter,
     batch: Vec<SpanData>,
-    timeout: std::time::Duration,
+    timeout: Duration,
 ) {
     let count = batch.len();
     let started = Instant::now();
