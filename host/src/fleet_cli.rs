@@ -100,6 +100,24 @@ enum CtlCommand {
         #[arg(short, long, default_value = "")]
         message: String,
     },
+    /// Promote a plugin's canary (its module and config become the entry's) or roll it back
+    /// (removed), for the whole fleet: stored as a new revision.
+    Canary {
+        /// `promote` or `rollback`.
+        #[arg(value_enum)]
+        action: CanaryCommand,
+        /// The `[plugins.NAME]` entry.
+        plugin: String,
+        /// Why.
+        #[arg(short, long, default_value = "")]
+        message: String,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum CanaryCommand {
+    Promote,
+    Rollback,
 }
 
 /// `tollgate run --control URL` options.
@@ -220,6 +238,18 @@ pub async fn ctl(args: CtlArgs) -> ExitCode {
         CtlCommand::Get { revision } => Action::Get { revision },
         CtlCommand::History => Action::History,
         CtlCommand::Rollback { revision, message } => Action::Rollback { revision, message },
+        CtlCommand::Canary {
+            action,
+            plugin,
+            message,
+        } => Action::Canary {
+            plugin,
+            action: match action {
+                CanaryCommand::Promote => tollgate::ctl::CanaryVerb::Promote,
+                CanaryCommand::Rollback => tollgate::ctl::CanaryVerb::Rollback,
+            },
+            message,
+        },
     };
     ExitCode::from(tollgate::ctl::run(&client, action).await)
 }

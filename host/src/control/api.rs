@@ -68,6 +68,20 @@ async fn route(ctl: &Control, req: Request<Incoming>) -> Result<Answer, ApiError
                 None => Err(ApiError::NotFound(format!("no module {hash}"))),
             }
         }
+        (Method::PUT, ["v1", "modules", hash, "signatures"]) => {
+            super::api_rollout::put_signature(ctl, &caller, hash, body).await
+        }
+        (Method::GET, ["v1", "modules", hash, "signatures"]) => {
+            super::api_rollout::get_signatures(ctl, &caller, hash).await
+        }
+        (Method::POST, ["v1", "plugins", name, "promote"]) => {
+            let change = super::api_rollout::CanaryChange::Promote;
+            super::api_rollout::canary(ctl, &caller, name, change, body).await
+        }
+        (Method::POST, ["v1", "plugins", name, "rollback"]) => {
+            let change = super::api_rollout::CanaryChange::Rollback;
+            super::api_rollout::canary(ctl, &caller, name, change, body).await
+        }
         (Method::GET, ["v1", "gateways"]) => {
             caller.role.check(Need::Read, "read gateway reports")?;
             gateways(ctl).await

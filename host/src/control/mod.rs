@@ -12,6 +12,7 @@
 
 mod api;
 mod api_people;
+mod api_rollout;
 mod diff;
 mod http;
 mod mask;
@@ -41,6 +42,7 @@ pub fn hash_bytes(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     hex(&sha2::Sha256::digest(bytes))
 }
+pub use api_rollout::pick_signature;
 pub use portal::SignUp;
 pub use store::{Store, StoreError, now_ms};
 pub use validate::{module_hash, module_refs, write_atomic};

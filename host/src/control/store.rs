@@ -18,6 +18,7 @@ use tokio::sync::Mutex;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_portal.sql")),
+    (6, include_str!("migrations/0006_module_signatures.sql")),
 ];
 
 /// A storage failure.
@@ -225,6 +226,46 @@ impl Store {
             .decode(data)
             .map(Some)
             .map_err(|e| StoreError::Corrupt(format!("module {sha256}: {e}")))
+    }
+
+    /// Store a module's signature file by `key_id` (replacing that key's earlier one).
+    pub async fn put_signature(
+        &self,
+        sha256: &str,
+        key_id: &str,
+        signature: &str,
+    ) -> Result<(), StoreError> {
+        let _w = self.write.lock().await;
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("DELETE FROM module_signatures WHERE sha256 = $1 AND key_id = $2")
+            .bind(sha256)
+            .bind(key_id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "INSERT INTO module_signatures (sha256, key_id, signature, created_ms) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(sha256)
+        .bind(key_id)
+        .bind(signature)
+        .bind(now_ms())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// A module's signature files, oldest first.
+    pub async fn signatures(&self, sha256: &str) -> Result<Vec<String>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT signature FROM module_signatures WHERE sha256 = $1 ORDER BY created_ms, key_id",
+        )
+        .bind(sha256)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| r.try_get("signature").map_err(StoreError::from))
+            .collect()
     }
 }
 

@@ -77,7 +77,7 @@ impl Validator {
     pub async fn check(&self, store: &Store, config: &str) -> Result<(), ApiError> {
         let (refs, mut issues) = module_refs(config);
         for (path, hash) in &refs {
-            if !self.materialise(store, hash).await? {
+            if !self.materialise(store, hash, config).await? {
                 issues.push(ConfigIssue {
                     path: path.clone(),
                     message: format!(
@@ -102,17 +102,29 @@ impl Validator {
             .map_err(|e| ApiError::InvalidConfig(e.issues()))
     }
 
-    /// Make `modules/<hash>.wasm` exist in the work directory; `false` when it is not stored.
-    async fn materialise(&self, store: &Store, hash: &str) -> Result<bool, ApiError> {
+    /// Make `modules/<hash>.wasm` exist in the work directory, with the stored signature a
+    /// gateway on `config` would keep beside it (so `[gateway] require_signatures` is checked as
+    /// a gateway will); `false` when the module is not stored.
+    async fn materialise(&self, store: &Store, hash: &str, config: &str) -> Result<bool, ApiError> {
         let file = self.dir.join("modules").join(format!("{hash}.wasm"));
-        if file.exists() {
-            return Ok(true);
-        }
-        let Some(bytes) = store.module(hash).await? else {
-            return Ok(false);
+        let io = |file: &Path, e: std::io::Error| {
+            ApiError::Internal(format!("cannot write {}: {e}", file.display()))
         };
-        write_atomic(&file, &bytes)
-            .map_err(|e| ApiError::Internal(format!("cannot write {}: {e}", file.display())))?;
+        if !file.exists() {
+            let Some(bytes) = store.module(hash).await? else {
+                return Ok(false);
+            };
+            write_atomic(&file, &bytes).map_err(|e| io(&file, e))?;
+        }
+        let sig = crate::signing::signature_path(&file);
+        let files = store.signatures(hash).await?;
+        match super::pick_signature(config, &files) {
+            Some(text) => write_atomic(&sig, text.as_bytes()).map_err(|e| io(&sig, e))?,
+            None => match std::fs::remove_file(&sig) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&sig, e)),
+                _ => {}
+            },
+        }
         Ok(true)
     }
 }

@@ -1,7 +1,8 @@
 //! `tollgate ctl`: push and read configs on a control plane. `apply -f gateway.toml` uploads
 //! the plugin modules the config names (by SHA-256) and stores the config as a new revision
 //! once the control plane has validated it; `diff` shows what `apply` would change; `get`
-//! prints a revision; `history` lists them; `rollback N` makes revision N current again.
+//! prints a revision; `history` lists them; `rollback N` makes revision N current again;
+//! `canary promote|rollback NAME` changes a plugin's canary for the whole fleet.
 
 pub mod client;
 mod prepare;
@@ -44,6 +45,24 @@ pub enum Action {
         /// Why.
         message: String,
     },
+    /// Promote or roll back a plugin entry's canary for the whole fleet (a new revision).
+    Canary {
+        /// The `[plugins.NAME]` entry.
+        plugin: String,
+        /// `promote` or `rollback`.
+        action: CanaryVerb,
+        /// Why.
+        message: String,
+    },
+}
+
+/// What `ctl canary` does to a canary.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CanaryVerb {
+    /// Its module and config become the entry's.
+    Promote,
+    /// It is removed; the entry's own module serves all traffic.
+    Rollback,
 }
 
 const TIMEOUT: Duration = Duration::from_secs(60);
@@ -66,6 +85,27 @@ pub async fn run(client: &ControlClient, action: Action) -> u8 {
                 .json(Method::POST, &path, Some(&body), TIMEOUT)
                 .await
                 .map(|r| println!("revision {} stored (rollback to {revision})", r["id"]))
+        }
+        Action::Canary {
+            plugin,
+            action,
+            message,
+        } => {
+            let verb = match action {
+                CanaryVerb::Promote => "promote",
+                CanaryVerb::Rollback => "rollback",
+            };
+            let body = serde_json::json!({ "message": message });
+            let path = format!("/v1/plugins/{plugin}/{verb}");
+            client
+                .json(Method::POST, &path, Some(&body), TIMEOUT)
+                .await
+                .map(|r| {
+                    println!(
+                        "revision {} stored ({verb} the canary of {plugin})",
+                        r["id"]
+                    )
+                })
         }
     };
     match result {
@@ -123,6 +163,12 @@ async fn apply(
                 Some(("application/wasm", bytes)),
                 TIMEOUT,
             )
+            .await?;
+    }
+    for (hash, sig) in prepared.signatures {
+        let path = format!("/v1/modules/{hash}/signatures");
+        client
+            .call(Method::PUT, &path, Some(("application/json", sig)), TIMEOUT)
             .await?;
     }
     let body =

@@ -1,7 +1,10 @@
 //! What `tollgate ctl apply` sends: the config text with every `module = ...` replaced by the
-//! module's content address, `modules/<sha256>.wasm`, and the module files to upload. Built-in
-//! names and paths resolve as the gateway resolves them (`[gateway] plugin_dir`, relative to the
-//! config file); the rest of the file is kept as written, comments included.
+//! module's content address, `modules/<sha256>.wasm`, and the module files to upload with their
+//! detached signatures (`<module>.sig`, when present). Built-in names and paths resolve as the
+//! gateway resolves them (`[gateway] plugin_dir`, relative to the config file). Key files named
+//! in `[gateway] trusted_keys` are written into the config as PEM text, since gateways receive
+//! the config but not the files beside it. The rest of the file is kept as written, comments
+//! included.
 
 use std::path::{Path, PathBuf};
 
@@ -13,6 +16,8 @@ pub struct Prepared {
     pub text: String,
     /// Each module's hash and bytes, once per hash.
     pub modules: Vec<(String, Vec<u8>)>,
+    /// The signature files found beside modules, by module hash.
+    pub signatures: Vec<(String, Vec<u8>)>,
 }
 
 /// Read `path` and rewrite its modules; the issues (with TOML paths) when a module cannot be
@@ -28,6 +33,7 @@ pub fn prepare(path: &Path) -> Result<Prepared, Vec<ConfigIssue>> {
         return Ok(Prepared {
             text,
             modules: Vec::new(),
+            signatures: Vec::new(),
         });
     };
     let base = path.parent().unwrap_or(Path::new(".")).to_owned();
@@ -37,8 +43,9 @@ pub fn prepare(path: &Path) -> Result<Prepared, Vec<ConfigIssue>> {
             .and_then(|d| d.as_str())
             .unwrap_or(DEFAULT_PLUGIN_DIR),
     );
-    let mut modules: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut modules = Modules::default();
     let mut issues = Vec::new();
+    inline_trusted_keys(&mut doc, &base, &mut issues);
     if let Some(plugins) = doc.get_mut("plugins").and_then(|p| p.as_table_like_mut()) {
         for (name, entry) in plugins.iter_mut() {
             let name = name.get().to_owned();
@@ -58,8 +65,45 @@ pub fn prepare(path: &Path) -> Result<Prepared, Vec<ConfigIssue>> {
     }
     Ok(Prepared {
         text: doc.to_string(),
-        modules,
+        modules: modules.files,
+        signatures: modules.signatures,
     })
+}
+
+/// The modules read so far, once per hash, and their signature files.
+#[derive(Default)]
+struct Modules {
+    files: Vec<(String, Vec<u8>)>,
+    signatures: Vec<(String, Vec<u8>)>,
+}
+
+/// Replace each `[gateway] trusted_keys` entry that names a file by the file's PEM text.
+fn inline_trusted_keys(
+    doc: &mut toml_edit::DocumentMut,
+    base: &Path,
+    issues: &mut Vec<ConfigIssue>,
+) {
+    let Some(keys) = doc
+        .get_mut("gateway")
+        .and_then(|g| g.get_mut("trusted_keys"))
+        .and_then(|k| k.as_array_mut())
+    else {
+        return;
+    };
+    for (i, entry) in keys.iter_mut().enumerate() {
+        let Some(name) = entry.as_str() else { continue };
+        if name.trim_start().starts_with("-----BEGIN") {
+            continue;
+        }
+        let file = base.join(name);
+        match std::fs::read_to_string(&file) {
+            Ok(pem) => *entry = toml_edit::Value::from(pem),
+            Err(e) => issues.push(ConfigIssue {
+                path: format!("gateway.trusted_keys[{i}]"),
+                message: format!("cannot read `{}`: {e}", file.display()),
+            }),
+        }
+    }
 }
 
 /// Replace `table`'s `module` by its content address and keep the module's bytes, once per hash.
@@ -68,7 +112,7 @@ fn rewrite_module(
     path: String,
     base: &Path,
     plugin_dir: &Path,
-    modules: &mut Vec<(String, Vec<u8>)>,
+    modules: &mut Modules,
     issues: &mut Vec<ConfigIssue>,
 ) {
     let Some(module) = table
@@ -86,9 +130,13 @@ fn rewrite_module(
         Ok(bytes) => {
             let hash = crate::control::hash_bytes(&bytes);
             table.insert("module", toml_edit::value(format!("modules/{hash}.wasm")));
-            if !modules.iter().any(|(h, _)| *h == hash) {
-                modules.push((hash, bytes));
+            if modules.files.iter().any(|(h, _)| *h == hash) {
+                return;
             }
+            if let Ok(sig) = std::fs::read(crate::signing::signature_path(&file)) {
+                modules.signatures.push((hash.clone(), sig));
+            }
+            modules.files.push((hash, bytes));
         }
         Err(e) => issues.push(ConfigIssue {
             path,

@@ -138,6 +138,7 @@ impl Follower {
         let text = r["config"].as_str().unwrap_or("").to_owned();
         let (refs, _) = crate::control::module_refs(&text);
         for (_, hash) in refs {
+            self.fetch_signature(&hash, &text).await?;
             if self.disk.module_path(&hash).exists() {
                 continue;
             }
@@ -156,6 +157,26 @@ impl Follower {
                 .map_err(|e| ClientError::Setup(format!("cannot write module: {e}")))?;
         }
         Ok((id, text))
+    }
+
+    /// Module `hash`'s signature for `config` as the control plane has it now (asked at every
+    /// revision: a module can be signed, or signed again by another key, after it was fetched).
+    async fn fetch_signature(&self, hash: &str, config: &str) -> Result<(), ClientError> {
+        let path = format!("/v1/modules/{hash}/signatures");
+        let files = match self.client.json(Method::GET, &path, None, CALL).await {
+            Ok(list) => list
+                .as_array()
+                .map(|a| a.iter().map(|f| f.to_string()).collect())
+                .unwrap_or_default(),
+            Err(ClientError::Status { status, .. }) if status == http::StatusCode::NOT_FOUND => {
+                Vec::new()
+            }
+            Err(e) => return Err(e),
+        };
+        let chosen = crate::control::pick_signature(config, &files);
+        self.disk
+            .write_signature(hash, chosen.map(String::as_bytes))
+            .map_err(|e| ClientError::Setup(format!("cannot write a module signature: {e}")))
     }
 
     /// Apply revision `id` by hot swap; on failure keep serving the old one and remember why.

@@ -1,6 +1,6 @@
 //! What a following gateway keeps in its state directory, so it serves its last good revision
 //! when the control plane is down, across its own restarts too: `gateway.toml` (the revision it
-//! serves), `modules/<sha256>.wasm`, `revision.json` (which revision that is) and `keys.json`
+//! serves), `modules/<sha256>.wasm` (with its `.sig` when signed), `revision.json` (which revision that is) and `keys.json`
 //! (the last key table). Every file is written atomically (temporary file, then rename).
 
 use std::path::{Path, PathBuf};
@@ -66,6 +66,19 @@ impl Disk {
     /// Write a module file.
     pub fn write_module(&self, hash: &str, bytes: &[u8]) -> std::io::Result<()> {
         write_atomic(&self.module_path(hash), bytes)
+    }
+
+    /// Write a module's detached signature beside it, or remove a stale one (`None`).
+    pub fn write_signature(&self, hash: &str, text: Option<&[u8]>) -> std::io::Result<()> {
+        let path = crate::signing::signature_path(&self.module_path(hash));
+        match text {
+            Some(text) if std::fs::read(&path).ok().as_deref() == Some(text) => Ok(()),
+            Some(text) => write_atomic(&path, text),
+            None => match std::fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            },
+        }
     }
 
     /// The last key table, JSON text.
