@@ -78,7 +78,7 @@ async fn upload_checks(db: &Database) {
     let r = put_doc(&cp, &operator, "api", big).await;
     refused(&r, 413, &["larger than 1048576 bytes"]);
     assert_eq!(r.json()["error"], "too_large");
-    let r = put_doc(&cp, &operator, "bad name!", PETS.into()).await;
+    let r = put_doc(&cp, &operator, "bad%21name", PETS.into()).await;
     assert_eq!(r.status, 400, "{}", text(&r));
 
     let r = put_doc(&cp, &operator, "api", PETS.into()).await;
