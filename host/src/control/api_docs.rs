@@ -54,7 +54,12 @@ fn no_document(name: &str) -> ApiError {
     ApiError::NotFound(format!("API {name:?} has no OpenAPI document"))
 }
 
-async fn put(ctl: &Control, caller: &Caller, name: &str, body: Incoming) -> Result<Answer, ApiError> {
+async fn put(
+    ctl: &Control,
+    caller: &Caller,
+    name: &str,
+    body: Incoming,
+) -> Result<Answer, ApiError> {
     caller.role.check(Need::Write, "upload API documents")?;
     check_name("API (route) name", name)?;
     let body = read_body(body, MAX_DOC_BYTES).await?;

@@ -21,7 +21,9 @@ pub fn check(body: &[u8]) -> Result<Value, Vec<String>> {
     };
     let mut problems = Vec::new();
     if top.contains_key("swagger") {
-        problems.push("`swagger`: Swagger 2.0 documents are not accepted; convert to OpenAPI 3.x".to_owned());
+        problems.push(
+            "`swagger`: Swagger 2.0 documents are not accepted; convert to OpenAPI 3.x".to_owned(),
+        );
     }
     match top.get("openapi") {
         Some(Value::String(v)) if v.starts_with("3.") => {}
@@ -139,15 +141,26 @@ mod tests {
         let body = br#"{"swagger":"2.0","info":{"title":1},"paths":{"a":{"get":3}}}"#;
         let problems = check(body).err().unwrap_or_default();
         let text = problems.join("\n");
-        for expected in ["`swagger`", "`openapi` is missing", "`info.title`", "`info.version`",
-            "`paths.a`: a path must start", "`paths.a.get` must be an object"] {
+        for expected in [
+            "`swagger`",
+            "`openapi` is missing",
+            "`info.title`",
+            "`info.version`",
+            "`paths.a`: a path must start",
+            "`paths.a.get` must be an object",
+        ] {
             assert!(text.contains(expected), "{expected} in {text}");
         }
     }
 
     #[test]
     fn yaml_gets_a_hint() {
-        let problems = check(b"openapi: 3.0.3\npaths: {}\n").err().unwrap_or_default();
-        assert!(problems.join("").contains("YAML is not accepted"), "{problems:?}");
+        let problems = check(b"openapi: 3.0.3\npaths: {}\n")
+            .err()
+            .unwrap_or_default();
+        assert!(
+            problems.join("").contains("YAML is not accepted"),
+            "{problems:?}"
+        );
     }
 }

@@ -142,7 +142,12 @@ pub fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
 }
 
 /// Put `consumer` on `plan` (its roles unchanged); gateways take it with the key table.
-pub async fn set_plan(ctl: &Control, actor: &str, consumer: &str, plan: &str) -> Result<(), ApiError> {
+pub async fn set_plan(
+    ctl: &Control,
+    actor: &str,
+    consumer: &str,
+    plan: &str,
+) -> Result<(), ApiError> {
     let current = ctl
         .store
         .consumer(consumer)
@@ -155,9 +160,17 @@ pub async fn set_plan(ctl: &Control, actor: &str, consumer: &str, plan: &str) ->
     {
         return Err(ApiError::NotFound(format!("no consumer {consumer:?}")));
     }
-    let detail = format!("plan={plan} (was {})", current.plan.as_deref().unwrap_or("none"));
+    let detail = format!(
+        "plan={plan} (was {})",
+        current.plan.as_deref().unwrap_or("none")
+    );
     ctl.store
-        .audit(actor, "consumer.plan", &format!("consumer/{consumer}"), &detail)
+        .audit(
+            actor,
+            "consumer.plan",
+            &format!("consumer/{consumer}"),
+            &detail,
+        )
         .await?;
     ctl.changed().await?;
     Ok(())

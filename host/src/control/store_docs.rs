@@ -65,11 +65,10 @@ impl Store {
 
     /// Every stored document's record, by route.
     pub async fn api_docs(&self) -> Result<Vec<ApiDoc>, StoreError> {
-        let rows = sqlx::query(
-            "SELECT route, size, updated_by, updated_ms FROM api_docs ORDER BY route",
-        )
-        .fetch_all(&self.pool)
-        .await?;
+        let rows =
+            sqlx::query("SELECT route, size, updated_by, updated_ms FROM api_docs ORDER BY route")
+                .fetch_all(&self.pool)
+                .await?;
         rows.iter()
             .map(|r| {
                 Ok(ApiDoc {

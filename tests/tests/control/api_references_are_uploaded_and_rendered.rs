@@ -44,7 +44,10 @@ pub const PETS: &str = r##"{
 pub async fn put_doc(cp: &ControlPlane, token: &str, name: &str, body: Vec<u8>) -> Reply {
     let auth = format!("Bearer {token}");
     let url = format!("{}/v1/apis/{name}/openapi", cp.url());
-    let headers = [("authorization", auth.as_str()), ("content-type", "application/json")];
+    let headers = [
+        ("authorization", auth.as_str()),
+        ("content-type", "application/json"),
+    ];
     send(&client(), Method::PUT, &url, &headers, Bytes::from(body)).await
 }
 
@@ -66,13 +69,42 @@ async fn upload_checks(db: &Database) {
     assert_eq!(r.json()["error"], "forbidden");
     let r = put_doc(&cp, &operator, "api", b"{\"openapi\": ".to_vec()).await;
     refused(&r, 400, &["not valid JSON"]);
-    let r = put_doc(&cp, &operator, "api", b"openapi: 3.0.3\npaths: {}\n".to_vec()).await;
+    let r = put_doc(
+        &cp,
+        &operator,
+        "api",
+        b"openapi: 3.0.3\npaths: {}\n".to_vec(),
+    )
+    .await;
     refused(&r, 400, &["YAML is not accepted"]);
-    let r = put_doc(&cp, &operator, "api", br#"{"openapi": "2.0", "paths": []}"#.to_vec()).await;
-    refused(&r, 400, &["`openapi` must be a 3.x", "`info` is missing", "`paths` must be an object"]);
+    let r = put_doc(
+        &cp,
+        &operator,
+        "api",
+        br#"{"openapi": "2.0", "paths": []}"#.to_vec(),
+    )
+    .await;
+    refused(
+        &r,
+        400,
+        &[
+            "`openapi` must be a 3.x",
+            "`info` is missing",
+            "`paths` must be an object",
+        ],
+    );
     let r = put_doc(&cp, &operator, "api", br#"{"openapi": "3.1.0", "info": {"title": "t", "version": "1"}, "paths": {"pets": {"get": 1}}}"#.to_vec()).await;
-    refused(&r, 400, &["`paths.pets`: a path must start with `/`", "`paths.pets.get` must be an object"]);
-    let mut big = br#"{"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {}, "x": ""#.to_vec();
+    refused(
+        &r,
+        400,
+        &[
+            "`paths.pets`: a path must start with `/`",
+            "`paths.pets.get` must be an object",
+        ],
+    );
+    let mut big =
+        br#"{"openapi": "3.0.3", "info": {"title": "t", "version": "1"}, "paths": {}, "x": ""#
+            .to_vec();
     big.resize((1 << 20) + 10, b'a');
     big.extend_from_slice(b"\"}");
     let r = put_doc(&cp, &operator, "api", big).await;
@@ -84,15 +116,22 @@ async fn upload_checks(db: &Database) {
     let r = put_doc(&cp, &operator, "api", PETS.into()).await;
     assert_eq!(r.status, 200, "{}", text(&r));
     assert_eq!(r.json()["operations"], 2);
-    let got = cp.api(Method::GET, "/v1/apis/api/openapi", &viewer, None).await;
+    let got = cp
+        .api(Method::GET, "/v1/apis/api/openapi", &viewer, None)
+        .await;
     assert_eq!(got.status, 200);
     assert_eq!(got.json()["info"]["title"], "Pet store");
     let list = cp.api(Method::GET, "/v1/apis", &viewer, None).await.json();
     assert_eq!(list[0]["route"], "api");
     assert_eq!(list[0]["updated_by"], "ops");
     let audit = text(&cp.api(Method::GET, "/v1/audit", ADMIN, None).await);
-    assert!(audit.contains("apidoc.put") && audit.contains("2 operations"), "{audit}");
-    let gone = cp.api(Method::GET, "/v1/apis/legacy/openapi", &viewer, None).await;
+    assert!(
+        audit.contains("apidoc.put") && audit.contains("2 operations"),
+        "{audit}"
+    );
+    let gone = cp
+        .api(Method::GET, "/v1/apis/legacy/openapi", &viewer, None)
+        .await;
     assert_eq!(gone.status, 404);
 }
 
@@ -115,13 +154,22 @@ async fn developers_read_the_rendered_reference_from_the_catalogue() {
     let config = tollgate_tests::expand(super::portal_in_a_browser::CONFIG)
         .replace("UPSTREAM", "127.0.0.1:9");
     apply(&cp, &operator, dir.path(), &config, "routes");
-    assert_eq!(put_doc(&cp, &operator, "api", PETS.into()).await.status, 200);
+    assert_eq!(
+        put_doc(&cp, &operator, "api", PETS.into()).await.status,
+        200
+    );
 
     let mut dev = Browser::new(&cp);
     assert_eq!(dev.sign_up("ada", "Ada").await.status, 303);
     let catalogue = text(&dev.get("/portal").await);
-    assert!(catalogue.contains("href=\"/portal/apis/api\""), "{catalogue}");
-    assert!(!catalogue.contains("/portal/apis/legacy"), "legacy has no document");
+    assert!(
+        catalogue.contains("href=\"/portal/apis/api\""),
+        "{catalogue}"
+    );
+    assert!(
+        !catalogue.contains("/portal/apis/legacy"),
+        "legacy has no document"
+    );
 
     let r = dev.get("/portal/apis/api").await;
     assert_eq!(r.status, 200);
@@ -141,15 +189,23 @@ async fn developers_read_the_rendered_reference_from_the_catalogue() {
         "drawn above",
         "deprecated",
     ] {
-        assert!(page.contains(expected), "{expected:?} not in the page:\n{page}");
+        assert!(
+            page.contains(expected),
+            "{expected:?} not in the page:\n{page}"
+        );
     }
     // Schema fields in document order of their names, `required` marked.
-    assert!(page.contains("<code>name</code> <span class=\"badge warn\">required</span>"), "{page}");
+    assert!(
+        page.contains("<code>name</code> <span class=\"badge warn\">required</span>"),
+        "{page}"
+    );
     assert_eq!(dev.get("/portal/apis/legacy").await.status, 404);
     // Signed out: the reference is for signed-in developers, like the catalogue.
     assert_eq!(Browser::new(&cp).get("/portal/apis/api").await.status, 303);
 
-    let deleted = cp.api(Method::DELETE, "/v1/apis/api/openapi", &operator, None).await;
+    let deleted = cp
+        .api(Method::DELETE, "/v1/apis/api/openapi", &operator, None)
+        .await;
     assert_eq!(deleted.status, 200);
     assert!(!text(&dev.get("/portal").await).contains("/portal/apis/api"));
     assert_eq!(dev.get("/portal/apis/api").await.status, 404);

@@ -47,7 +47,9 @@ chain = ["auth", "quota", "meter"]
 /// The key shown once on the new-key page.
 fn new_key(r: &Reply) -> String {
     let page = text(r);
-    let at = page.find("id=\"new-key\"").expect("the new key on the page");
+    let at = page
+        .find("id=\"new-key\"")
+        .expect("the new key on the page");
     let rest = &page[at..];
     let start = rest.find('>').unwrap() + 1;
     let end = rest.find('<').unwrap();
@@ -69,7 +71,12 @@ async fn until(url: &str, key: &str, done: impl Fn(&Reply) -> bool) -> (Reply, D
         if done(&r) {
             return (r, started.elapsed());
         }
-        assert!(started.elapsed() < Duration::from_secs(2), "last answer {} {}", r.status, text(&r));
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "last answer {} {}",
+            r.status,
+            text(&r)
+        );
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
@@ -90,25 +97,44 @@ async fn a_developer_picks_a_plan_and_the_gateway_enforces_it() {
     assert_eq!(dev.sign_up("ada", "Ada").await.status, 303);
     let key = new_key(&dev.submit("/portal/keys", "/portal/keys", &[]).await);
     let page = text(&dev.get("/portal/plan").await);
-    for offered in ["tiny", "1 requests per day", "big", "100 requests per day", "X-Quota-Remaining"] {
+    for offered in [
+        "tiny",
+        "1 requests per day",
+        "big",
+        "100 requests per day",
+        "X-Quota-Remaining",
+    ] {
         assert!(page.contains(offered), "{offered:?} not offered:\n{page}");
     }
     assert!(page.contains("id=\"current-plan\">none<"), "{page}");
 
     // Forged (no token) and unknown plans change nothing.
-    let forged = dev.request(Method::POST, "/portal/plan", &[("plan", "big")]).await;
+    let forged = dev
+        .request(Method::POST, "/portal/plan", &[("plan", "big")])
+        .await;
     assert_eq!(forged.status, 403, "{}", text(&forged));
-    let unknown = dev.submit("/portal/plan", "/portal/plan", &[("plan", "gold")]).await;
+    let unknown = dev
+        .submit("/portal/plan", "/portal/plan", &[("plan", "gold")])
+        .await;
     assert_eq!(unknown.status, 400);
-    assert!(text(&unknown).contains("not offered (offered: big, tiny)"), "{}", text(&unknown));
+    assert!(
+        text(&unknown).contains("not offered (offered: big, tiny)"),
+        "{}",
+        text(&unknown)
+    );
     assert!(plan_of(&cp, "ada").await.is_null());
 
-    let chosen = dev.submit("/portal/plan", "/portal/plan", &[("plan", "tiny")]).await;
+    let chosen = dev
+        .submit("/portal/plan", "/portal/plan", &[("plan", "tiny")])
+        .await;
     assert_eq!(chosen.status, 303, "{}", text(&chosen));
     assert_eq!(plan_of(&cp, "ada").await, "tiny");
     assert!(text(&dev.get("/portal/plan").await).contains("id=\"current-plan\">tiny<"));
     let audit = text(&cp.api(Method::GET, "/v1/audit", ADMIN, None).await);
-    assert!(audit.contains("consumer.plan") && audit.contains("developer:ada"), "{audit}");
+    assert!(
+        audit.contains("consumer.plan") && audit.contains("developer:ada"),
+        "{audit}"
+    );
 
     // The gateway counts the developer on `tiny`: one request a day.
     let url = node.url("/things");
@@ -119,7 +145,9 @@ async fn a_developer_picks_a_plan_and_the_gateway_enforces_it() {
     assert_eq!(get(&url, &[("x-api-key", &key)]).await.status, 429);
 
     // Moving to `big` reaches the gateway within 2 s, with the day's count kept.
-    let moved = dev.submit("/portal/plan", "/portal/plan", &[("plan", "big")]).await;
+    let moved = dev
+        .submit("/portal/plan", "/portal/plan", &[("plan", "big")])
+        .await;
     assert_eq!(moved.status, 303);
     let (r, took) = until(&url, &key, |r| r.status == 200).await;
     assert_eq!(r.header("x-quota-limit"), Some("100"));

@@ -396,8 +396,14 @@ async fn api_documents_are_rendered_inert() {
     for element in ["<script", "<img", "<svg", "href=\"javascript:"] {
         assert!(!page.contains(element), "{element} in the page:\n{page}");
     }
-    assert!(page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{page}");
-    assert!(page.contains("&lt;img src=x onerror=alert(1)&gt;"), "{page}");
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(
+        page.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "{page}"
+    );
     assert!(page.contains("&lt;svg onload=alert(1)&gt;"), "{page}");
     assert!(page.contains("<code>javascript:alert(1)</code>"), "{page}");
 }

@@ -62,7 +62,9 @@ pub fn offered(config: &str) -> (BTreeMap<String, Vec<Limit>>, Vec<String>) {
     (plans, defaults)
 }
 
-async fn current_offer(ctl: &Control) -> Result<(BTreeMap<String, Vec<Limit>>, Vec<String>), ApiError> {
+async fn current_offer(
+    ctl: &Control,
+) -> Result<(BTreeMap<String, Vec<Limit>>, Vec<String>), ApiError> {
     let config = ctl.store.current().await?.and_then(|r| r.config);
     Ok(config.as_deref().map(offered).unwrap_or_default())
 }
@@ -112,14 +114,22 @@ fn limits_text(limits: &[Limit]) -> String {
 }
 
 /// Put the developer's consumer on `plan` when it is offered; the plan chosen.
-pub async fn choose(ctl: &Control, actor: &str, name: &str, plan: &str) -> Result<String, ApiError> {
+pub async fn choose(
+    ctl: &Control,
+    actor: &str,
+    name: &str,
+    plan: &str,
+) -> Result<String, ApiError> {
     let (plans, _) = current_offer(ctl).await?;
     if !plans.contains_key(plan) {
         let names: Vec<&str> = plans.keys().map(String::as_str).collect();
         return Err(ApiError::BadRequest(if names.is_empty() {
             "no plans are offered".to_owned()
         } else {
-            format!("plan {plan:?} is not offered (offered: {})", names.join(", "))
+            format!(
+                "plan {plan:?} is not offered (offered: {})",
+                names.join(", ")
+            )
         }));
     }
     crate::control::ops::set_plan(ctl, actor, name, plan).await?;

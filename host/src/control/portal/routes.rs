@@ -38,7 +38,12 @@ fn figures(reports: &[(String, String, i64)], now: i64) -> BTreeMap<String, Figu
     let mut by_name: BTreeMap<String, Figures> = BTreeMap::new();
     for (_, report, _) in reports.iter().filter(|(_, _, at)| now - at <= FRESH_MS) {
         let v: Value = serde_json::from_str(report).unwrap_or_default();
-        for p in v.get("plugins").and_then(Value::as_array).into_iter().flatten() {
+        for p in v
+            .get("plugins")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             let Some(name) = p.get("name").and_then(Value::as_str) else {
                 continue;
             };
@@ -55,7 +60,8 @@ fn figures(reports: &[(String, String, i64)], now: i64) -> BTreeMap<String, Figu
             if let Some(h) = p.get("sha256").and_then(Value::as_str) {
                 e.hashes.insert(h.to_owned());
             }
-            e.response_phase |= p.pointer("/phases/response").and_then(Value::as_bool) == Some(true);
+            e.response_phase |=
+                p.pointer("/phases/response").and_then(Value::as_bool) == Some(true);
         }
     }
     by_name
@@ -71,7 +77,10 @@ fn modules(config: &str) -> BTreeMap<String, String> {
         .into_iter()
         .flatten()
         .map(|(name, spec)| {
-            let module = spec.get("module").and_then(toml::Value::as_str).unwrap_or("");
+            let module = spec
+                .get("module")
+                .and_then(toml::Value::as_str)
+                .unwrap_or("");
             (name.clone(), module.to_owned())
         })
         .collect()
@@ -80,7 +89,10 @@ fn modules(config: &str) -> BTreeMap<String, String> {
 /// The routes page's body.
 pub async fn page(ctl: &Control) -> Result<Markup, ApiError> {
     let current = ctl.store.current().await?;
-    let config = current.as_ref().and_then(|r| r.config.clone()).unwrap_or_default();
+    let config = current
+        .as_ref()
+        .and_then(|r| r.config.clone())
+        .unwrap_or_default();
     let routes = entries(&config);
     let figures = figures(&ctl.store.gateways().await?, now_ms());
     let modules = modules(&config);

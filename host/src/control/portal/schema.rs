@@ -54,7 +54,10 @@ impl<'a> Drawer<'a> {
     }
 
     fn node(&mut self, schema: &Value, depth: usize, stack: &mut Vec<String>) -> Markup {
-        let reference = schema.get("$ref").and_then(Value::as_str).map(str::to_owned);
+        let reference = schema
+            .get("$ref")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         if let Some(r) = &reference
             && stack.contains(r)
         {
@@ -121,7 +124,9 @@ impl<'a> Drawer<'a> {
 /// A JSON pointer into the document (`#/components/schemas/Pet`); other documents are not read.
 fn pointer<'v>(doc: &'v Value, target: &str) -> Option<&'v Value> {
     let path = target.strip_prefix('#')?;
-    let decoded = percent_encoding::percent_decode_str(path).decode_utf8().ok()?;
+    let decoded = percent_encoding::percent_decode_str(path)
+        .decode_utf8()
+        .ok()?;
     doc.pointer(&decoded)
 }
 
@@ -209,7 +214,10 @@ mod tests {
             let next = serde_json::json!({"$ref": format!("#/components/schemas/L{}", level + 1)});
             let props: serde_json::Map<String, Value> =
                 (0..10).map(|i| (format!("f{i}"), next.clone())).collect();
-            schemas.insert(format!("L{level}"), serde_json::json!({"properties": props}));
+            schemas.insert(
+                format!("L{level}"),
+                serde_json::json!({"properties": props}),
+            );
         }
         schemas.insert("L8".into(), serde_json::json!({"type": "string"}));
         let doc = serde_json::json!({"components": {"schemas": schemas}});
