@@ -93,6 +93,10 @@ async fn route(ctl: &Control, req: Request<Incoming>) -> Result<Answer, ApiError
         (Method::GET, ["v1", "node", "watch"]) => watch(ctl, &caller, &query).await,
         (Method::GET, ["v1", "node", "keys"]) => super::api_people::node_keys(ctl, &caller).await,
         (Method::POST, ["v1", "node", "status"]) => report(ctl, &caller, body).await,
+        (Method::GET, ["v1", "apis"]) => super::api_docs::list(ctl, &caller).await,
+        (m, ["v1", "apis", name, "openapi"]) => {
+            super::api_docs::document(ctl, &caller, m, name, body).await
+        }
         (m, s) => super::api_people::route(ctl, &caller, m, s, body).await,
     }
 }

@@ -6,20 +6,24 @@
 //!
 //! Layers, each using only those above it: `store` and `store_people` (SQLite or PostgreSQL),
 //! `http` (errors → responses), `roles`, `diff`, `mask` (secrets hidden from viewers), `validate` (the code of `tollgate check`),
-//! `ops` (changes shared by the API and the pages), `api` and `api_people` (the JSON API under
+//! `store_docs` (OpenAPI documents), `openapi_doc` (checks them),
+//! `ops` (changes shared by the API and the pages), `api`, `api_people` and `api_docs` (the JSON API under
 //! `/v1/`) and `portal` (the developer portal and the operator dashboard, HTML), then this
 //! module (serving). It never imports the proxy.
 
 mod api;
+mod api_docs;
 mod api_people;
 mod api_rollout;
 mod diff;
 mod http;
 mod mask;
+mod openapi_doc;
 mod ops;
 mod portal;
 mod roles;
 mod store;
+mod store_docs;
 mod store_people;
 mod store_portal;
 mod validate;

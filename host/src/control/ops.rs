@@ -1,6 +1,7 @@
 //! The control plane's changes that both the JSON API (`api`, `api_people`) and the portal and
-//! dashboard pages (`portal`) make: issue and revoke a key, store a revision, roll back. Each
-//! writes its audit entry and wakes the gateways; callers check roles first.
+//! dashboard pages (`portal`) make: issue and revoke a key, store a revision, roll back, change
+//! a consumer's plan. Each writes its audit entry and wakes the gateways; callers check roles
+//! first.
 
 use super::Control;
 use super::http::ApiError;
@@ -138,4 +139,39 @@ pub fn check_name(what: &str, name: &str) -> Result<(), ApiError> {
             "{what} {name:?}: 1 to 128 characters of A-Z a-z 0-9 . _ - @ :"
         )))
     }
+}
+
+/// Put `consumer` on `plan` (its roles unchanged); gateways take it with the key table.
+pub async fn set_plan(
+    ctl: &Control,
+    actor: &str,
+    consumer: &str,
+    plan: &str,
+) -> Result<(), ApiError> {
+    let current = ctl
+        .store
+        .consumer(consumer)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no consumer {consumer:?}")))?;
+    if !ctl
+        .store
+        .update_consumer(consumer, &current.roles, Some(plan))
+        .await?
+    {
+        return Err(ApiError::NotFound(format!("no consumer {consumer:?}")));
+    }
+    let detail = format!(
+        "plan={plan} (was {})",
+        current.plan.as_deref().unwrap_or("none")
+    );
+    ctl.store
+        .audit(
+            actor,
+            "consumer.plan",
+            &format!("consumer/{consumer}"),
+            &detail,
+        )
+        .await?;
+    ctl.changed().await?;
+    Ok(())
 }

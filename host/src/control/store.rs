@@ -14,10 +14,13 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Row};
 use tokio::sync::Mutex;
 
-/// Schema versions, in order: each runs once, in a transaction, on both databases.
+/// Schema versions, in order: each runs once, in a transaction, on both databases. Each is
+/// checked on its own in `schema_migrations`, so a gap in the numbers (a schema added later
+/// with a lower number) is run when it appears.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_portal.sql")),
+    (4, include_str!("migrations/0004_openapi.sql")),
     (6, include_str!("migrations/0006_module_signatures.sql")),
 ];
 

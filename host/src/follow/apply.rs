@@ -304,7 +304,7 @@ impl Follower {
             .iter()
             .map(|p| p.stats())
             .fold((0, 0), |(c, e), s| (c + s.calls, e + s.errors()));
-        let body = {
+        let mut body = {
             let p = lock(&self.progress);
             serde_json::json!({
                 "node": self.node,
@@ -318,6 +318,7 @@ impl Follower {
                     "key_syncs": p.key_syncs, "plugin_calls": calls, "plugin_errors": errors},
             })
         };
+        body["plugins"] = plugin_figures(gateway).await;
         if let Err(e) = self
             .client
             .json(Method::POST, "/v1/node/status", Some(&body), CALL)
@@ -326,4 +327,32 @@ impl Follower {
             tracing::debug!(error = %e, "status report failed");
         }
     }
+}
+
+/// Each loaded plugin's figures for the report (the dashboard's routes page): its entry name,
+/// stable or canary, module SHA-256, the phases it declared, calls and failures since it was
+/// loaded, and its p50 and p99 call times.
+async fn plugin_figures(gateway: &Gateway) -> serde_json::Value {
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let list: Vec<serde_json::Value> = gateway
+        .plugins_with_provenance()
+        .await
+        .iter()
+        .map(|(p, provenance)| {
+            let (s, caps) = (p.stats(), p.capabilities());
+            serde_json::json!({
+                "name": &**p.name(),
+                "version": p.spec().version.as_str(),
+                "sha256": provenance.sha256,
+                "phases": {"request": caps.request, "response": caps.response, "log": caps.log},
+                "calls": s.calls,
+                "errors": s.errors(),
+                "traps": s.traps,
+                "timeouts": s.timeouts,
+                "p50_ms": ms(s.p50_call_time),
+                "p99_ms": ms(s.p99_call_time),
+            })
+        })
+        .collect();
+    serde_json::json!(list)
 }

@@ -6,7 +6,9 @@
 
 mod support;
 
+mod api_references_are_uploaded_and_rendered;
 mod canary_modules_travel_with_the_revision;
+mod developers_choose_their_plan;
 mod fleet_follows_changes_and_outages;
 mod gateway_reports_a_revision_it_cannot_apply;
 mod invalid_config_is_refused_with_toml_paths;
@@ -15,4 +17,5 @@ mod openapi_document_matches_the_server;
 mod portal_in_a_browser;
 mod portal_refuses_forgery_fixation_and_xss;
 mod roles_limit_what_tokens_can_do;
+mod routes_page_draws_chains_with_live_figures;
 mod signed_canaries_through_the_control_plane;

@@ -9,18 +9,18 @@ use tollgate_tests::{Reply, client, send};
 
 use crate::support::{ControlPlane, Database};
 
-/// A browser-like client: one session cookie, kept from `Set-Cookie`.
-struct Browser<'a> {
+/// A browser-like client: one session cookie, kept from `Set-Cookie` (used by other portal tests too).
+pub struct Browser<'a> {
     cp: &'a ControlPlane,
     cookie: Option<String>,
 }
 
 impl<'a> Browser<'a> {
-    fn new(cp: &'a ControlPlane) -> Self {
+    pub fn new(cp: &'a ControlPlane) -> Self {
         Self { cp, cookie: None }
     }
 
-    async fn request(&mut self, method: Method, path: &str, form: &[(&str, &str)]) -> Reply {
+    pub async fn request(&mut self, method: Method, path: &str, form: &[(&str, &str)]) -> Reply {
         let body: String = form_body(form);
         let cookie = self
             .cookie
@@ -38,19 +38,19 @@ impl<'a> Browser<'a> {
         r
     }
 
-    async fn get(&mut self, path: &str) -> Reply {
+    pub async fn get(&mut self, path: &str) -> Reply {
         self.request(Method::GET, path, &[]).await
     }
 
     /// GET `page`, then POST `form` (plus the page's CSRF token) to `action`.
-    async fn submit(&mut self, page: &str, action: &str, form: &[(&str, &str)]) -> Reply {
+    pub async fn submit(&mut self, page: &str, action: &str, form: &[(&str, &str)]) -> Reply {
         let csrf = csrf_of(&self.get(page).await);
         let mut fields = form.to_vec();
         fields.push(("csrf", &csrf));
         self.request(Method::POST, action, &fields).await
     }
 
-    async fn sign_up(&mut self, name: &str, display: &str) -> Reply {
+    pub async fn sign_up(&mut self, name: &str, display: &str) -> Reply {
         let form = [
             ("username", name),
             ("display_name", display),
@@ -87,11 +87,11 @@ fn session_cookie(r: &Reply) -> Option<String> {
     })
 }
 
-fn text(r: &Reply) -> String {
+pub fn text(r: &Reply) -> String {
     String::from_utf8_lossy(&r.body).into_owned()
 }
 
-fn csrf_of(r: &Reply) -> String {
+pub fn csrf_of(r: &Reply) -> String {
     let body = text(r);
     let at = body.find("name=\"csrf\" value=\"").expect("a CSRF field") + 19;
     body[at..].split('"').next().unwrap().to_owned()
@@ -352,4 +352,58 @@ async fn developers_cannot_touch_each_others_keys_and_viewers_cannot_change() {
         .status,
         403
     );
+}
+
+/// An uploaded OpenAPI document is text on the reference page: tags in its descriptions, names
+/// and server URLs are escaped, and no URL from it becomes a link.
+#[tokio::test]
+async fn api_documents_are_rendered_inert() {
+    let db = Database::sqlite();
+    let cp = ControlPlane::start_with(&db, &["--portal-signup", "open"]);
+    let operator = cp.token("ops", "operator").await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = tollgate_tests::expand(super::portal_in_a_browser::CONFIG)
+        .replace("UPSTREAM", "127.0.0.1:9");
+    crate::support::apply(&cp, &operator, dir.path(), &config, "routes");
+    let script = "<script>alert(1)</script>";
+    let img = "<img src=x onerror=alert(1)>";
+    let doc = serde_json::json!({
+        "openapi": "3.0.3",
+        "info": {"title": img, "version": "1", "description": script},
+        "servers": [{"url": "javascript:alert(1)", "description": img}],
+        "paths": {format!("/x{script}"): {"get": {
+            "summary": img, "description": script,
+            "parameters": [{"name": img, "in": "query", "description": script, "schema": {"type": img}}],
+            "responses": {"200": {"description": img, "content": {"application/json": {"schema": {
+                "type": "object",
+                "properties": {"<svg onload=alert(1)>": {"type": "string", "enum": [script], "description": img}}
+            }}}}}
+        }}}
+    });
+    let r = super::api_references_are_uploaded_and_rendered::put_doc(
+        &cp,
+        &operator,
+        "api",
+        doc.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", text(&r));
+    let mut b = Browser::new(&cp);
+    assert_eq!(b.sign_up("eve", "Eve").await.status, 303);
+    let r = b.get("/portal/apis/api").await;
+    assert_eq!(r.status, 200);
+    let page = text(&r);
+    for element in ["<script", "<img", "<svg", "href=\"javascript:"] {
+        assert!(!page.contains(element), "{element} in the page:\n{page}");
+    }
+    assert!(
+        page.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(
+        page.contains("&lt;img src=x onerror=alert(1)&gt;"),
+        "{page}"
+    );
+    assert!(page.contains("&lt;svg onload=alert(1)&gt;"), "{page}");
+    assert!(page.contains("<code>javascript:alert(1)</code>"), "{page}");
 }

@@ -1,6 +1,7 @@
 //! The API catalogue: the current revision's routes, read from its TOML (`[[routes]]`: name,
 //! hosts, path or path prefix, methods, and `deprecated` / `sunset` / `deprecation_link`), so
-//! a developer sees each API version and when a deprecated one goes away.
+//! a developer sees each API version and when a deprecated one goes away, and a link to the
+//! version's API reference when an OpenAPI document was uploaded for it (`reference`).
 
 use maud::{Markup, html};
 
@@ -76,18 +77,28 @@ pub async fn page(ctl: &Control) -> Result<Markup, ApiError> {
         .and_then(|r| r.config.as_deref())
         .map(entries)
         .unwrap_or_default();
+    let documented: Vec<String> = ctl
+        .store
+        .api_docs()
+        .await?
+        .into_iter()
+        .map(|d| d.route)
+        .collect();
     Ok(html! {
         @if let Some(r) = &current { p.note { "From config revision " (r.id) ", served by every gateway that follows this control plane." } }
         @if entries.is_empty() { p { "No APIs are published yet." } } @else {
             div.scroll { table {
                 caption.note { "APIs and their versions" }
-                thead { tr { th scope="col" { "API" } th scope="col" { "Path" } th scope="col" { "Methods" } th scope="col" { "Status" } } }
+                thead { tr { th scope="col" { "API" } th scope="col" { "Path" } th scope="col" { "Methods" } th scope="col" { "Status" } th scope="col" { "Reference" } } }
                 tbody { @for e in &entries {
                     tr {
                         td { (e.name) }
                         td { code { (e.path) } @if !e.hosts.is_empty() { br; span.note { "on " (e.hosts.join(", ")) } } }
                         td { @if e.methods.is_empty() { "any" } @else { (e.methods.join(", ")) } }
                         td { (status(e)) }
+                        td { @if documented.contains(&e.name) {
+                            a href={ "/portal/apis/" (e.name) } aria-label={ "API reference for " (e.name) } { "API reference" }
+                        } @else { span.note { "none yet" } } }
                     }
                 } }
             } }

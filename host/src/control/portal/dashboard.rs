@@ -34,6 +34,11 @@ pub async fn route(
             let body = super::fleet::page(cx.ctl).await?;
             Ok(page("Fleet", &s, body))
         }
+        (&Method::GET, ["routes"], _) => {
+            let (s, _) = operator(cx).await?;
+            let body = super::routes::page(cx.ctl).await?;
+            Ok(page("Routes and chains", &s, body))
+        }
         (&Method::GET, ["revisions"], _) => {
             let (s, caller) = operator(cx).await?;
             let body = super::revisions::list(cx.ctl, &s, &caller).await?;

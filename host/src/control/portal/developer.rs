@@ -42,6 +42,24 @@ pub async fn route(
             let body = super::catalogue::page(cx.ctl).await?;
             Ok(page("APIs", &s, body))
         }
+        (&Method::GET, ["apis", name], _) => {
+            let s = developer(cx)?;
+            let (title, body) = super::reference::page(cx.ctl, name).await?;
+            Ok(page(&title, &s, body))
+        }
+        (&Method::GET, ["plan"], _) => {
+            let (s, name) = signed_in(cx)?;
+            let body = super::plans::page(cx.ctl, &s, &name).await?;
+            Ok(page("My plan", &s, body))
+        }
+        (&Method::POST, ["plan"], Some(f)) => {
+            let (_, name) = signed_in(cx)?;
+            let chosen = super::plans::choose(cx.ctl, &actor(&name), &name, f.get("plan")).await?;
+            cx.flash(format!(
+                "Your plan is now {chosen}: gateways apply it within 2 seconds."
+            ));
+            Ok(redirect("/portal/plan"))
+        }
         (&Method::GET, ["keys"], _) => keys_page(cx).await,
         (&Method::POST, ["keys"], Some(_)) => {
             let (s, name) = signed_in(cx)?;

@@ -6,9 +6,9 @@
 //! read and its CSRF token checked against the session's before any handler runs, then
 //! `developer` or `dashboard` answers. Errors become pages in one place ([`PageError`]).
 //!
-//! Layers: `session`, `page`, `chart`, `usage` (reads gateways' meters), then `developer` and
-//! `dashboard`, then this module. It uses the control plane's store, roles and `ops`, never
-//! its JSON API, and never the proxy.
+//! Layers: `session`, `page`, `chart`, `usage` (reads gateways' meters), `schema`, `reference`,
+//! `plans`, `routes`, then `developer` and `dashboard`, then this module. It uses the control
+//! plane's store, roles and `ops`, never its JSON API, and never the proxy.
 
 mod catalogue;
 mod chart;
@@ -16,7 +16,11 @@ mod dashboard;
 mod developer;
 mod fleet;
 mod page;
+mod plans;
+mod reference;
 mod revisions;
+mod routes;
+mod schema;
 mod session;
 mod usage;
 

@@ -60,13 +60,13 @@ fn nav(area: Area, who: Option<&Who>) -> Markup {
     html! {
         @match (area, signed_in) {
             (Area::Portal, true) => {
-                a href="/portal" { "APIs" } a href="/portal/keys" { "My keys" } a href="/portal/usage" { "My usage" }
+                a href="/portal" { "APIs" } a href="/portal/keys" { "My keys" } a href="/portal/usage" { "My usage" } a href="/portal/plan" { "My plan" }
             }
             (Area::Portal, false) => {
                 a href="/portal/signin" { "Sign in" } a href="/portal/signup" { "Sign up" }
             }
             (Area::Dashboard, true) => {
-                a href="/dashboard" { "Fleet" } a href="/dashboard/revisions" { "Config revisions" }
+                a href="/dashboard" { "Fleet" } a href="/dashboard/revisions" { "Config revisions" } a href="/dashboard/routes" { "Routes" }
             }
             (Area::Dashboard, false) => { a href="/dashboard/signin" { "Sign in" } }
         }
