@@ -6,10 +6,11 @@
 //!
 //! Layers, each using only those above it: `store` and `store_people` (SQLite or PostgreSQL),
 //! `http` (errors → responses), `roles`, `diff`, `mask` (secrets hidden from viewers), `validate` (the code of `tollgate check`),
-//! `ops` (changes shared by the API and the pages), `api` and `api_people` (the JSON API under
-//! `/v1/`) and `portal` (the developer portal and the operator dashboard, HTML), then this
+//! `ops` (changes shared by the API and the pages), `alerts` (spike alerts: detector, webhooks,
+//! `/v1/alerts`), `api` and `api_people` (the JSON API under `/v1/`) and `portal` (the developer portal and the operator dashboard, HTML), then this
 //! module (serving). It never imports the proxy.
 
+mod alerts;
 mod api;
 mod api_people;
 mod diff;
@@ -33,6 +34,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use alerts::{AlertArgs, AlertOptions};
 pub use diff::unified as diff_text;
 pub use roles::{hash_hex, hex};
 
@@ -93,6 +95,8 @@ pub struct Options {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Who may create a developer account in the portal.
     pub signup: SignUp,
+    /// Spike alerts' rule and schedule.
+    pub alerts: AlertOptions,
 }
 
 /// Why the control plane could not start.
@@ -155,6 +159,7 @@ pub async fn start(options: Options) -> Result<Running, ControlError> {
         .local_addr()
         .map_err(|e| ControlError::Io(e.to_string()))?;
     tracing::info!(%addr, tls = tls.is_some(), database = %redact_url(&options.database), "control plane listening");
+    alerts::spawn(control.clone(), options.alerts.clone());
     let task = tokio::spawn(accept_loop(listener, control, tls));
     Ok(Running { addr, task })
 }

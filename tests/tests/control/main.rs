@@ -15,3 +15,4 @@ mod openapi_document_matches_the_server;
 mod portal_in_a_browser;
 mod portal_refuses_forgery_fixation_and_xss;
 mod roles_limit_what_tokens_can_do;
+mod spike_alerts_reach_the_dashboard_and_webhooks;

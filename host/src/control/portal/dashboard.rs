@@ -34,6 +34,11 @@ pub async fn route(
             let body = super::fleet::page(cx.ctl).await?;
             Ok(page("Fleet", &s, body))
         }
+        (&Method::GET, ["alerts"], _) => {
+            let (s, _) = operator(cx).await?;
+            let body = super::alerts::page(cx.ctl).await?;
+            Ok(page("Spike alerts", &s, body))
+        }
         (&Method::GET, ["revisions"], _) => {
             let (s, caller) = operator(cx).await?;
             let body = super::revisions::list(cx.ctl, &s, &caller).await?;

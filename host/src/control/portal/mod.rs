@@ -10,6 +10,7 @@
 //! `dashboard`, then this module. It uses the control plane's store, roles and `ops`, never
 //! its JSON API, and never the proxy.
 
+mod alerts;
 mod catalogue;
 mod chart;
 mod dashboard;
