@@ -79,6 +79,12 @@ async fn route(ctl: &Control, req: Request<Incoming>) -> Result<Answer, ApiError
         (Method::GET, ["v1", "node", "watch"]) => watch(ctl, &caller, &query).await,
         (Method::GET, ["v1", "node", "keys"]) => super::api_people::node_keys(ctl, &caller).await,
         (Method::POST, ["v1", "node", "status"]) => report(ctl, &caller, body).await,
+        (Method::POST, ["v1", "node", "usage"]) => {
+            super::api_usage::report(ctl, &caller, body).await
+        }
+        (Method::GET, ["v1", "usage", "minutes"]) => {
+            super::api_usage::minutes(ctl, &caller, &query).await
+        }
         (m, ["v1", "alerts", rest @ ..]) => {
             super::alerts::api::route(ctl, &caller, m, rest, &query, body).await
         }

@@ -4,15 +4,17 @@
 //! the audit log. Gateways started with `tollgate run --control URL` follow it (see
 //! `crate::follow`). Documented in docs/control-plane.md; the API in `openapi.json`.
 //!
-//! Layers, each using only those above it: `store` and `store_people` (SQLite or PostgreSQL),
+//! Layers, each using only those above it: `store`, `store_people`, `store_usage` and `store_usage_read` (SQLite or PostgreSQL),
 //! `http` (errors → responses), `roles`, `diff`, `mask` (secrets hidden from viewers), `validate` (the code of `tollgate check`),
 //! `ops` (changes shared by the API and the pages), `alerts` (spike alerts: detector, webhooks,
-//! `/v1/alerts`), `api` and `api_people` (the JSON API under `/v1/`) and `portal` (the developer portal and the operator dashboard, HTML), then this
+//! `/v1/alerts`), `api`, `api_people` and `api_usage` (the JSON API under
+//! `/v1/`) and `portal` (the developer portal and the operator dashboard, HTML), then this
 //! module (serving). It never imports the proxy.
 
 mod alerts;
 mod api;
 mod api_people;
+mod api_usage;
 mod diff;
 mod http;
 mod mask;
@@ -22,6 +24,8 @@ mod roles;
 mod store;
 mod store_people;
 mod store_portal;
+mod store_usage;
+mod store_usage_read;
 mod validate;
 
 use std::net::SocketAddr;
@@ -45,6 +49,7 @@ pub fn hash_bytes(bytes: &[u8]) -> String {
 }
 pub use portal::SignUp;
 pub use store::{Store, StoreError, now_ms};
+pub use store_usage::{Counts as UsageCounts, ReportRow as UsageReportRow, UsageMinute};
 pub use validate::{module_hash, module_refs, write_atomic};
 
 /// The API's OpenAPI 3 description, served at `GET /v1/openapi.json`.
@@ -160,6 +165,7 @@ pub async fn start(options: Options) -> Result<Running, ControlError> {
         .map_err(|e| ControlError::Io(e.to_string()))?;
     tracing::info!(%addr, tls = tls.is_some(), database = %redact_url(&options.database), "control plane listening");
     alerts::spawn(control.clone(), options.alerts.clone());
+    tokio::spawn(prune_usage(control.clone()));
     let task = tokio::spawn(accept_loop(listener, control, tls));
     Ok(Running { addr, task })
 }
@@ -185,6 +191,19 @@ async fn bootstrap(store: &Store, token: &str) -> Result<(), ControlError> {
             .await?;
     }
     Ok(())
+}
+
+/// Drop usage rows past their retention (`store_usage`), at start and every ten minutes.
+async fn prune_usage(control: Arc<Control>) {
+    let mut interval = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        interval.tick().await;
+        match control.store.prune_usage(store::now_ms()).await {
+            Ok(0) => {}
+            Ok(rows) => tracing::info!(rows, "old usage rows pruned"),
+            Err(e) => tracing::warn!(error = %e, "pruning usage failed"),
+        }
+    }
 }
 
 /// A TLS acceptor from PEM files, with the gateway's provider and protocol versions.

@@ -19,6 +19,7 @@ use tokio::sync::Mutex;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_portal.sql")),
+    (3, include_str!("migrations/0003_usage.sql")),
     (5, include_str!("migrations/0005_alerts.sql")),
 ];
 

@@ -157,26 +157,19 @@ async fn detect(
 }
 
 /// The usage rows since `since_ms`, as the detector's samples.
-// TEMPORARY until branch `analytics` is merged: then `Store::usage_minutes_since`.
 async fn usage(store: &Store, since_ms: i64) -> Result<Vec<Sample>, StoreError> {
-    use sqlx::Row as _;
-    let rows = sqlx::query(
-        "SELECT minute_ms, route, consumer, requests, errors FROM usage_minutes WHERE minute_ms >= $1",
-    )
-    .bind(since_ms)
-    .fetch_all(&store.pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Sample {
-                minute_ms: r.try_get("minute_ms")?,
-                route: r.try_get("route")?,
-                consumer: r.try_get("consumer")?,
-                requests: r.try_get("requests")?,
-                errors: r.try_get("errors")?,
-            })
+    Ok(store
+        .usage_minutes_since(since_ms)
+        .await?
+        .into_iter()
+        .map(|u| Sample {
+            minute_ms: u.minute_ms,
+            route: u.route,
+            consumer: u.consumer,
+            requests: u.requests,
+            errors: u.errors,
         })
-        .collect()
+        .collect())
 }
 
 async fn deliver_loop(ctl: Arc<Control>, wake: Arc<Notify>) {

@@ -6,17 +6,20 @@
 //! read and its CSRF token checked against the session's before any handler runs, then
 //! `developer` or `dashboard` answers. Errors become pages in one place ([`PageError`]).
 //!
-//! Layers: `session`, `page`, `chart`, `usage` (reads gateways' meters), then `developer` and
-//! `dashboard`, then this module. It uses the control plane's store, roles and `ops`, never
+//! Layers: `session`, `page`, `chart`, `quota_use` and `analytics` (usage reported to the
+//! store), `usage` (also reads gateways' meters), then `developer` and `dashboard`, `fleet`
+//! and `revisions`, then this module. It uses the control plane's store, roles and `ops`, never
 //! its JSON API, and never the proxy.
 
 mod alerts;
+mod analytics;
 mod catalogue;
 mod chart;
 mod dashboard;
 mod developer;
 mod fleet;
 mod page;
+mod quota_use;
 mod revisions;
 mod session;
 mod usage;
