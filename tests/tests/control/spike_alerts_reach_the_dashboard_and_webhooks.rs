@@ -295,6 +295,10 @@ async fn scenario(db: Database, label: &str) {
     // The first minute is partial, the next is the 1-minute baseline, the one after is evaluated
     // against it under steady traffic: the spike starts 2 s into the minute after that.
     let first = now_ms() / 60_000 * 60_000;
+    println!(
+        "[{label}] steady traffic from {} ms past the minute",
+        now_ms() - first
+    );
     until_minute(first + 3 * 60_000, 2).await;
     assert!(
         alerts(&cp).await.is_empty(),
@@ -305,6 +309,10 @@ async fn scenario(db: Database, label: &str) {
 
     // The spikes.
     let spike = Instant::now();
+    println!(
+        "[{label}] spike at {} ms past the minute",
+        now_ms() % 60_000
+    );
     rates.lock().unwrap()[0].1 = 30;
     failing.store(true, Ordering::Relaxed);
     let deadline = spike + Duration::from_secs(120);
