@@ -6,7 +6,7 @@
 //! attempt (so each is retried), and shows in `GET /v1/alerts` and on `/dashboard/alerts`.
 //! The control plane is restarted while the spikes go on: no second alert. The control plane runs
 //! with a 1-minute warm-up instead of 5 (everything else as in
-//! production), so the scenario takes about 3½ minutes. Prints the detection time.
+//! production), so the scenario takes about 3 minutes. Prints the detection time.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
