@@ -33,6 +33,8 @@ pub struct ControlArgs {
     /// `invite` (with a code from `POST /v1/invites`) or `closed`.
     #[arg(long, default_value = "invite", value_parser = parse_signup)]
     portal_signup: tollgate::control::SignUp,
+    #[command(flatten)]
+    alerts: tollgate::control::AlertArgs,
 }
 
 fn parse_signup(text: &str) -> Result<tollgate::control::SignUp, String> {
@@ -171,6 +173,13 @@ fn secret(name: &str) -> Result<String, String> {
 
 /// `tollgate control`: serve until SIGTERM or SIGINT.
 pub async fn control(args: ControlArgs) -> ExitCode {
+    let alerts = match args.alerts.options() {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let options = tollgate::control::Options {
         addr: args.listen,
         database: args.database,
@@ -178,6 +187,7 @@ pub async fn control(args: ControlArgs) -> ExitCode {
         bootstrap_admin_token: secret(&args.admin_token_env).ok(),
         tls: args.tls_cert.zip(args.tls_key),
         signup: args.portal_signup,
+        alerts,
     };
     let running = match tollgate::control::start(options).await {
         Ok(r) => r,

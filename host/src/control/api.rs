@@ -97,6 +97,15 @@ async fn route(ctl: &Control, req: Request<Incoming>) -> Result<Answer, ApiError
         (m, ["v1", "apis", name, "openapi"]) => {
             super::api_docs::document(ctl, &caller, m, name, body).await
         }
+        (Method::POST, ["v1", "node", "usage"]) => {
+            super::api_usage::report(ctl, &caller, body).await
+        }
+        (Method::GET, ["v1", "usage", "minutes"]) => {
+            super::api_usage::minutes(ctl, &caller, &query).await
+        }
+        (m, ["v1", "alerts", rest @ ..]) => {
+            super::alerts::api::route(ctl, &caller, m, rest, &query, body).await
+        }
         (m, s) => super::api_people::route(ctl, &caller, m, s, body).await,
     }
 }

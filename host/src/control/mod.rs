@@ -4,17 +4,20 @@
 //! the audit log. Gateways started with `tollgate run --control URL` follow it (see
 //! `crate::follow`). Documented in docs/control-plane.md; the API in `openapi.json`.
 //!
-//! Layers, each using only those above it: `store` and `store_people` (SQLite or PostgreSQL),
+//! Layers, each using only those above it: `store`, `store_people`, `store_usage` and `store_usage_read` (SQLite or PostgreSQL),
 //! `http` (errors → responses), `roles`, `diff`, `mask` (secrets hidden from viewers), `validate` (the code of `tollgate check`),
 //! `store_docs` (OpenAPI documents), `openapi_doc` (checks them),
-//! `ops` (changes shared by the API and the pages), `api`, `api_people` and `api_docs` (the JSON API under
+//! `ops` (changes shared by the API and the pages), `alerts` (spike alerts: detector, webhooks,
+//! `/v1/alerts`), `api`, `api_people`, `api_docs`, `api_usage` and `api_rollout` (the JSON API under
 //! `/v1/`) and `portal` (the developer portal and the operator dashboard, HTML), then this
 //! module (serving). It never imports the proxy.
 
+mod alerts;
 mod api;
 mod api_docs;
 mod api_people;
 mod api_rollout;
+mod api_usage;
 mod diff;
 mod http;
 mod mask;
@@ -26,6 +29,8 @@ mod store;
 mod store_docs;
 mod store_people;
 mod store_portal;
+mod store_usage;
+mod store_usage_read;
 mod validate;
 
 use std::net::SocketAddr;
@@ -38,6 +43,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+pub use alerts::{AlertArgs, AlertOptions};
 pub use diff::unified as diff_text;
 pub use roles::{hash_hex, hex};
 
@@ -49,6 +55,7 @@ pub fn hash_bytes(bytes: &[u8]) -> String {
 pub use api_rollout::pick_signature;
 pub use portal::SignUp;
 pub use store::{Store, StoreError, now_ms};
+pub use store_usage::{Counts as UsageCounts, ReportRow as UsageReportRow, UsageMinute};
 pub use validate::{module_hash, module_refs, write_atomic};
 
 /// The API's OpenAPI 3 description, served at `GET /v1/openapi.json`.
@@ -99,6 +106,8 @@ pub struct Options {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Who may create a developer account in the portal.
     pub signup: SignUp,
+    /// Spike alerts' rule and schedule.
+    pub alerts: AlertOptions,
 }
 
 /// Why the control plane could not start.
@@ -161,6 +170,8 @@ pub async fn start(options: Options) -> Result<Running, ControlError> {
         .local_addr()
         .map_err(|e| ControlError::Io(e.to_string()))?;
     tracing::info!(%addr, tls = tls.is_some(), database = %redact_url(&options.database), "control plane listening");
+    alerts::spawn(control.clone(), options.alerts.clone());
+    tokio::spawn(prune_usage(control.clone()));
     let task = tokio::spawn(accept_loop(listener, control, tls));
     Ok(Running { addr, task })
 }
@@ -186,6 +197,19 @@ async fn bootstrap(store: &Store, token: &str) -> Result<(), ControlError> {
             .await?;
     }
     Ok(())
+}
+
+/// Drop usage rows past their retention (`store_usage`), at start and every ten minutes.
+async fn prune_usage(control: Arc<Control>) {
+    let mut interval = tokio::time::interval(std::time::Duration::from_secs(600));
+    loop {
+        interval.tick().await;
+        match control.store.prune_usage(store::now_ms()).await {
+            Ok(0) => {}
+            Ok(rows) => tracing::info!(rows, "old usage rows pruned"),
+            Err(e) => tracing::warn!(error = %e, "pruning usage failed"),
+        }
+    }
 }
 
 /// A TLS acceptor from PEM files, with the gateway's provider and protocol versions.

@@ -20,7 +20,9 @@ use tokio::sync::Mutex;
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("migrations/0001_init.sql")),
     (2, include_str!("migrations/0002_portal.sql")),
+    (3, include_str!("migrations/0003_usage.sql")),
     (4, include_str!("migrations/0004_openapi.sql")),
+    (5, include_str!("migrations/0005_alerts.sql")),
     (6, include_str!("migrations/0006_module_signatures.sql")),
 ];
 

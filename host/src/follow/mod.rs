@@ -5,11 +5,13 @@
 //! old chains and a revision that fails changes nothing), writes the key table into the state
 //! its auth plugins read, and reports its applied revision, health and counters. It keeps its
 //! last good revision and key table on disk (`disk`) and serves them when the control plane is
-//! down, across its own restarts too; it reconnects with backoff.
+//! down, across its own restarts too; it reconnects with backoff. Every few seconds it reports
+//! the usage its proxy counted (`usage`, `crate::proxy::tally`).
 
 mod apply;
 mod disk;
 mod keys;
+mod usage;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -42,13 +44,17 @@ pub struct Options {
 pub async fn start(options: Options) -> anyhow::Result<Running> {
     let disk = Disk::open(&options.state_dir)?;
     let client = ControlClient::new(&options.url, &options.token, options.ca.as_deref())?;
-    let follower = apply::Follower::new(client, disk, options.node.clone());
+    let follower = apply::Follower::new(client.clone(), disk, options.node.clone());
     let revision = follower.first_revision().await?;
     crate::admin::install_metrics_recorder();
     let running = crate::gateway::start_at(&follower.disk.config_path(), Some(revision)).await?;
     let follower = Arc::new(follower.serving(running.gateway.clone(), revision, &running));
     follower.first_keys().await;
     tokio::spawn(follow(follower));
+    // Requests are counted from here on and reported with the node token.
+    let tally = Arc::new(crate::proxy::tally::Tally::default());
+    running.gateway.proxy().set_tally(tally.clone());
+    tokio::spawn(usage::report_loop(client, options.node, tally));
     Ok(running)
 }
 

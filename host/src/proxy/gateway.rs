@@ -14,6 +14,7 @@ use super::error::BoxError;
 use super::fetch::ProxyFetcher;
 use super::handler;
 use super::routing::RoutingTable;
+use super::tally::Tally;
 use super::upstream::Clients;
 use super::upstream::health::HealthRegistry;
 use crate::access_log::AccessLog;
@@ -33,6 +34,9 @@ pub struct Proxy {
     access_log: ArcSwapOption<AccessLog>,
     /// The trace exporter (`[telemetry]`), set once at start; unset, requests pay one branch.
     tracer: OnceLock<Tracer>,
+    /// The usage tally reported to a control plane, set once when following one; unset,
+    /// requests pay one branch.
+    tally: OnceLock<Arc<Tally>>,
 }
 
 impl Proxy {
@@ -48,6 +52,7 @@ impl Proxy {
             health: Mutex::new(health),
             access_log: ArcSwapOption::empty(),
             tracer: OnceLock::new(),
+            tally: OnceLock::new(),
         }
     }
 
@@ -87,6 +92,11 @@ impl Proxy {
         let _ = self.tracer.set(tracer);
     }
 
+    /// Count finished requests into `tally` from now on (once; later calls change nothing).
+    pub fn set_tally(&self, tally: Arc<Tally>) {
+        let _ = self.tally.set(tally);
+    }
+
     /// The current routing table.
     pub fn table(&self) -> Arc<RoutingTable> {
         self.table.load_full()
@@ -113,6 +123,11 @@ impl Proxy {
         // Pin one table for the whole exchange: a swap must not change route or chain under it.
         let clients = self.clients();
         let (table, log, tracer) = (self.table(), self.access_log(), self.tracer.get());
-        handler::handle(table, &clients, peer, req, log, tracer).await
+        let observers = handler::Observers {
+            access_log: log,
+            tracer,
+            tally: self.tally.get().cloned(),
+        };
+        handler::handle(table, &clients, peer, req, observers).await
     }
 }

@@ -28,6 +28,7 @@ use super::lazy_body::Parked;
 use super::metrics;
 use super::response::client_response;
 use super::routing::{RouteEntry, RoutingTable};
+use super::tally::Tally;
 use super::upstream::balance::Pick;
 use super::upstream::forward::{Client, Framing, upstream_request};
 use super::upstream::replay::{AttemptBodies, ReplaySource};
@@ -39,6 +40,16 @@ use crate::path::normalize_path;
 use crate::telemetry::{TraceContext, Tracer};
 use crate::tls::ConnectionInfo;
 
+/// Who hears of each request besides the client: each is optional and costs one branch unset.
+pub struct Observers<'a> {
+    /// The access log.
+    pub access_log: Option<Arc<AccessLog>>,
+    /// The trace exporter.
+    pub tracer: Option<&'a Tracer>,
+    /// The usage tally reported to a control plane.
+    pub tally: Option<Arc<Tally>>,
+}
+
 /// Serve one request from the TCP peer `peer` against `table`, turning every failure into its
 /// response.
 pub async fn handle<B>(
@@ -46,14 +57,19 @@ pub async fn handle<B>(
     clients: &Clients,
     peer: IpAddr,
     req: Request<B>,
-    access_log: Option<Arc<AccessLog>>,
-    tracer: Option<&Tracer>,
+    observers: Observers<'_>,
 ) -> Response<ProxyBody>
 where
     B: Body<Data = Bytes> + Send + Unpin + 'static,
     B::Error: Into<BoxError>,
 {
+    let Observers {
+        access_log,
+        tracer,
+        tally,
+    } = observers;
     let mut exchange = Exchange::prepare(&table, clients, peer, &req, access_log, tracer);
+    exchange.tally = tally;
     // One span per request at `debug`: with `RUST_LOG=debug` every line written while it runs
     // carries its ids; at the default level it costs nothing (plugins' own log lines name their
     // request either way).
@@ -98,6 +114,8 @@ struct Exchange<'t> {
     traced: Option<Box<Traced>>,
     /// The access log and its record of the request as the client sent it.
     access: Option<(Arc<AccessLog>, AccessRecord)>,
+    /// The usage tally, when following a control plane.
+    tally: Option<Arc<Tally>>,
     /// The matched route, once routed.
     route: Option<&'t RouteEntry>,
     request_body: BodyMeter,
@@ -159,6 +177,7 @@ impl<'t> Exchange<'t> {
             trace_context,
             traced,
             access,
+            tally: None,
             route: None,
             request_body: BodyMeter::default(),
             upstream_target: None,
@@ -531,6 +550,7 @@ impl<'t> Exchange<'t> {
             started,
             method,
             access,
+            tally,
             request_body,
             upstream_target: upstream,
             upstream_time,
@@ -547,6 +567,14 @@ impl<'t> Exchange<'t> {
             drop(buffer);
             let elapsed = started.elapsed();
             metrics::record_request(route.as_deref(), &method, status, elapsed);
+            if let Some(tally) = tally {
+                tally.record(
+                    route.as_ref(),
+                    consumer.as_deref(),
+                    status.as_u16(),
+                    elapsed,
+                );
+            }
             if let Some(traced) = traced {
                 (*traced).finish(
                     trace_context,

@@ -38,6 +38,7 @@ mod plain_http;
 mod response;
 pub mod routing;
 pub mod server;
+pub mod tally;
 pub mod upstream;
 mod upstream_failure;
 pub mod workers;

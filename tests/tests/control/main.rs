@@ -19,3 +19,4 @@ mod portal_refuses_forgery_fixation_and_xss;
 mod roles_limit_what_tokens_can_do;
 mod routes_page_draws_chains_with_live_figures;
 mod signed_canaries_through_the_control_plane;
+mod spike_alerts_reach_the_dashboard_and_webhooks;

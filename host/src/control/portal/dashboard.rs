@@ -20,7 +20,7 @@ pub async fn route(
     method: &Method,
     rest: &[&str],
     form: Option<&Form>,
-    _query: &str,
+    query: &str,
 ) -> Result<Answer, PageError> {
     match (method, rest, form) {
         (&Method::GET, ["signin"], _) => signin_page(cx, None, StatusCode::OK),
@@ -38,6 +38,17 @@ pub async fn route(
             let (s, _) = operator(cx).await?;
             let body = super::routes::page(cx.ctl).await?;
             Ok(page("Routes and chains", &s, body))
+        }
+        (&Method::GET, ["alerts"], _) => {
+            let (s, _) = operator(cx).await?;
+            let body = super::alerts::page(cx.ctl).await?;
+            Ok(page("Spike alerts", &s, body))
+        }
+        (&Method::GET, ["usage"], _) => {
+            let (s, _) = operator(cx).await?;
+            let choice = super::analytics::Choice::parse(query)?;
+            let body = super::analytics::dashboard_page(cx.ctl, &choice).await?;
+            Ok(page("Usage", &s, body))
         }
         (&Method::GET, ["revisions"], _) => {
             let (s, caller) = operator(cx).await?;

@@ -6,10 +6,13 @@
 //! read and its CSRF token checked against the session's before any handler runs, then
 //! `developer` or `dashboard` answers. Errors become pages in one place ([`PageError`]).
 //!
-//! Layers: `session`, `page`, `chart`, `usage` (reads gateways' meters), `schema`, `reference`,
-//! `plans`, `routes`, then `developer` and `dashboard`, then this module. It uses the control
-//! plane's store, roles and `ops`, never its JSON API, and never the proxy.
+//! Layers: `session`, `page`, `chart`, `quota_use` and `analytics` (usage reported to the
+//! store), `usage` (also reads gateways' meters), `schema`, `reference`, `plans`, `routes`,
+//! then `developer` and `dashboard`, `fleet` and `revisions`, then this module. It uses the
+//! control plane's store, roles and `ops`, never its JSON API, and never the proxy.
 
+mod alerts;
+mod analytics;
 mod catalogue;
 mod chart;
 mod dashboard;
@@ -17,6 +20,7 @@ mod developer;
 mod fleet;
 mod page;
 mod plans;
+mod quota_use;
 mod reference;
 mod revisions;
 mod routes;

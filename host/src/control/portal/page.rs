@@ -66,7 +66,7 @@ fn nav(area: Area, who: Option<&Who>) -> Markup {
                 a href="/portal/signin" { "Sign in" } a href="/portal/signup" { "Sign up" }
             }
             (Area::Dashboard, true) => {
-                a href="/dashboard" { "Fleet" } a href="/dashboard/revisions" { "Config revisions" } a href="/dashboard/routes" { "Routes" }
+                a href="/dashboard" { "Fleet" } a href="/dashboard/usage" { "Usage" } a href="/dashboard/routes" { "Routes" } a href="/dashboard/revisions" { "Config revisions" } a href="/dashboard/alerts" { "Alerts" }
             }
             (Area::Dashboard, false) => { a href="/dashboard/signin" { "Sign in" } }
         }

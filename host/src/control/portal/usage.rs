@@ -164,8 +164,16 @@ async fn hour(
     serde_json::from_slice(&body).ok()
 }
 
-/// The usage page's body.
+/// The usage page's body: the gateways' reports kept by the control plane (`analytics`), then
+/// the meter's counters read from the gateways.
 pub async fn usage_page(ctl: &Control, consumer: &str) -> Result<Markup, ApiError> {
+    let reported = super::analytics::series(
+        ctl,
+        crate::control::store_usage_read::Slice::Consumer(consumer),
+        now_ms(),
+        "your requests",
+    )
+    .await?;
     let u = read(ctl, consumer).await?;
     let total: i64 = u.hours.iter().map(|h| h.1).sum();
     let errors: i64 = u.hours.iter().map(|h| h.2).sum();
@@ -179,6 +187,8 @@ pub async fn usage_page(ctl: &Control, consumer: &str) -> Result<Markup, ApiErro
         })
         .collect();
     Ok(html! {
+        (reported)
+        h2 { "Last 24 hours, from the meter plugin" }
         p #usage-total { strong { (total) } " requests, " strong { (errors) } " errors (4xx and 5xx) in the last 24 hours." }
         (bars("Requests per hour, last 24 hours (UTC); errors in red", &hours))
         h2 { "Per API" }
