@@ -310,6 +310,7 @@ pub(super) fn counts(row: &sqlx::any::AnyRow) -> Result<Counts, StoreError> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::control::store_usage_read::{Slice, Span};
 

@@ -15,3 +15,6 @@ mod openapi_document_matches_the_server;
 mod portal_in_a_browser;
 mod portal_refuses_forgery_fixation_and_xss;
 mod roles_limit_what_tokens_can_do;
+mod usage_browser;
+mod usage_is_charted_per_route_and_consumer;
+mod usage_pages_load_fast_with_a_year_of_data;

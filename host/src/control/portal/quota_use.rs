@@ -105,12 +105,9 @@ pub async fn section(ctl: &Control, now_ms: i64) -> Result<Markup, ApiError> {
         let Some(window) = period_start(&plan.period, now_ms) else {
             continue;
         };
-        if !windows.contains_key(&window) {
-            let totals = ctl
-                .store
-                .usage_top_consumers(window.0, window.1, None)
-                .await?;
-            windows.insert(window, totals);
+        if let std::collections::hash_map::Entry::Vacant(slot) = windows.entry(window) {
+            let store = &ctl.store;
+            slot.insert(store.usage_top_consumers(window.0, window.1, None).await?);
         }
         let totals = windows.get(&window).map_or(&[][..], Vec::as_slice);
         rows.push((name, plan, use_of(name, plan, totals, &plan_of, &quotas)));
