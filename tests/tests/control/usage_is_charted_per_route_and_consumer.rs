@@ -218,7 +218,16 @@ async fn a_following_gateway_reports_usage_that_the_dashboard_charts() {
     let (status, _) = b.get("/dashboard/usage?colour=red").await;
     assert_eq!(status, 400, "an unknown parameter is refused");
 
-    let (_, fleet) = b.get("/dashboard").await;
+    // The gateway's row appears with its first status report (after its first watch, ≤ 20 s).
+    let started = Instant::now();
+    let fleet = loop {
+        let (_, fleet) = b.get("/dashboard").await;
+        if fleet.contains("gw-1") {
+            break fleet;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "gw-1 never reported: {fleet}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
     let rate: f64 = class_text(&fleet, "gw-1", "rate").unwrap().parse().unwrap();
     assert!(rate > 0.0, "requests/s of gw-1: {fleet}");
     assert_ne!(class_text(&fleet, "gw-1", "error-rate"), Some("–"));
