@@ -225,7 +225,10 @@ async fn a_following_gateway_reports_usage_that_the_dashboard_charts() {
         if fleet.contains("gw-1") {
             break fleet;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "gw-1 never reported: {fleet}");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "gw-1 never reported: {fleet}"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     let rate: f64 = class_text(&fleet, "gw-1", "rate").unwrap().parse().unwrap();
