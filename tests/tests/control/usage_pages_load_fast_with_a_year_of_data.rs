@@ -1,6 +1,7 @@
 //! Page speed with a year of usage: the store (SQLite) is filled with 365 days of daily usage
 //! for 1,000 consumers on 3 routes (1.1 million rows) and 48 hours of minutes (20 consumers a
-//! minute on each route), 1,000 consumer records on two plans and a quota config; then the
+//! minute on each route), with the per-route and per-consumer rollups the control plane keeps
+//! beside them, 1,000 consumer records on two plans and a quota config; then the
 //! dashboard's usage pages (everything, one route, one consumer), the fleet page and a
 //! developer's usage page are timed over real HTTP. Prints the times (docs/control-plane.md
 //! quotes them); asserts only a generous bound, for debug builds on a busy machine.
@@ -58,6 +59,14 @@ async fn fill(url: &str, now_ms: i64) {
         "INSERT INTO usage_route_minutes (minute_ms, route, requests, errors, client_errors, latency) \
          SELECT minute_ms, route, SUM(requests), SUM(errors), SUM(client_errors), '10:60,20:40' \
          FROM usage_minutes GROUP BY minute_ms, route"
+            .to_owned(),
+        "INSERT INTO usage_consumer_days (day_ms, consumer, requests, errors, client_errors) \
+         SELECT day_ms, consumer, SUM(requests), SUM(errors), SUM(client_errors) FROM usage_days \
+         GROUP BY day_ms, consumer"
+            .to_owned(),
+        "INSERT INTO usage_consumer_hours (hour_ms, consumer, requests, errors, client_errors) \
+         SELECT minute_ms - minute_ms % 3600000, consumer, SUM(requests), SUM(errors), SUM(client_errors) \
+         FROM usage_minutes GROUP BY 1, consumer"
             .to_owned(),
         format!(
             "WITH RECURSIVE c(k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM c WHERE k < 999) \
