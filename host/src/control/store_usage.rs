@@ -119,6 +119,8 @@ impl Store {
         let mut route_minutes: HashMap<(i64, &str), Counts> = HashMap::new();
         let mut route_days: HashMap<(i64, &str), Counts> = HashMap::new();
         let mut nodes: HashMap<i64, (i64, i64)> = HashMap::new();
+        let mut consumer_hours: HashMap<(i64, &str), Counts> = HashMap::new();
+        let mut consumer_days: HashMap<(i64, &str), Counts> = HashMap::new();
         for row in rows {
             let day = row.minute_ms - row.minute_ms.rem_euclid(DAY_MS);
             let (route, consumer) = (row.route.as_str(), row.consumer.as_str());
@@ -133,6 +135,9 @@ impl Store {
                 .or_default()
                 .add(c);
             route_days.entry((day, route)).or_default().add(c);
+            let hour = row.minute_ms - row.minute_ms.rem_euclid(3_600_000);
+            consumer_hours.entry((hour, consumer)).or_default().add(c);
+            consumer_days.entry((day, consumer)).or_default().add(c);
             let n = nodes.entry(row.minute_ms).or_default();
             *n = (n.0.saturating_add(c.requests), n.1.saturating_add(c.errors));
         }
@@ -149,6 +154,12 @@ impl Store {
         }
         for ((t, route), c) in &route_days {
             add_row(&mut tx, &ROUTE_DAYS, *t, route, None, c).await?;
+        }
+        for ((t, consumer), c) in &consumer_hours {
+            add_totals(&mut tx, "usage_consumer_hours", "hour_ms", *t, consumer, c).await?;
+        }
+        for ((t, consumer), c) in &consumer_days {
+            add_totals(&mut tx, "usage_consumer_days", "day_ms", *t, consumer, c).await?;
         }
         for (minute, (requests, errors)) in &nodes {
             add_node(&mut tx, node, *minute, *requests, *errors).await?;
@@ -189,6 +200,8 @@ impl Store {
             ("usage_minutes", "minute_ms", KEEP_MINUTES_MS),
             ("usage_route_minutes", "minute_ms", KEEP_MINUTES_MS),
             ("usage_nodes", "minute_ms", KEEP_MINUTES_MS),
+            ("usage_consumer_hours", "hour_ms", KEEP_MINUTES_MS),
+            ("usage_consumer_days", "day_ms", KEEP_DAYS_MS),
             ("usage_days", "day_ms", KEEP_DAYS_MS),
             ("usage_route_days", "day_ms", KEEP_DAYS_MS),
         ] {
@@ -263,6 +276,39 @@ async fn add_row(
     Ok(())
 }
 
+/// Add a consumer's totals of one hour or day to `table` (no latency there).
+async fn add_totals(
+    tx: &mut Tx<'_>,
+    table: &str,
+    time: &str,
+    t: i64,
+    consumer: &str,
+    c: &Counts,
+) -> Result<(), StoreError> {
+    let update = format!(
+        "UPDATE {table} SET requests = requests + $3, errors = errors + $4, \
+         client_errors = client_errors + $5 WHERE {time} = $1 AND consumer = $2"
+    );
+    let insert = format!(
+        "INSERT INTO {table} ({time}, consumer, requests, errors, client_errors) \
+         VALUES ($1, $2, $3, $4, $5)"
+    );
+    for sql in [update, insert] {
+        let done = sqlx::query(&sql)
+            .bind(t)
+            .bind(consumer)
+            .bind(c.requests)
+            .bind(c.errors)
+            .bind(c.client_errors)
+            .execute(&mut **tx)
+            .await?;
+        if done.rows_affected() > 0 {
+            break;
+        }
+    }
+    Ok(())
+}
+
 /// Add a gateway's totals of one minute to `usage_nodes`.
 async fn add_node(
     tx: &mut Tx<'_>,
@@ -310,6 +356,7 @@ pub(super) fn counts(row: &sqlx::any::AnyRow) -> Result<Counts, StoreError> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
     use crate::control::store_usage_read::{Slice, Span};
 
@@ -372,7 +419,11 @@ mod tests {
         let nodes = store.usage_nodes_since(minute).await.unwrap();
         assert_eq!(nodes.get("gw-a"), Some(&(7, 1)));
         let top = store
-            .usage_top_consumers(minute, false, Some(1))
+            .usage_top_consumers(
+                minute,
+                crate::control::store_usage_read::Grain::Hour,
+                Some(1),
+            )
             .await
             .unwrap();
         assert_eq!(
@@ -380,10 +431,11 @@ mod tests {
             Some(("alice", 8))
         );
         assert_eq!(store.prune_usage(now).await.unwrap(), 0);
-        // Two days on the minutes are gone and the days stay.
+        // Two days on, the minutes (2 per consumer, 1 per route, 2 per node) and the consumer
+        // hours (2) are gone and the days stay.
         assert_eq!(
             store.prune_usage(now + 2 * DAY_MS).await.unwrap(),
-            2 + 1 + 2
+            2 + 1 + 2 + 2
         );
         assert!(store.usage_minutes_since(0).await.unwrap().is_empty());
     }

@@ -48,6 +48,17 @@ impl Span {
     }
 }
 
+/// The step of per-consumer totals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Grain {
+    /// `usage_minutes`.
+    Minute,
+    /// `usage_consumer_hours`.
+    Hour,
+    /// `usage_consumer_days`.
+    Day,
+}
+
 /// One slot of a series: its start (Unix ms) and what it counted.
 #[derive(Debug, Clone)]
 pub struct Slot {
@@ -117,26 +128,28 @@ impl Store {
             .collect())
     }
 
-    /// Consumers by requests from `since_ms` on (days when `by_day`, else minutes), most first;
-    /// at most `limit` (`None`: all).
+    /// Consumers by requests from `since_ms` on, read per `grain` (so from the start of the
+    /// minute, hour or day holding `since_ms`), most first; at most `limit` (`None`: all).
     pub async fn usage_top_consumers(
         &self,
         since_ms: i64,
-        by_day: bool,
+        grain: Grain,
         limit: Option<i64>,
     ) -> Result<Vec<ConsumerTotal>, StoreError> {
-        let (table, time) = if by_day {
-            ("usage_days", "day_ms")
-        } else {
-            ("usage_minutes", "minute_ms")
+        let (table, time, step) = match grain {
+            Grain::Minute => ("usage_minutes", "minute_ms", 60_000),
+            Grain::Hour => ("usage_consumer_hours", "hour_ms", 3_600_000),
+            Grain::Day => ("usage_consumer_days", "day_ms", DAY_MS),
         };
+        // Grouped by an expression, so that SQLite scans the window in the covering `*_totals`
+        // index rather than all of another one (for its order).
         let sql = format!(
-            "SELECT consumer, CAST(SUM(requests) AS BIGINT) AS requests, \
+            "SELECT consumer || '' AS consumer, CAST(SUM(requests) AS BIGINT) AS requests, \
              CAST(SUM(errors) AS BIGINT) AS errors, CAST(SUM(client_errors) AS BIGINT) AS client_errors \
-             FROM {table} WHERE {time} >= $1 GROUP BY consumer ORDER BY 2 DESC, consumer LIMIT $2"
+             FROM {table} WHERE {time} >= $1 GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT $2"
         );
         let rows = sqlx::query(&sql)
-            .bind(since_ms)
+            .bind(since_ms - since_ms.rem_euclid(step))
             .bind(limit.unwrap_or(i64::MAX))
             .fetch_all(&self.pool)
             .await?;

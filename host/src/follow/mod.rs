@@ -48,12 +48,13 @@ pub async fn start(options: Options) -> anyhow::Result<Running> {
     let revision = follower.first_revision().await?;
     crate::admin::install_metrics_recorder();
     let running = crate::gateway::start_at(&follower.disk.config_path(), Some(revision)).await?;
+    // Requests are counted from here on (before keys arrive, so that none is missed) and
+    // reported with the node token.
+    let tally = Arc::new(crate::proxy::tally::Tally::default());
+    running.gateway.proxy().set_tally(tally.clone());
     let follower = Arc::new(follower.serving(running.gateway.clone(), revision, &running));
     follower.first_keys().await;
     tokio::spawn(follow(follower));
-    // Requests are counted from here on and reported with the node token.
-    let tally = Arc::new(crate::proxy::tally::Tally::default());
-    running.gateway.proxy().set_tally(tally.clone());
     tokio::spawn(usage::report_loop(client, options.node, tally));
     Ok(running)
 }

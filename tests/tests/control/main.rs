@@ -20,3 +20,6 @@ mod roles_limit_what_tokens_can_do;
 mod routes_page_draws_chains_with_live_figures;
 mod signed_canaries_through_the_control_plane;
 mod spike_alerts_reach_the_dashboard_and_webhooks;
+mod usage_browser;
+mod usage_is_charted_per_route_and_consumer;
+mod usage_pages_load_fast_with_a_year_of_data;

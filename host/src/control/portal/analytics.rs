@@ -12,7 +12,7 @@ use crate::control::Control;
 use crate::control::http::ApiError;
 use crate::control::store::now_ms;
 use crate::control::store_usage::DAY_MS;
-use crate::control::store_usage_read::{ConsumerTotal, Slice, Slot, Span};
+use crate::control::store_usage_read::{ConsumerTotal, Grain, Slice, Slot, Span};
 use crate::latency;
 
 /// Where the series' figures come from, said under them.
@@ -79,11 +79,11 @@ pub async fn dashboard_page(ctl: &Control, choice: &Choice) -> Result<Markup, Ap
     let routes = ctl.store.usage_routes(now).await?;
     let day = ctl
         .store
-        .usage_top_consumers(now - DAY_MS, false, Some(10))
+        .usage_top_consumers(now - DAY_MS + 3_600_000, Grain::Hour, Some(10))
         .await?;
     let month = ctl
         .store
-        .usage_top_consumers(Span::Month.start(now), true, Some(10))
+        .usage_top_consumers(Span::Month.start(now), Grain::Day, Some(10))
         .await?;
     let series = series(ctl, choice.slice(), now, &choice.describe()).await?;
     let quota = super::quota_use::section(ctl, now).await?;
@@ -103,8 +103,8 @@ pub async fn dashboard_page(ctl: &Control, choice: &Choice) -> Result<Markup, Ap
         }
         (series)
         h2 { "Top consumers" }
-        div.scroll { (top_table("top-day", "Last 24 hours (from the minutes)", &day)) }
-        div.scroll { (top_table("top-month", "Last 30 days (from the days)", &month)) }
+        div.scroll { (top_table("top-day", "Last 24 hours (the current hour and the 23 before)", &day)) }
+        div.scroll { (top_table("top-month", "Last 30 days (today and the 29 before)", &month)) }
         (quota)
     })
 }

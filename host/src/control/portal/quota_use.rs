@@ -12,7 +12,7 @@ use maud::{Markup, html};
 use crate::control::Control;
 use crate::control::http::ApiError;
 use crate::control::store_usage::DAY_MS;
-use crate::control::store_usage_read::ConsumerTotal;
+use crate::control::store_usage_read::{ConsumerTotal, Grain};
 
 /// A plan as configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -65,16 +65,16 @@ fn quotas(config: &str) -> Quotas {
     found
 }
 
-/// The start of the UTC `period` holding `now_ms`, and whether it is read from the day table.
-fn period_start(period: &str, now_ms: i64) -> Option<(i64, bool)> {
+/// The start of the UTC `period` holding `now_ms`, and the grain it is read in.
+fn period_start(period: &str, now_ms: i64) -> Option<(i64, Grain)> {
     Some(match period {
-        "minute" => (now_ms - now_ms.rem_euclid(60_000), false),
-        "hour" => (now_ms - now_ms.rem_euclid(3_600_000), false),
-        "day" => (now_ms - now_ms.rem_euclid(DAY_MS), true),
+        "minute" => (now_ms - now_ms.rem_euclid(60_000), Grain::Minute),
+        "hour" => (now_ms - now_ms.rem_euclid(3_600_000), Grain::Hour),
+        "day" => (now_ms - now_ms.rem_euclid(DAY_MS), Grain::Day),
         "month" => {
             let t = time::OffsetDateTime::from_unix_timestamp(now_ms / 1000).ok()?;
             let first = t.replace_day(1).ok()?.replace_time(time::Time::MIDNIGHT);
-            (first.unix_timestamp() * 1000, true)
+            (first.unix_timestamp() * 1000, Grain::Day)
         }
         _ => return None,
     })
@@ -99,18 +99,15 @@ pub async fn section(ctl: &Control, now_ms: i64) -> Result<Markup, ApiError> {
         .into_iter()
         .map(|c| (c.name, c.plan))
         .collect();
-    let mut windows: HashMap<(i64, bool), Vec<ConsumerTotal>> = HashMap::new();
+    let mut windows: HashMap<(i64, Grain), Vec<ConsumerTotal>> = HashMap::new();
     let mut rows = Vec::new();
     for (name, plan) in &quotas.plans {
         let Some(window) = period_start(&plan.period, now_ms) else {
             continue;
         };
-        if !windows.contains_key(&window) {
-            let totals = ctl
-                .store
-                .usage_top_consumers(window.0, window.1, None)
-                .await?;
-            windows.insert(window, totals);
+        if let std::collections::hash_map::Entry::Vacant(slot) = windows.entry(window) {
+            let store = &ctl.store;
+            slot.insert(store.usage_top_consumers(window.0, window.1, None).await?);
         }
         let totals = windows.get(&window).map_or(&[][..], Vec::as_slice);
         rows.push((name, plan, use_of(name, plan, totals, &plan_of, &quotas)));
@@ -204,9 +201,18 @@ plans = "not a table"
     fn periods_start_at_utc_boundaries() {
         // 2026-12-03 17:45:30 UTC
         let now = 1_796_319_930_000;
-        assert_eq!(period_start("hour", now), Some((1_796_317_200_000, false)));
-        assert_eq!(period_start("day", now), Some((1_796_256_000_000, true)));
-        assert_eq!(period_start("month", now), Some((1_796_083_200_000, true)));
+        assert_eq!(
+            period_start("hour", now),
+            Some((1_796_317_200_000, Grain::Hour))
+        );
+        assert_eq!(
+            period_start("day", now),
+            Some((1_796_256_000_000, Grain::Day))
+        );
+        assert_eq!(
+            period_start("month", now),
+            Some((1_796_083_200_000, Grain::Day))
+        );
         assert_eq!(period_start("week", now), None);
     }
 }

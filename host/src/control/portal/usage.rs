@@ -1,4 +1,6 @@
-//! A developer's usage, read from the gateways: the built-in `meter` plugin counts each
+//! A developer's usage page: first the series the gateways reported to this control plane
+//! (`analytics`, the developer's own consumer only), then the meter's counters read from the
+//! gateways: the built-in `meter` plugin counts each
 //! consumer's requests in hourly buckets of the gateway's shared state, and each gateway's admin
 //! API sums them (`GET /admin/usage`, see `crate::usage`). The control plane asks every gateway
 //! that reported in the last two minutes and names an admin address, one call per hour of the
