@@ -133,7 +133,7 @@ fn rewrite_module(
             if modules.files.iter().any(|(h, _)| *h == hash) {
                 return;
             }
-            if let Ok(sig) = std::fs::read(crate::signing::signature_path(&file)) {
+            if let Some(sig) = signature_of(&file, &hash) {
                 modules.signatures.push((hash.clone(), sig));
             }
             modules.files.push((hash, bytes));
@@ -145,6 +145,32 @@ fn rewrite_module(
     }
 }
 
+/// The signature file beside `module` (SHA-256 `hash`), when there is one over these bytes; one
+/// over other bytes (the module was rebuilt after signing) is left out with a warning, so the
+/// control plane judges the module as unsigned.
+fn signature_of(module: &Path, hash: &str) -> Option<Vec<u8>> {
+    let path = crate::signing::signature_path(module);
+    let bytes = std::fs::read(&path).ok()?;
+    match serde_json::from_slice::<crate::signing::SignatureFile>(&bytes) {
+        Ok(file) if file.sha256 == hash => Some(bytes),
+        Ok(_) => {
+            eprintln!(
+                "warning: `{}` is over other bytes than `{}` (changed after signing); not sent",
+                path.display(),
+                module.display()
+            );
+            None
+        }
+        Err(e) => {
+            eprintln!(
+                "warning: `{}` is not a signature file ({e}); not sent",
+                path.display()
+            );
+            None
+        }
+    }
+}
+
 /// Where the gateway would find `module`: a path relative to the config, or a built-in name in
 /// the plugin directory (`-` read as `_`).
 fn module_file(module: &str, base: &Path, plugin_dir: &Path) -> PathBuf {
@@ -152,5 +178,41 @@ fn module_file(module: &str, base: &Path, plugin_dir: &Path) -> PathBuf {
         base.join(module)
     } else {
         plugin_dir.join(format!("{}.wasm", module.replace('-', "_")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// A config naming `m.wasm`, with `sig` beside it: what `prepare` sends.
+    fn prepared_with(sig: &str) -> Prepared {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("m.wasm"), b"module bytes").unwrap();
+        std::fs::write(dir.path().join("m.wasm.sig"), sig).unwrap();
+        let pem = "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA\n-----END PUBLIC KEY-----\n";
+        std::fs::write(dir.path().join("ops.pub"), pem).unwrap();
+        let config = dir.path().join("gateway.toml");
+        std::fs::write(
+            &config,
+            "[gateway]\ntrusted_keys = [\"ops.pub\"]\n[plugins.p]\nmodule = \"m.wasm\"\n",
+        )
+        .unwrap();
+        let p = prepare(&config).unwrap();
+        assert!(p.text.contains("BEGIN PUBLIC KEY") && !p.text.contains("ops.pub"));
+        p
+    }
+
+    #[test]
+    fn a_signature_over_the_module_travels_and_a_stale_one_does_not() {
+        let hash = crate::control::hash_bytes(b"module bytes");
+        let good = format!(
+            r#"{{"algorithm":"ed25519","key_id":"k","sha256":"{hash}","signature":"AA=="}}"#
+        );
+        assert_eq!(prepared_with(&good).signatures.len(), 1);
+        let stale = good.replace(&hash, &"0".repeat(64));
+        assert!(prepared_with(&stale).signatures.is_empty());
+        assert!(prepared_with("not json").signatures.is_empty());
     }
 }

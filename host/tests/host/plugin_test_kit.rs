@@ -17,12 +17,21 @@ use tollgate::plugin_test::{FixedClock, LoadOptions, LogCapture, PluginUnderTest
 use tollgate::runtime::{MemoryState, StateBackend as _};
 use tracing_subscriber::layer::SubscriberExt as _;
 
-/// `plugins/target/wasm32-wasip2/release/quota.wasm`, built once per test process.
+/// `plugins/target/wasm32-wasip2/release/quota.wasm`, built once per test process, unless
+/// `scripts/test.sh` built every plugin just before (`TOLLGATE_WASM_PREBUILT=1`): building the
+/// one package alone unifies other features, so it would replace the signed module with other
+/// bytes under the tests that run beside this one.
 fn quota_wasm() -> PathBuf {
     static BUILT: OnceLock<PathBuf> = OnceLock::new();
     BUILT
         .get_or_init(|| {
             let plugins = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../plugins");
+            let module = plugins.join("target/wasm32-wasip2/release/quota.wasm");
+            if std::env::var_os("TOLLGATE_WASM_PREBUILT").is_some_and(|v| v == "1")
+                && module.exists()
+            {
+                return module;
+            }
             let status = Command::new(env!("CARGO"))
                 .args([
                     "build",
