@@ -154,4 +154,31 @@ async fn a_developer_picks_a_plan_and_the_gateway_enforces_it() {
     assert_eq!(r.header("x-quota-remaining"), Some("98"));
     println!("plan change reached the gateway in {took:?}");
     assert_eq!(plan_of(&cp, "ada").await, "big");
+
+    // The plan page shows what the gateways' usage reports counted against `big` today: the
+    // requests above (the refused ones too), and what is left of the 100.
+    let cell = |page: &str, class: &str| -> Option<i64> {
+        let at = page.find(&format!("<td class=\"{class}\">"))?;
+        let rest = &page[at..];
+        rest[rest.find('>')? + 1..rest.find("</td>")?].parse().ok()
+    };
+    let started = Instant::now();
+    let (used, left) = loop {
+        let page = text(&dev.get("/portal/plan").await);
+        if let (Some(used), Some(left)) = (cell(&page, "used"), cell(&page, "left"))
+            && used >= 3
+        {
+            break (used, left);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the plan page never counted the requests:\n{page}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(left, 100 - used, "used {used}, left {left}");
+    println!(
+        "quota used {used}, left {left}, shown after {:?}",
+        started.elapsed()
+    );
 }

@@ -2,8 +2,9 @@
 //! (every plugin entry whose `config.plans` is a table of `{ requests, period }`, as the
 //! built-in `quota` plugin takes), so a developer can pick only a plan the gateways enforce.
 //! Choosing one updates the developer's consumer (audited); gateways take it with the key
-//! table within 2 s. The page shows each plan's limits, not the count left: that count lives
-//! in the gateways' shared state (each response carries `X-Quota-Remaining`).
+//! table within 2 s. The page shows each plan's limits and, for the developer's plan, the
+//! requests used and left this period as the gateways' usage reports count them (every 5 s;
+//! the gateways' own count, in their shared state, is in each response's `X-Quota-Remaining`).
 
 use std::collections::BTreeMap;
 
@@ -13,6 +14,7 @@ use super::page::csrf;
 use super::session::Session;
 use crate::control::Control;
 use crate::control::http::ApiError;
+use crate::control::store::now_ms;
 
 /// One plan's limit in one quota plugin entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,9 +75,28 @@ async fn current_offer(
 pub async fn page(ctl: &Control, s: &Session, name: &str) -> Result<Markup, ApiError> {
     let (plans, defaults) = current_offer(ctl).await?;
     let mine = ctl.store.consumer(name).await?.and_then(|c| c.plan);
+    let counted = mine.clone().or_else(|| defaults.first().cloned());
+    let limits = counted.as_ref().and_then(|p| plans.get(p));
+    let left = match limits {
+        Some(limits) => quota_left(ctl, name, limits).await?,
+        None => Vec::new(),
+    };
     Ok(html! {
         p { "Your plan: " strong #current-plan { @if let Some(p) = &mine { (p) } @else { "none" } }
             @if mine.is_none() && !defaults.is_empty() { " (the gateways count you on the default plan, " (defaults.join(", ")) ")" } }
+        @if !left.is_empty() {
+            div.scroll { table #quota-left {
+                caption.note { "This period's requests on your plan" }
+                thead { tr { th scope="col" { "Limit" } th scope="col" { "Used" } th scope="col" { "Left" } } }
+                tbody { @for (limit, used) in &left { tr {
+                    th scope="row" { (limit.requests) " per " (limit.period) }
+                    td.used { (used) }
+                    td.left { ((limit.requests - used).max(0)) }
+                } } }
+            } }
+            p.note { "Counted from the gateways' usage reports for the current UTC period (up to a few \
+                seconds behind; refused requests count too)." }
+        }
         @if plans.is_empty() {
             p { "No plans are offered: the current config has no quota plugin with plans." }
         } @else {
@@ -92,11 +113,32 @@ pub async fn page(ctl: &Control, s: &Session, name: &str) -> Result<Markup, ApiE
                 }
                 p { button type="submit" { "Use this plan" } }
             }
-            p.note { "Limits count requests per UTC calendar period. This page shows the limits; how many "
-                "requests you have left this period is counted by the gateways: each response carries "
-                code { "X-Quota-Remaining" } " and " code { "X-Quota-Reset" } "." }
+            p.note { "Limits count requests per UTC calendar period. The gateways' own count is in each "
+                "response's " code { "X-Quota-Remaining" } " and " code { "X-Quota-Reset" } "." }
         }
     })
+}
+
+/// Each limit with the requests consumer `name` made in its current period.
+async fn quota_left<'l>(
+    ctl: &Control,
+    name: &str,
+    limits: &'l [Limit],
+) -> Result<Vec<(&'l Limit, i64)>, ApiError> {
+    let now = now_ms();
+    let mut out = Vec::new();
+    for limit in limits {
+        let Some((since, grain)) = super::quota_use::period_start(&limit.period, now) else {
+            continue;
+        };
+        let totals = ctl.store.usage_top_consumers(since, grain, None).await?;
+        let used = totals
+            .iter()
+            .find(|t| t.consumer == name)
+            .map_or(0, |t| t.requests);
+        out.push((limit, used));
+    }
+    Ok(out)
 }
 
 fn limits_text(limits: &[Limit]) -> String {

@@ -66,7 +66,7 @@ fn quotas(config: &str) -> Quotas {
 }
 
 /// The start of the UTC `period` holding `now_ms`, and the grain it is read in.
-fn period_start(period: &str, now_ms: i64) -> Option<(i64, Grain)> {
+pub(super) fn period_start(period: &str, now_ms: i64) -> Option<(i64, Grain)> {
     Some(match period {
         "minute" => (now_ms - now_ms.rem_euclid(60_000), Grain::Minute),
         "hour" => (now_ms - now_ms.rem_euclid(3_600_000), Grain::Hour),
