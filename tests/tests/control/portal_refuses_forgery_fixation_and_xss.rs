@@ -60,7 +60,8 @@ impl<'a> Browser<'a> {
     }
 }
 
-fn form_body(form: &[(&str, &str)]) -> String {
+/// `application/x-www-form-urlencoded` text of `form`.
+pub fn form_body(form: &[(&str, &str)]) -> String {
     let mut s = String::new();
     for (k, v) in form {
         if !s.is_empty() {
@@ -79,7 +80,8 @@ fn form_body(form: &[(&str, &str)]) -> String {
     s
 }
 
-fn session_cookie(r: &Reply) -> Option<String> {
+/// The `tollgate_session` cookie a reply sets.
+pub fn session_cookie(r: &Reply) -> Option<String> {
     r.headers.get_all("set-cookie").iter().find_map(|v| {
         let v = v.to_str().ok()?;
         let rest = v.strip_prefix("tollgate_session=")?;

@@ -5,6 +5,7 @@ use bytes::Bytes;
 use http::Method;
 use tollgate_tests::{Reply, client, send};
 
+use crate::portal_refuses_forgery_fixation_and_xss::{form_body, session_cookie};
 use crate::support::{ADMIN, ControlPlane};
 
 /// One session on a control plane.
@@ -20,7 +21,7 @@ impl<'a> Browser<'a> {
     }
 
     async fn request(&mut self, method: Method, path: &str, form: &[(&str, &str)]) -> Reply {
-        let body: String = form_urlencoded_body(form);
+        let body: String = form_body(form);
         let cookie = self
             .cookie
             .as_ref()
@@ -85,33 +86,6 @@ impl<'a> Browser<'a> {
         assert_eq!(status, 303, "portal sign-up");
         b
     }
-}
-
-fn form_urlencoded_body(form: &[(&str, &str)]) -> String {
-    let mut s = String::new();
-    for (k, v) in form {
-        if !s.is_empty() {
-            s.push('&');
-        }
-        s.push_str(k);
-        s.push('=');
-        for b in v.bytes() {
-            if b.is_ascii_alphanumeric() {
-                s.push(char::from(b));
-            } else {
-                s.push_str(&format!("%{b:02X}"));
-            }
-        }
-    }
-    s
-}
-
-fn session_cookie(r: &Reply) -> Option<String> {
-    r.headers.get_all("set-cookie").iter().find_map(|v| {
-        let v = v.to_str().ok()?;
-        let rest = v.strip_prefix("tollgate_session=")?;
-        Some(rest.split(';').next().unwrap_or("").to_owned())
-    })
 }
 
 /// The text of the first element with `class="NAME"` after `anchor` in `html` (`anchor` "" for
