@@ -11,6 +11,7 @@ use super::bindings::tollgate::plugin::{
 };
 use super::host_state::HostState;
 use super::limits::{Limit, exceeded, truncate};
+use super::metric_handles::Handle;
 use super::state::{StateError, TokenBucket};
 use crate::chain::{FetchRequest, FetchResponse};
 
@@ -202,15 +203,15 @@ fn metric_name(name: &str) -> String {
     format!("tollgate_custom_{clean}")
 }
 
-fn metric_labels(plugin: &str, labels: Vec<(String, String)>) -> Vec<::metrics::Label> {
+fn metric_labels(plugin: &str, labels: &[(String, String)]) -> Vec<::metrics::Label> {
     let mut out = Vec::with_capacity(labels.len().min(MAX_LABELS) + 1);
     out.push(::metrics::Label::new("plugin", plugin.to_owned()));
     out.extend(
         labels
-            .into_iter()
+            .iter()
             .filter(|(k, _)| k != "plugin")
             .take(MAX_LABELS)
-            .map(|(k, v)| ::metrics::Label::new(k, v)),
+            .map(|(k, v)| ::metrics::Label::new(k.clone(), v.clone())),
     );
     out
 }
@@ -248,10 +249,8 @@ impl wit_metrics::Host for HostState {
         labels: Vec<(String, String)>,
         value: u64,
     ) -> wasmtime::Result<()> {
-        let name = metric_name(&name);
-        let labels = metric_labels(&self.plugin, labels);
-        if self.admit_series(&name, &labels) {
-            ::metrics::counter!(name, labels).increment(value);
+        if let Some(Handle::Counter(counter)) = self.series(false, name, labels) {
+            counter.increment(value);
         }
         Ok(())
     }
@@ -262,12 +261,37 @@ impl wit_metrics::Host for HostState {
         labels: Vec<(String, String)>,
         value: f64,
     ) -> wasmtime::Result<()> {
-        let name = metric_name(&name);
-        let labels = metric_labels(&self.plugin, labels);
-        if self.admit_series(&name, &labels) {
-            ::metrics::histogram!(name, labels).record(value);
+        if let Some(Handle::Histogram(histogram)) = self.series(true, name, labels) {
+            histogram.record(value);
         }
         Ok(())
+    }
+}
+
+impl HostState {
+    /// The handle of a plugin series: kept by this instance, or made (when the plugin may
+    /// create it) in the plugin's own `tollgate_custom_` namespace with its `plugin` label.
+    fn series(
+        &mut self,
+        histogram: bool,
+        name: String,
+        labels: Vec<(String, String)>,
+    ) -> Option<Handle> {
+        let mut handles = std::mem::take(&mut self.metric_handles);
+        let handle = handles.get_or_make(histogram, name, labels, |name, labels| {
+            let name = metric_name(name);
+            let labels = metric_labels(&self.plugin, labels);
+            if !self.admit_series(&name, &labels) {
+                return None;
+            }
+            Some(if histogram {
+                Handle::Histogram(::metrics::histogram!(name, labels))
+            } else {
+                Handle::Counter(::metrics::counter!(name, labels))
+            })
+        });
+        self.metric_handles = handles;
+        handle
     }
 }
 

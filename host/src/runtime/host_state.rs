@@ -17,6 +17,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 use super::clock::PluginClock;
 use super::limiter::MemoryLimiter;
 use super::limits::{Limit, PluginLimits, exceeded};
+use super::metric_handles::MetricHandles;
 use super::state::StateBackend;
 use crate::chain::{FailureKind, Fetcher, RequestState, ResponseState};
 
@@ -80,6 +81,8 @@ pub(crate) struct HostState {
     pub(crate) violation: Option<(FailureKind, String)>,
     /// Fetches made in the current phase of the current request (carried across defers).
     pub(crate) fetched: FetchBudget,
+    /// Handles of the metric series this instance recorded.
+    pub(crate) metric_handles: MetricHandles,
 }
 
 /// What an instance's host side is made from.
@@ -144,6 +147,7 @@ impl HostState {
             shared: env.shared,
             violation: None,
             fetched: FetchBudget::default(),
+            metric_handles: MetricHandles::default(),
         }
     }
 

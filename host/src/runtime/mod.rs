@@ -26,6 +26,7 @@ mod host_state;
 mod imports_v2;
 mod limiter;
 mod limits;
+mod metric_handles;
 mod options;
 mod plugin;
 mod pool;
