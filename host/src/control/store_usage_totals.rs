@@ -226,3 +226,79 @@ impl Store {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::control::store_usage::{Counts, ReportRow};
+
+    fn row(minute_ms: i64, consumer: &str, requests: i64) -> ReportRow {
+        ReportRow {
+            minute_ms,
+            route: "orders".into(),
+            consumer: consumer.into(),
+            counts: Counts {
+                requests,
+                ..Counts::default()
+            },
+        }
+    }
+
+    async fn top(store: &Store, since: i64, grain: Grain) -> Vec<(String, i64)> {
+        let totals = store.usage_top_consumers(since, grain, None).await.unwrap();
+        totals.into_iter().map(|t| (t.consumer, t.requests)).collect()
+    }
+
+    #[tokio::test]
+    async fn kept_sums_follow_late_reports_and_pruning() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("c.db").display());
+        let store = Store::open(&url).await.unwrap();
+        let now = now_ms();
+        let minute = now - now.rem_euclid(60_000);
+        let (two_hours_ago, yesterday) = (minute - 2 * 3_600_000, minute - DAY_MS);
+        let rows = [row(minute, "alice", 5), row(two_hours_ago, "bob", 7)];
+        store.add_usage("gw", &rows).await.unwrap();
+        let day_ago = now - DAY_MS + 3_600_000;
+        let month = now - 29 * DAY_MS;
+        let both = vec![("bob".to_owned(), 7), ("alice".to_owned(), 5)];
+        assert_eq!(top(&store, day_ago, Grain::Hour).await, both);
+        // Read twice: the second answer comes from the kept sums.
+        assert_eq!(top(&store, day_ago, Grain::Hour).await, both);
+        assert_eq!(top(&store, month, Grain::Day).await, both);
+        // A report this minute, one into a past hour, one into yesterday: all counted.
+        store.add_usage("gw", &[row(minute, "bob", 1)]).await.unwrap();
+        assert_eq!(top(&store, day_ago, Grain::Hour).await[0], ("bob".into(), 8));
+        store
+            .add_usage("gw", &[row(two_hours_ago, "alice", 10)])
+            .await
+            .unwrap();
+        assert_eq!(
+            top(&store, day_ago, Grain::Hour).await[0],
+            ("alice".into(), 15)
+        );
+        store
+            .add_usage("gw", &[row(yesterday, "carol", 100)])
+            .await
+            .unwrap();
+        assert_eq!(
+            top(&store, month, Grain::Day).await,
+            vec![
+                ("carol".to_owned(), 100),
+                ("alice".to_owned(), 15),
+                ("bob".to_owned(), 8)
+            ]
+        );
+        // The current minute alone, and a limit.
+        let this_minute = store
+            .usage_top_consumers(minute, Grain::Minute, Some(1))
+            .await
+            .unwrap();
+        assert_eq!(this_minute.len(), 1);
+        assert_eq!(this_minute[0].requests, 5);
+        // Three days on, the hours are pruned and no kept sum outlives them.
+        store.prune_usage(now + 3 * DAY_MS).await.unwrap();
+        assert!(top(&store, day_ago, Grain::Hour).await.is_empty());
+    }
+}
