@@ -247,7 +247,10 @@ mod tests {
 
     async fn top(store: &Store, since: i64, grain: Grain) -> Vec<(String, i64)> {
         let totals = store.usage_top_consumers(since, grain, None).await.unwrap();
-        totals.into_iter().map(|t| (t.consumer, t.requests)).collect()
+        totals
+            .into_iter()
+            .map(|t| (t.consumer, t.requests))
+            .collect()
     }
 
     #[tokio::test]
@@ -268,8 +271,14 @@ mod tests {
         assert_eq!(top(&store, day_ago, Grain::Hour).await, both);
         assert_eq!(top(&store, month, Grain::Day).await, both);
         // A report this minute, one into a past hour, one into yesterday: all counted.
-        store.add_usage("gw", &[row(minute, "bob", 1)]).await.unwrap();
-        assert_eq!(top(&store, day_ago, Grain::Hour).await[0], ("bob".into(), 8));
+        store
+            .add_usage("gw", &[row(minute, "bob", 1)])
+            .await
+            .unwrap();
+        assert_eq!(
+            top(&store, day_ago, Grain::Hour).await[0],
+            ("bob".into(), 8)
+        );
         store
             .add_usage("gw", &[row(two_hours_ago, "alice", 10)])
             .await
