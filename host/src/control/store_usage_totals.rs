@@ -136,7 +136,11 @@ impl Store {
         let mut add = |part: &HashMap<String, Sums>| {
             for (consumer, (r, e, c)) in part {
                 let sum = sums.entry(consumer.clone()).or_default();
-                *sum = (sum.0 + r, sum.1 + e, sum.2 + c);
+                *sum = (
+                    sum.0.saturating_add(*r),
+                    sum.1.saturating_add(*e),
+                    sum.2.saturating_add(*c),
+                );
             }
         };
         add(&*self.live_totals(grain, live_from).await?);
