@@ -124,6 +124,35 @@ async function operator(browser) {
   await page.screenshot({ path: `${SHOTS}/dashboard.png`, fullPage: true });
   step("fleet");
 
+  // Usage: the developer's calls on route `api`, as the gateway reported them (every 5 s).
+  let requests = 0;
+  await until("the dashboard's usage page counts the calls", 15000, async () => {
+    await page.goto(`${CONTROL}/dashboard/usage?route=api`);
+    requests = parseInt(await page.locator("#usage-month .requests").innerText(), 10);
+    return requests >= 5;
+  }).catch(async (e) => {
+    throw new Error(`${e.message}; the page says: ${await page.locator("main").innerText()}`);
+  });
+  check((await page.locator("#usage-month svg.chart rect.bar").count()) > 0, "the 30-day chart has bars");
+  results.dashboard_api_requests = requests;
+  await page.screenshot({ path: `${SHOTS}/dashboard-usage.png`, fullPage: true });
+  step("dashboard-usage", `${requests} requests on api`);
+
+  // Alerts: the spike the test reported on route `spiky` is listed with its rate.
+  let alert = "";
+  await until("the spike shows on the alerts page", 30000, async () => {
+    await page.goto(`${CONTROL}/dashboard/alerts`);
+    const table = page.locator("#alerts tbody tr", { hasText: "spiky" });
+    if ((await table.count()) === 0) return false;
+    alert = await table.first().innerText();
+    return true;
+  });
+  const rate = alert.match(/(\d+)\/min/);
+  check(alert.includes("requests/min") && rate, `the alert shows a rate: ${alert}`);
+  results.alert_rate = parseInt(rate[1], 10);
+  await page.screenshot({ path: `${SHOTS}/dashboard-alerts.png`, fullPage: true });
+  step("dashboard-alerts", alert.replace(/\s+/g, " "));
+
   // An invalid config is refused with its TOML path.
   await page.goto(`${CONTROL}/dashboard/config`);
   const original = await page.locator("#config").inputValue();

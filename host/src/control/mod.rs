@@ -31,6 +31,7 @@ mod store_people;
 mod store_portal;
 mod store_usage;
 mod store_usage_read;
+mod store_usage_totals;
 mod validate;
 
 use std::net::SocketAddr;

@@ -24,6 +24,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("migrations/0004_openapi.sql")),
     (5, include_str!("migrations/0005_alerts.sql")),
     (6, include_str!("migrations/0006_module_signatures.sql")),
+    (7, include_str!("migrations/0007_usage_by_time.sql")),
 ];
 
 /// A storage failure.
@@ -62,6 +63,8 @@ pub struct Revision {
 pub struct Store {
     pub(super) pool: AnyPool,
     pub(super) write: Mutex<()>,
+    /// Per-consumer usage sums of past hours and days (`store_usage_totals`).
+    pub(super) kept: super::store_usage_totals::KeptTotals,
 }
 
 /// Unix milliseconds now.
@@ -92,6 +95,7 @@ impl Store {
         let store = Store {
             pool,
             write: Mutex::new(()),
+            kept: Default::default(),
         };
         store.migrate().await?;
         Ok(store)

@@ -165,6 +165,11 @@ impl Store {
             add_node(&mut tx, node, *minute, *requests, *errors).await?;
         }
         tx.commit().await?;
+        let first = |slots: &mut dyn Iterator<Item = i64>| slots.min().unwrap_or(i64::MAX);
+        self.kept.stored(
+            first(&mut consumer_hours.keys().map(|k| k.0)),
+            first(&mut consumer_days.keys().map(|k| k.0)),
+        );
         Ok(())
     }
 
@@ -211,6 +216,9 @@ impl Store {
                 .execute(&self.pool)
                 .await?
                 .rows_affected();
+        }
+        if gone > 0 {
+            self.kept.pruned();
         }
         Ok(gone)
     }

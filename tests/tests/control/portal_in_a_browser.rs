@@ -2,7 +2,8 @@
 //! by playwright-core from `tests/browser/portal.mjs`): a developer signs up, creates a key,
 //! calls a gateway that follows the control plane with it, sees the calls in the usage chart,
 //! revokes the key and the gateway refuses it within 2 s; an operator applies a config change
-//! and rolls it back; a viewer sees no buttons and a forged POST is refused with 403.
+//! and rolls it back, and sees the calls on the usage page and a reported spike on the alerts
+//! page; a viewer sees no buttons and a forged POST is refused with 403.
 //! Screenshots go to target/screenshots/.
 //!
 //! Needs `chromium` (`apt-get install -y chromium`, done by .ci/run) and Node with npm. Without
@@ -78,6 +79,30 @@ fn npm_ci(dir: &Path) {
     assert!(status.success(), "npm ci in {} failed", dir.display());
 }
 
+/// Usage reports of a route `spiky`: 40 requests a minute for the 12 minutes before this one,
+/// then 2,000 in this one, which the spike detector alerts on (and the dashboard lists).
+async fn report_a_spike(cp: &ControlPlane, node_token: &str) {
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    let minute = now - now.rem_euclid(60_000);
+    let row = |minute_ms: i64, requests: i64| {
+        serde_json::json!({"minute_ms": minute_ms, "route": "spiky", "consumer": "burst",
+            "requests": requests, "errors": 0, "client_errors": 0, "latency": ""})
+    };
+    let mut rows: Vec<serde_json::Value> = (1..=12).map(|i| row(minute - i * 60_000, 40)).collect();
+    rows.push(row(minute, 2000));
+    let body = serde_json::json!({"node": "gw-spike", "rows": rows});
+    let r = cp
+        .api(http::Method::POST, "/v1/node/usage", node_token, Some(body))
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
 /// Whether the browser is here; outside CI a missing one skips the test with a loud message.
 pub fn chromium_or_skip() -> bool {
     if Path::new(CHROMIUM).exists() {
@@ -134,6 +159,7 @@ async fn developer_operator_and_viewer_in_a_browser() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(get(&node.url("/hello"), &[]).await.status, 401);
+    report_a_spike(&cp, &node_token).await;
 
     let script = browser_dir.join("portal.mjs");
     let out = tokio::task::spawn_blocking({
@@ -169,7 +195,13 @@ async fn developer_operator_and_viewer_in_a_browser() {
     assert!(result["key_accepted_ms"].as_i64().unwrap() <= 2000);
     assert!(result["key_refused_ms"].as_i64().unwrap() <= 2000);
     assert_eq!(result["viewer_forged_post"], 403);
-    for shot in ["portal.png", "dashboard.png", "dashboard-diff.png"] {
+    assert!(result["dashboard_api_requests"].as_i64().unwrap() >= 5);
+    assert!(result["alert_rate"].as_i64().unwrap() >= 2000);
+    let shots = ["portal.png", "dashboard.png", "dashboard-diff.png"];
+    for shot in shots
+        .iter()
+        .chain(&["dashboard-usage.png", "dashboard-alerts.png"])
+    {
         assert!(screenshot_dir().join(shot).exists(), "{shot} was saved");
     }
     // The rollback is a new revision restoring the first one's config.

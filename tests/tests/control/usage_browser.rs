@@ -10,7 +10,8 @@ use crate::support::{ADMIN, ControlPlane};
 
 /// One session on a control plane.
 pub struct Browser<'a> {
-    cp: &'a ControlPlane,
+    /// The control plane it browses.
+    pub cp: &'a ControlPlane,
     cookie: Option<String>,
 }
 
