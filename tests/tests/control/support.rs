@@ -424,3 +424,14 @@ pub fn p50_max(samples: &mut [Duration]) -> (f64, f64) {
         ms(samples[samples.len() - 1]),
     )
 }
+
+/// Unix time now, in milliseconds.
+pub fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}

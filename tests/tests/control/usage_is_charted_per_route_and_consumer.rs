@@ -12,7 +12,7 @@ use http::{Method, Response, StatusCode};
 use http_body_util::Full;
 use tollgate_tests::{Upstream, echo_response, get};
 
-use crate::support::{ADMIN, ControlPlane, Database, Node, apply};
+use crate::support::{ADMIN, ControlPlane, Database, Node, apply, now_ms};
 use crate::usage_browser::{Browser, class_text};
 
 /// Auth with keys from the control plane on two routes.
@@ -88,16 +88,6 @@ async fn minutes(cp: &ControlPlane, since_ms: i64) -> HashMap<(String, String), 
         slot.2 += row["client_errors"].as_i64().unwrap();
     }
     sums
-}
-
-fn now_ms() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
 }
 
 #[tokio::test]

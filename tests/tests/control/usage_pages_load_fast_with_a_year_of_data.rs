@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use http::Method;
 use sqlx::Connection;
 
-use crate::support::{ControlPlane, Database};
+use crate::support::{ControlPlane, Database, now_ms};
 use crate::usage_browser::{Browser, class_text};
 
 const DAY_MS: i64 = 86_400_000;
@@ -222,17 +222,6 @@ async fn usage_pages_load_fast_with_a_year_of_data_for_1000_consumers() {
     for line in &lines {
         println!("{line}");
     }
-}
-
-/// Unix ms now.
-fn now_ms() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
 }
 
 /// The windows of the dashboard's top consumers at `now`: the first of the last 24 hours
