@@ -198,7 +198,9 @@ pub struct BodyReadTimeout {
 pub struct TimedBody<B> {
     inner: B,
     timeout: Duration,
-    sleep: Pin<Box<tokio::time::Sleep>>,
+    /// Made on the first wait: most bodies (a GET's empty one, a small one already read with
+    /// the head) never wait, and pay no allocation or clock read for it.
+    sleep: Option<Pin<Box<tokio::time::Sleep>>>,
     /// The sleep runs from the last frame (or the first read); re-armed on the next wait.
     armed: bool,
     failed: bool,
@@ -210,7 +212,7 @@ impl<B> TimedBody<B> {
         Self {
             inner,
             timeout,
-            sleep: Box::pin(tokio::time::sleep(timeout)),
+            sleep: None,
             armed: false,
             failed: false,
         }
@@ -239,15 +241,23 @@ where
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
             Poll::Pending => {
-                if !this.armed {
-                    this.armed = true;
-                    let deadline = tokio::time::Instant::now() + this.timeout;
-                    this.sleep.as_mut().reset(deadline);
-                }
-                match this.sleep.as_mut().poll(cx) {
+                let timeout = this.timeout;
+                let deadline_now = move || tokio::time::Instant::now() + timeout;
+                let sleep = match &mut this.sleep {
+                    Some(sleep) => {
+                        if !this.armed {
+                            sleep.as_mut().reset(deadline_now());
+                        }
+                        sleep
+                    }
+                    None => this
+                        .sleep
+                        .insert(Box::pin(tokio::time::sleep_until(deadline_now()))),
+                };
+                this.armed = true;
+                match sleep.as_mut().poll(cx) {
                     Poll::Ready(()) => {
                         this.failed = true;
-                        let timeout = this.timeout;
                         Poll::Ready(Some(Err(Box::new(BodyReadTimeout { timeout }))))
                     }
                     Poll::Pending => Poll::Pending,

@@ -12,6 +12,13 @@
 //!
 //! Request bodies that stall are [`TimedBody`](super::body::TimedBody)'s concern: a request in
 //! flight stops the connection clocks.
+//!
+//! Nothing on the request path wakes [`drive`]: requests starting and ending only write atomics.
+//! `drive` keeps one timer, never further away than the shorter of the two timeouts, and reads
+//! the clocks when it fires. A head that starts after the timer was armed has its deadline at
+//! least one header timeout later, so the timer fires before it and is moved to it exactly: the
+//! timeouts keep their precision while a busy keep-alive connection costs one timer wake per
+//! timeout period instead of two task wake-ups and a timer per request.
 
 use std::io;
 use std::pin::Pin;
@@ -24,7 +31,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame, SizeHint};
 use hyper_util::server::graceful::GracefulConnection;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::{Notify, watch};
+use tokio::sync::watch;
 use tokio::time::Instant;
 
 /// How long a connection told to close (timeout or shutdown after its deadline) may take to
@@ -56,7 +63,6 @@ pub(crate) struct Tracker {
     /// Milliseconds after `opened` of the first byte read while idle, or [`NONE`].
     head_started: AtomicU64,
     protocol: AtomicU8,
-    changed: Notify,
 }
 
 impl Tracker {
@@ -69,7 +75,6 @@ impl Tracker {
             idle_since: AtomicU64::new(0),
             head_started: AtomicU64::new(NONE),
             protocol: AtomicU8::new(Protocol::Unknown as u8),
-            changed: Notify::new(),
         })
     }
 
@@ -93,7 +98,6 @@ impl Tracker {
     pub(crate) fn request_started(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::AcqRel);
         self.head_started.store(NONE, Ordering::Release);
-        self.changed.notify_one();
         InFlight(self.clone())
     }
 
@@ -103,13 +107,22 @@ impl Tracker {
     fn bytes_read(&self) {
         if self.in_flight.load(Ordering::Acquire) == 0
             && self.protocol() != Protocol::Http2
-            && self
-                .head_started
-                .compare_exchange(NONE, self.now_ms(), Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
+            && self.head_started.load(Ordering::Acquire) == NONE
         {
-            self.changed.notify_one();
+            let _ = self.head_started.compare_exchange(
+                NONE,
+                self.now_ms(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
         }
+    }
+
+    /// The longest [`drive`] may sleep without missing a deadline that starts meanwhile.
+    fn check_interval(&self) -> Duration {
+        self.idle_timeout
+            .min(self.header_timeout)
+            .max(Duration::from_millis(1))
     }
 
     /// When this connection must be closed if nothing changes, and why; `None` while a
@@ -143,7 +156,6 @@ impl Drop for InFlight {
                 .store(tracker.now_ms(), Ordering::Release);
             tracker.head_started.store(NONE, Ordering::Release);
         }
-        tracker.changed.notify_one();
     }
 }
 
@@ -295,29 +307,20 @@ pub(crate) async fn drive<C>(
     }
     // Set once the connection was told to close for a timeout: it has a moment to say GOAWAY.
     let mut closing: Option<Instant> = None;
+    let mut timer = std::pin::pin!(tokio::time::sleep_until(next_check(&tracker, closing)));
     loop {
-        let deadline = match closing {
-            Some(at) => Some((at, "close grace")),
-            None => tracker.deadline(),
-        };
-        let sleep = async {
-            match deadline {
-                Some((at, _)) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
+            biased;
             result = connection.as_mut() => {
                 if let Err(error) = result {
                     tracing::debug!(%error, "connection ended with an error");
                 }
                 return;
             }
-            () = sleep => {
+            () = timer.as_mut() => {
                 if closing.is_some() {
                     return;
                 }
-                // Re-read: a request may have started since the deadline was computed.
                 if let Some((at, why)) = tracker.deadline()
                     && at <= Instant::now()
                 {
@@ -327,8 +330,8 @@ pub(crate) async fn drive<C>(
                     connection.as_mut().graceful_shutdown();
                     closing = Some(Instant::now() + CLOSE_GRACE);
                 }
+                timer.as_mut().reset(next_check(&tracker, closing));
             }
-            () = tracker.changed.notified() => {}
             changed = shutdown.changed(), if !draining => {
                 // A dropped sender means the server is gone: drain as well.
                 let _ = changed;
@@ -336,5 +339,19 @@ pub(crate) async fn drive<C>(
                 connection.as_mut().graceful_shutdown();
             }
         }
+    }
+}
+
+/// When [`drive`] looks at the clocks next: the close grace's end once closing, else the
+/// connection's deadline, but never later than one [`Tracker::check_interval`] from now (a
+/// request may end or a head may start meanwhile without waking it).
+fn next_check(tracker: &Tracker, closing: Option<Instant>) -> Instant {
+    if let Some(at) = closing {
+        return at;
+    }
+    let latest = Instant::now() + tracker.check_interval();
+    match tracker.deadline() {
+        Some((at, _)) => at.min(latest),
+        None => latest,
     }
 }

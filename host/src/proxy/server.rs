@@ -232,9 +232,10 @@ fn builder(limits: &Limits, settings: &ServerSettings) -> auto::Builder<TokioExe
     builder
         .http1()
         .timer(TokioTimer::new())
-        // The gateway's own clocks (idle, then header from the first byte) close first; hyper's
-        // single idle+head timer only backs them up.
-        .header_read_timeout(settings.idle_timeout + settings.header_read_timeout)
+        // The gateway's own clocks (idle, then header from the first byte; `connection::drive`)
+        // bound both. Hyper's single idle+head timer would allocate and arm a timer for every
+        // request head on a keep-alive connection, so it is off.
+        .header_read_timeout(None)
         .max_headers(limits.max_header_count.saturating_add(16))
         // Hyper requires at least 8 KiB; the request line shares the buffer with the headers.
         .max_buf_size(limits.max_header_bytes.saturating_mul(2).max(16 * 1024));
