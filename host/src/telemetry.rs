@@ -90,15 +90,24 @@ impl TraceContext {
 
     /// The trace id as 32 lower-case hex digits.
     pub fn trace_id_hex(&self) -> String {
-        format!("{:032x}", self.trace_id)
+        let mut hex = [0; 32];
+        write_hex(&mut hex, self.trace_id);
+        String::from_utf8_lossy(&hex).into_owned()
     }
 
     /// `00-TRACE-SPAN-FLAGS`: the `traceparent` sent upstream, naming the gateway's span.
     pub fn traceparent(&self) -> String {
-        format!(
-            "00-{:032x}-{:016x}-{:02x}",
-            self.trace_id, self.span_id, self.flags
-        )
+        String::from_utf8_lossy(&self.traceparent_bytes()).into_owned()
+    }
+
+    /// [`Self::traceparent`] as bytes, written without the formatting machinery (it is built
+    /// for every request).
+    fn traceparent_bytes(&self) -> [u8; 55] {
+        let mut out = *b"00-00000000000000000000000000000000-0000000000000000-00";
+        write_hex(&mut out[3..35], self.trace_id);
+        write_hex(&mut out[36..52], u128::from(self.span_id));
+        write_hex(&mut out[53..55], u128::from(self.flags));
+        out
     }
 
     /// Replace the caller's `traceparent` with the child one; drop `tracestate` when the caller's
@@ -107,7 +116,7 @@ impl TraceContext {
         if self.parent_id.is_none() {
             headers.remove(&TRACESTATE);
         }
-        match HeaderValue::from_str(&self.traceparent()) {
+        match HeaderValue::from_bytes(&self.traceparent_bytes()) {
             Ok(value) => {
                 headers.insert(TRACEPARENT.clone(), value);
             }
@@ -115,6 +124,16 @@ impl TraceContext {
                 headers.remove(&TRACEPARENT);
             }
         }
+    }
+}
+
+/// Fill `out` with the low `2 * out.len()` hex digits of `value`, lower case, most significant
+/// first (ids are written on every request: no `format!`).
+pub(crate) fn write_hex(out: &mut [u8], mut value: u128) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for byte in out.iter_mut().rev() {
+        *byte = DIGITS[(value & 0xf) as usize];
+        value >>= 4;
     }
 }
 
@@ -236,6 +255,24 @@ mod tests {
         // A later version may append fields.
         let ctx = TraceContext::from_headers(&headers(&format!("01{}-more", &VALID[2..])));
         assert!(ctx.parent_id.is_some());
+    }
+
+    #[test]
+    fn ids_are_written_as_format_would() {
+        for (trace_id, span_id, flags) in [(1, 2, 0), (u128::MAX, u64::MAX, 0xff), (0xabc, 7, 1)] {
+            let ctx = TraceContext {
+                trace_id,
+                parent_id: None,
+                span_id,
+                flags,
+            };
+            let expected = format!("00-{trace_id:032x}-{span_id:016x}-{flags:02x}");
+            assert_eq!(ctx.traceparent(), expected);
+            assert_eq!(ctx.trace_id_hex(), format!("{trace_id:032x}"));
+            let mut headers = HeaderMap::new();
+            ctx.apply(&mut headers);
+            assert_eq!(headers[&TRACEPARENT], expected.as_str());
+        }
     }
 
     #[test]

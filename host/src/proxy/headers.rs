@@ -187,7 +187,9 @@ fn new_request_id() -> String {
     }
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let (a, b) = KEYS.with(|(k1, k2)| (k1.hash_one(n), k2.hash_one(n)));
-    format!("{a:016x}{b:016x}")
+    let mut hex = [0; 32];
+    crate::telemetry::write_hex(&mut hex, (u128::from(a) << 64) | u128::from(b));
+    String::from_utf8_lossy(&hex).into_owned()
 }
 
 #[cfg(test)]
