@@ -229,8 +229,10 @@ impl<'t> Exchange<'t> {
                 Err(e) => {
                     let chain = &routed.route.chain;
                     let state = &mut routed.state;
-                    return upstream_failure::answer(chain, state, requested.ran, e, &self.method)
-                        .await;
+                    // Boxed: a cold path that would otherwise grow every request's future.
+                    let answer =
+                        upstream_failure::answer(chain, state, requested.ran, e, &self.method);
+                    return Box::pin(answer).await;
                 }
             },
         };
@@ -388,7 +390,7 @@ impl<'t> Exchange<'t> {
         let limits = self.table.limits();
         let body_limit = limits.max_body_bytes;
         let meter = self.request_body.clone();
-        let client = self.clients.get(&route.upstream);
+        let client = self.clients.for_proxy(&route.upstream);
         let trace_context = self.trace_context;
         let sent_at = Instant::now();
         // Retries follow the method sent upstream, after any plugin rewrote it.

@@ -13,3 +13,4 @@ mod host_must_name_one_valid_host;
 mod malformed_chunked_bodies_get_400;
 mod rate_limit_counts_ipv6_clients_per_prefix;
 mod routing_reads_the_path_like_rbac_and_tomcat;
+mod upstream_connections_are_reused_and_replaced;

@@ -1,6 +1,7 @@
 //! Pooled keep-alive HTTP clients for upstream calls, one per client setting (connect timeout,
 //! TLS), owned by the proxy so connections outlive routing table swaps; and [`send`], one
-//! attempt bounded by the upstream's request timeout.
+//! attempt bounded by the upstream's request timeout. Proxied requests to plain-HTTP upstreams
+//! go through the worker's own HTTP/1.1 pools ([`super::h1_pool`]); the rest through hyper-util.
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
@@ -13,6 +14,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 
 use super::connector::Connector;
+use super::h1_pool::{H1Pool, SendError};
 use super::pool::{ClientKey, UpstreamPool};
 use crate::config::UpstreamTls;
 use crate::proxy::body::ProxyBody;
@@ -27,6 +29,17 @@ pub type HttpClient = Client<Connector, ProxyBody>;
 #[derive(Debug, Default)]
 pub struct Clients {
     by_settings: RwLock<HashMap<ClientKey, HttpClient>>,
+    /// HTTP/1.1 pools for proxied requests to plain-HTTP upstreams, by connect timeout.
+    plain: RwLock<HashMap<Duration, Arc<H1Pool>>>,
+}
+
+/// How a proxied request reaches an upstream's targets.
+#[derive(Debug, Clone)]
+pub enum ProxyClient {
+    /// Plain HTTP/1.1 through the worker's own pool.
+    Plain(Arc<H1Pool>),
+    /// TLS (and HTTP/2 by ALPN) through hyper-util's client.
+    General(Box<HttpClient>),
 }
 
 impl Clients {
@@ -45,6 +58,29 @@ impl Clients {
         map.entry(key.clone())
             .or_insert_with(|| new_client(pool.spec().connect_timeout, pool.spec().tls.as_ref()))
             .clone()
+    }
+}
+
+impl Clients {
+    /// The client for proxied requests to this upstream.
+    pub fn for_proxy(&self, pool: &UpstreamPool) -> ProxyClient {
+        if pool.spec().tls.is_some() {
+            return ProxyClient::General(Box::new(self.get(pool)));
+        }
+        let timeout = pool.spec().connect_timeout;
+        if let Ok(map) = self.plain.read()
+            && let Some(plain) = map.get(&timeout)
+        {
+            return ProxyClient::Plain(plain.clone());
+        }
+        let mut map = match self.plain.write() {
+            Ok(map) => map,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let plain = map
+            .entry(timeout)
+            .or_insert_with(|| Arc::new(H1Pool::new(timeout)));
+        ProxyClient::Plain(plain.clone())
     }
 }
 
@@ -78,19 +114,37 @@ fn new_client(connect_timeout: Duration, tls: Option<&UpstreamTls>) -> HttpClien
 
 /// Send `req` to `target` of `pool`, waiting at most the request timeout for the response head.
 pub async fn send(
-    client: &HttpClient,
+    client: &ProxyClient,
     pool: &UpstreamPool,
     target: &str,
     req: Request<ProxyBody>,
 ) -> Result<Response<Incoming>, ProxyError> {
-    let result = tokio::time::timeout(pool.request_timeout(), client.request(req)).await;
+    let client = match client {
+        ProxyClient::Plain(plain) => {
+            let result = tokio::time::timeout(pool.request_timeout(), plain.send(target, req));
+            return match result.await {
+                Ok(Ok(response)) => Ok(response),
+                Err(_elapsed) => Err(timed_out(pool, target)),
+                Ok(Err(SendError::Connect(source))) => Err(ProxyError::UpstreamConnect {
+                    upstream: pool.name().to_owned(),
+                    target: target.to_owned(),
+                    source,
+                }),
+                Ok(Err(SendError::Exchange(e))) => Err(ProxyError::Upstream {
+                    upstream: pool.name().to_owned(),
+                    target: target.to_owned(),
+                    source: Box::new(e),
+                }),
+            };
+        }
+        ProxyClient::General(client) => client,
+    };
+    // Boxed: this client's request future is large, and every request's future would carry it.
+    let request = Box::pin(client.request(req));
+    let result = tokio::time::timeout(pool.request_timeout(), request).await;
     match result {
         Ok(Ok(response)) => Ok(response),
-        Err(_elapsed) => Err(ProxyError::UpstreamTimeout {
-            upstream: pool.name().to_owned(),
-            target: target.to_owned(),
-            timeout: pool.request_timeout(),
-        }),
+        Err(_elapsed) => Err(timed_out(pool, target)),
         Ok(Err(e)) if e.is_connect() => Err(ProxyError::UpstreamConnect {
             upstream: pool.name().to_owned(),
             target: target.to_owned(),
@@ -101,5 +155,13 @@ pub async fn send(
             target: target.to_owned(),
             source: Box::new(e),
         }),
+    }
+}
+
+fn timed_out(pool: &UpstreamPool, target: &str) -> ProxyError {
+    ProxyError::UpstreamTimeout {
+        upstream: pool.name().to_owned(),
+        target: target.to_owned(),
+        timeout: pool.request_timeout(),
     }
 }

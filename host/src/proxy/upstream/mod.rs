@@ -5,6 +5,7 @@
 //! - [`health`]: target health (active checks, passive ejection), carried across tables;
 //! - [`retry`]: sending with retries, within a budget, replaying streamed bodies ([`replay`]);
 //! - [`client`]: pooled keep-alive HTTP clients and one bounded attempt ([`client::send`]);
+//! - [`h1_pool`]: the proxy's own HTTP/1.1 connections to plain-HTTP targets, per worker;
 //! - [`forward`]: the request a target receives (forwarding headers, framing);
 //! - [`connector`]: TCP and TLS connections to targets.
 //!
@@ -15,10 +16,11 @@ pub mod balance;
 pub mod client;
 pub mod connector;
 pub mod forward;
+pub mod h1_pool;
 pub mod health;
 pub mod pool;
 pub mod replay;
 pub mod retry;
 
-pub use client::{Clients, HttpClient, send};
+pub use client::{Clients, HttpClient, ProxyClient, send};
 pub use pool::UpstreamPool;

@@ -11,7 +11,7 @@ use http::{Method, Request, Response};
 use hyper::body::Incoming;
 
 use super::balance::{self, Pick};
-use super::client::{self, HttpClient};
+use super::client::{self, ProxyClient};
 use super::health::now_ms;
 use super::pool::UpstreamPool;
 use crate::proxy::body::ProxyBody;
@@ -128,7 +128,7 @@ pub fn may_retry(pool: &UpstreamPool, method: &Method) -> bool {
 /// attempt failed.
 pub async fn forward<F>(
     pool: &UpstreamPool,
-    client: &HttpClient,
+    client: &ProxyClient,
     method: &Method,
     replayable: &(dyn Fn() -> bool + Sync),
     client_fault: &(dyn Fn() -> bool + Sync),
