@@ -20,6 +20,7 @@ use super::upstream::health::HealthRegistry;
 use crate::access_log::AccessLog;
 use crate::chain::Fetcher;
 use crate::telemetry::Tracer;
+use crate::tls::ConnectionInfo;
 
 /// The proxy: what `serve` runs requests against.
 #[derive(Debug)]
@@ -114,8 +115,14 @@ impl Proxy {
     }
 
     /// Serve one request from the TCP peer `peer` (the client address is worked out from it and
-    /// the trusted proxies, see [`super::client`]).
-    pub async fn handle<B>(&self, peer: IpAddr, req: Request<B>) -> Response<ProxyBody>
+    /// the trusted proxies, see [`super::client`]) on the connection `conn` (its TLS session and
+    /// plain-HTTP policy, from the listener).
+    pub async fn handle<B>(
+        &self,
+        peer: IpAddr,
+        conn: ConnectionInfo,
+        req: Request<B>,
+    ) -> Response<ProxyBody>
     where
         B: Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<BoxError>,
@@ -128,6 +135,6 @@ impl Proxy {
             tracer,
             tally: self.tally.get().cloned(),
         };
-        handler::handle(table, &clients, peer, req, observers).await
+        handler::handle(table, &clients, peer, conn, req, observers).await
     }
 }

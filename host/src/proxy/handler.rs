@@ -50,12 +50,14 @@ pub struct Observers<'a> {
     pub tally: Option<Arc<Tally>>,
 }
 
-/// Serve one request from the TCP peer `peer` against `table`, turning every failure into its
+/// Serve one request from the TCP peer `peer` on a connection described by `conn` (TLS or not:
+/// set by the server, never from the request) against `table`, turning every failure into its
 /// response.
 pub async fn handle<B>(
     table: Arc<RoutingTable>,
     clients: &Clients,
     peer: IpAddr,
+    conn: ConnectionInfo,
     req: Request<B>,
     observers: Observers<'_>,
 ) -> Response<ProxyBody>
@@ -70,6 +72,7 @@ where
     } = observers;
     let mut exchange = Exchange::prepare(&table, clients, peer, &req, access_log, tracer);
     exchange.tally = tally;
+    exchange.conn = conn;
     // One span per request at `debug`: with `RUST_LOG=debug` every line written while it runs
     // carries its ids; at the default level it costs nothing (plugins' own log lines name their
     // request either way).
@@ -102,6 +105,8 @@ struct Exchange<'t> {
     table: &'t RoutingTable,
     clients: &'t Clients,
     peer: IpAddr,
+    /// The client's connection (TLS session, plain-HTTP policy); taken by routing.
+    conn: ConnectionInfo,
     started: Instant,
     /// The client's method: it decides whether the response may have a body, whatever plugins do.
     method: Method,
@@ -170,6 +175,7 @@ impl<'t> Exchange<'t> {
             table,
             clients,
             peer,
+            conn: ConnectionInfo::default(),
             started: Instant::now(),
             method: req.method().clone(),
             request_id_header: HeaderValue::from_str(&request_id).ok(),
@@ -250,11 +256,7 @@ impl<'t> Exchange<'t> {
         let authority = super::host::request_host(&req)?;
         //    Plain HTTP on a listener that wants HTTPS is redirected or refused before anything
         //    else (docs/tls.md). The connection info is set by the server, never from the request.
-        let conn = req
-            .extensions()
-            .get::<ConnectionInfo>()
-            .cloned()
-            .unwrap_or_default();
+        let conn = std::mem::take(&mut self.conn);
         super::plain_http::check(&conn, &req, &path)?;
         // 2. Header limits before anything else reads headers, so oversized requests cost little.
         headers::check_limits(req.headers(), limits)?;

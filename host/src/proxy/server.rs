@@ -160,15 +160,15 @@ pub(crate) async fn serve_connection<IO>(
     let client_ip = peer.ip().to_canonical();
     let body_timeout = settings.body_read_timeout;
     let requests = tracker.clone();
-    let service = service_fn(move |mut req: Request<Incoming>| {
-        req.extensions_mut().insert(info.clone());
+    let service = service_fn(move |req: Request<Incoming>| {
+        let info = info.clone();
         // From here until the response body is done the connection's idle clock stands still.
         let in_flight = requests.request_started();
         // A client that stops sending its body fails the request (408) instead of holding it.
         let req = req.map(|body| TimedBody::new(body, body_timeout));
         let proxy = proxy.clone();
         async move {
-            let response = proxy.handle(client_ip, req).await;
+            let response = proxy.handle(client_ip, info, req).await;
             Ok::<_, Infallible>(response.map(|body| Answered::new(body, in_flight)))
         }
     });
