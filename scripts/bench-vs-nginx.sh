@@ -4,7 +4,8 @@
 # (`taskset -c 0`), wrk and oha on CPU 1; wrk -c64 closed loop for max rps (median of --rounds),
 # then oha open loop at half of nginx's max rps with latency correction for p50/p99.
 #
-# Cases: direct, nginx, empty chain (access log off and on; OTLP tracing at 100 % and 1 %
+# Cases: direct, nginx, `floor` (scripts/hyper-floor: hyper's server and client with nothing
+# else, the floor of a hyper-based proxy; only when named in --cases), empty chain (access log off and on; OTLP tracing at 100 % and 1 %
 # sampling, `trace100`/`trace1`, exporting to the nginx upstream as a sink that answers 200),
 # 5 x `headers`, the 7-plugin policy
 # chain (auth API key, rbac, ip-filter, rate-limit, quota, meter, headers) with memory state and
@@ -57,6 +58,12 @@ if [ "$BUILD" = 1 ]; then
   cargo build --release -p tollgate --bin tollgate
 fi
 TOLLGATE=${TOLLGATE_BIN:-$ROOT/target/release/tollgate}
+FLOOR=$ROOT/target/hyper-floor/release/hyper-floor
+case " $CASES " in *" floor "*)
+  if [ "$BUILD" = 1 ] || [ ! -x "$FLOOR" ]; then
+    cargo build --release --manifest-path scripts/hyper-floor/Cargo.toml --target-dir target/hyper-floor
+  fi;;
+esac
 PLUGINS=$ROOT/plugins/target/wasm32-wasip2/release
 SRV=(taskset -c 0) LG=(taskset -c 1)
 [ "$(nproc)" -ge 2 ] || { SRV=(); LG=(); log "one CPU: running unpinned"; }
@@ -69,7 +76,7 @@ chmod 755 "$OUT"; chmod 777 "$OUT/tmp"
 free_port() { python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
 UP_PORT=$(free_port) NG_PORT=$(free_port) GW_PORT=$(free_port)
 GW_PID=""
-stop_gateway() { [ -n "$GW_PID" ] && kill "$GW_PID" 2>/dev/null && wait "$GW_PID" 2>/dev/null; GW_PID=""; }
+stop_gateway() { [ -n "$GW_PID" ] && kill "$GW_PID" 2>/dev/null && { wait "$GW_PID" 2>/dev/null || true; }; GW_PID=""; }
 cleanup() {
   stop_gateway || true
   for f in "$OUT/upstream.pid" "$OUT/nginx.pid"; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
@@ -279,6 +286,13 @@ start_case() { # case -> CASE_URL; not in a $(...) subshell, or GW_PID would be 
   # SO_REUSEPORT lets a leftover gateway share the port and take part of the load: refuse that.
   if (exec 3<>"/dev/tcp/127.0.0.1/$GW_PORT") 2>/dev/null; then
     echo "port $GW_PORT is still served by an earlier gateway: $c skipped" >&2; return 1
+  fi
+  if [ "$c" = floor ]; then
+    "${SRV[@]}" "$FLOOR" "$GW_PORT" "$UP_PORT" >"$OUT/$c.out" 2>&1 &
+    GW_PID=$!
+    CASE_URL="http://127.0.0.1:$GW_PORT/"
+    wait_up "$CASE_URL" 60 || { echo "floor did not answer; see $OUT/$c.out" >&2; stop_gateway; return 1; }
+    return
   fi
   case_config "$c" >"$OUT/$c.toml"
   RUST_LOG=warn "${SRV[@]}" "$TOLLGATE" run -c "$OUT/$c.toml" >"$OUT/$c.out" 2>&1 &
