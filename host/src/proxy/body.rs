@@ -241,26 +241,22 @@ where
                 Poll::Ready(frame.map(|f| f.map_err(Into::into)))
             }
             Poll::Pending => {
-                let timeout = this.timeout;
-                let deadline_now = move || tokio::time::Instant::now() + timeout;
-                let sleep = match &mut this.sleep {
-                    Some(sleep) => {
-                        if !this.armed {
-                            sleep.as_mut().reset(deadline_now());
-                        }
-                        sleep
+                if !this.armed {
+                    this.armed = true;
+                    let deadline = tokio::time::Instant::now() + this.timeout;
+                    match &mut this.sleep {
+                        Some(sleep) => sleep.as_mut().reset(deadline),
+                        None => this.sleep = Some(Box::pin(tokio::time::sleep_until(deadline))),
                     }
-                    None => this
-                        .sleep
-                        .insert(Box::pin(tokio::time::sleep_until(deadline_now()))),
-                };
-                this.armed = true;
-                match sleep.as_mut().poll(cx) {
-                    Poll::Ready(()) => {
+                }
+                let fired = (this.sleep.as_mut()).is_some_and(|s| s.as_mut().poll(cx).is_ready());
+                match fired {
+                    true => {
                         this.failed = true;
+                        let timeout = this.timeout;
                         Poll::Ready(Some(Err(Box::new(BodyReadTimeout { timeout }))))
                     }
-                    Poll::Pending => Poll::Pending,
+                    false => Poll::Pending,
                 }
             }
         }

@@ -5,6 +5,7 @@
 
 use std::cell::OnceCell;
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
@@ -45,43 +46,40 @@ pub enum ProxyClient {
 impl Clients {
     /// The client for this upstream's settings, created on first use.
     pub fn get(&self, pool: &UpstreamPool) -> HttpClient {
-        let key = &pool.client_key;
-        if let Ok(map) = self.by_settings.read()
-            && let Some(client) = map.get(key)
-        {
-            return client.clone();
-        }
-        let mut map = match self.by_settings.write() {
-            Ok(map) => map,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        map.entry(key.clone())
-            .or_insert_with(|| new_client(pool.spec().connect_timeout, pool.spec().tls.as_ref()))
-            .clone()
+        let spec = pool.spec();
+        shared(&self.by_settings, &pool.client_key, || {
+            new_client(spec.connect_timeout, spec.tls.as_ref())
+        })
     }
-}
 
-impl Clients {
     /// The client for proxied requests to this upstream.
     pub fn for_proxy(&self, pool: &UpstreamPool) -> ProxyClient {
         if pool.spec().tls.is_some() {
             return ProxyClient::General(Box::new(self.get(pool)));
         }
         let timeout = pool.spec().connect_timeout;
-        if let Ok(map) = self.plain.read()
-            && let Some(plain) = map.get(&timeout)
-        {
-            return ProxyClient::Plain(plain.clone());
-        }
-        let mut map = match self.plain.write() {
-            Ok(map) => map,
-            Err(poisoned) => poisoned.into_inner(),
-        };
-        let plain = map
-            .entry(timeout)
-            .or_insert_with(|| Arc::new(H1Pool::new(timeout)));
-        ProxyClient::Plain(plain.clone())
+        ProxyClient::Plain(shared(&self.plain, &timeout, || {
+            Arc::new(H1Pool::new(timeout))
+        }))
     }
+}
+
+/// The value for `key` in `map`, made by `make` on first use (a read lock on the common path).
+fn shared<K: Hash + Eq + Clone, V: Clone>(
+    map: &RwLock<HashMap<K, V>>,
+    key: &K,
+    make: impl FnOnce() -> V,
+) -> V {
+    if let Ok(map) = map.read()
+        && let Some(value) = map.get(key)
+    {
+        return value.clone();
+    }
+    let mut map = match map.write() {
+        Ok(map) => map,
+        Err(poisoned) => poisoned.into_inner(),
+    };
+    map.entry(key.clone()).or_insert_with(make).clone()
 }
 
 thread_local! {
@@ -119,49 +117,43 @@ pub async fn send(
     target: &str,
     req: Request<ProxyBody>,
 ) -> Result<Response<Incoming>, ProxyError> {
-    let client = match client {
-        ProxyClient::Plain(plain) => {
-            let result = tokio::time::timeout(pool.request_timeout(), plain.send(target, req));
-            return match result.await {
-                Ok(Ok(response)) => Ok(response),
-                Err(_elapsed) => Err(timed_out(pool, target)),
-                Ok(Err(SendError::Connect(source))) => Err(ProxyError::UpstreamConnect {
-                    upstream: pool.name().to_owned(),
-                    target: target.to_owned(),
-                    source,
-                }),
-                Ok(Err(SendError::Exchange(e))) => Err(ProxyError::Upstream {
-                    upstream: pool.name().to_owned(),
-                    target: target.to_owned(),
-                    source: Box::new(e),
-                }),
-            };
+    let timeout = pool.request_timeout();
+    let sent = match client {
+        ProxyClient::Plain(plain) => tokio::time::timeout(timeout, plain.send(target, req)).await,
+        ProxyClient::General(client) => {
+            // Boxed: this client's request future is large, and every request's future would
+            // carry it.
+            let request = Box::pin(async move {
+                client.request(req).await.map_err(|e| match e.is_connect() {
+                    true => SendError::Connect(Box::new(e)),
+                    false => SendError::Exchange(Box::new(e)),
+                })
+            });
+            tokio::time::timeout(timeout, request).await
         }
-        ProxyClient::General(client) => client,
     };
-    // Boxed: this client's request future is large, and every request's future would carry it.
-    let request = Box::pin(client.request(req));
-    let result = tokio::time::timeout(pool.request_timeout(), request).await;
-    match result {
-        Ok(Ok(response)) => Ok(response),
-        Err(_elapsed) => Err(timed_out(pool, target)),
-        Ok(Err(e)) if e.is_connect() => Err(ProxyError::UpstreamConnect {
-            upstream: pool.name().to_owned(),
-            target: target.to_owned(),
-            source: Box::new(e),
-        }),
-        Ok(Err(e)) => Err(ProxyError::Upstream {
-            upstream: pool.name().to_owned(),
-            target: target.to_owned(),
-            source: Box::new(e),
-        }),
-    }
-}
-
-fn timed_out(pool: &UpstreamPool, target: &str) -> ProxyError {
-    ProxyError::UpstreamTimeout {
-        upstream: pool.name().to_owned(),
-        target: target.to_owned(),
-        timeout: pool.request_timeout(),
-    }
+    // `None`: no response head within the request timeout.
+    let failure = match sent {
+        Ok(Ok(response)) => return Ok(response),
+        Ok(Err(e)) => Some(e),
+        Err(_elapsed) => None,
+    };
+    let (upstream, target) = (pool.name().to_owned(), target.to_owned());
+    Err(match failure {
+        None => ProxyError::UpstreamTimeout {
+            upstream,
+            target,
+            timeout,
+        },
+        Some(SendError::Connect(source)) => ProxyError::UpstreamConnect {
+            upstream,
+            target,
+            source,
+        },
+        Some(SendError::Exchange(source)) => ProxyError::Upstream {
+            upstream,
+            target,
+            source,
+        },
+    })
 }

@@ -45,7 +45,7 @@ pub enum SendError {
     /// No connection to the target could be opened (refused, unreachable, connect timeout).
     Connect(BoxError),
     /// The exchange failed on an open connection.
-    Exchange(hyper::Error),
+    Exchange(BoxError),
 }
 
 impl std::fmt::Display for SendError {
@@ -61,7 +61,7 @@ impl std::error::Error for SendError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Connect(e) => Some(e.as_ref()),
-            Self::Exchange(e) => Some(e),
+            Self::Exchange(e) => Some(e.as_ref()),
         }
     }
 }
@@ -89,14 +89,10 @@ struct Idles {
 impl Idles {
     fn sweep(&mut self, now: Instant) {
         for list in self.by_target.values_mut() {
-            list.retain(|c| usable(c, now));
+            list.retain(|c| !c.sender.is_closed() && now.duration_since(c.since) < IDLE_TIMEOUT);
         }
         self.by_target.retain(|_, list| !list.is_empty());
     }
-}
-
-fn usable(idle: &Idle, now: Instant) -> bool {
-    !idle.sender.is_closed() && now.duration_since(idle.since) < IDLE_TIMEOUT
 }
 
 impl std::fmt::Debug for H1Pool {
@@ -144,20 +140,21 @@ impl H1Pool {
                         retries += 1;
                         req = back;
                     }
-                    _ => return Err(SendError::Exchange(failed.into_error())),
+                    _ => return Err(SendError::Exchange(Box::new(failed.into_error()))),
                 },
             }
         }
     }
 
-    /// The newest connection to `target` that is ready for a request; closed and expired ones
-    /// are dropped on the way, busy ones stay.
+    /// The newest connection to `target` that is ready for a request and not expired; closed,
+    /// expired and busy ones stay for the sweep or the per-target cap.
     fn checkout(&self, target: &str) -> Option<SendRequest<ProxyBody>> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let list = idle.by_target.get_mut(target)?;
         let now = Instant::now();
-        list.retain(|c| usable(c, now));
-        let ready = list.iter().rposition(|c| c.sender.is_ready())?;
+        let ready = list
+            .iter()
+            .rposition(|c| c.sender.is_ready() && now.duration_since(c.since) < IDLE_TIMEOUT)?;
         Some(list.swap_remove(ready).sender)
     }
 
