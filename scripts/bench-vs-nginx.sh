@@ -13,15 +13,16 @@
 # same JSON). One gateway process per case, started with a config written for it.
 #
 #   scripts/bench-vs-nginx.sh [--duration S] [--rounds R] [--fixed-duration S] [--cases "a b"]
-#                             [--no-build] [--out DIR] [--tollgate PATH]
-# --fixed-duration 0 skips the open loop (and oha).
+#                             [--no-build] [--out DIR] [--tollgate PATH] [--plugins DIR]
+# --fixed-duration 0 skips the open loop (and oha). --plugins loads the built-in plugins from DIR
+# instead of plugins/target/wasm32-wasip2/release (to compare two builds of them).
 #
 # Installs what is missing: nginx and wrk (apt-get), oha (cargo install oha --locked).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-DUR=10 ROUNDS=1 FDUR=10 WARMUP=2 CONNS=64 BUILD=1 OUT="" CASES="" TOLLGATE_BIN=""
+DUR=10 ROUNDS=1 FDUR=10 WARMUP=2 CONNS=64 BUILD=1 OUT="" CASES="" TOLLGATE_BIN="" PLUGINS=""
 ALL_CASES="direct nginx empty empty-log trace100 trace1 headers5 chain7 chain7-redis jwt-rs256 json-empty json-redact"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -30,7 +31,8 @@ while [ $# -gt 0 ]; do
     --connections) CONNS=$2; shift 2;; --cases) CASES=$2; shift 2;;
     --no-build) BUILD=0; shift;; --out) OUT=$2; shift 2;;
     --tollgate) TOLLGATE_BIN=$2; BUILD=0; shift 2;;
-    -h|--help) sed -n 2,15p "$0"; exit 0;;
+    --plugins) PLUGINS=$(cd "$2" && pwd); shift 2;;
+    -h|--help) sed -n 2,17p "$0"; exit 0;;
     *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
@@ -64,7 +66,7 @@ case " $CASES " in *" floor "*)
     cargo build --release --manifest-path scripts/hyper-floor/Cargo.toml --target-dir target/hyper-floor
   fi;;
 esac
-PLUGINS=$ROOT/plugins/target/wasm32-wasip2/release
+PLUGINS=${PLUGINS:-$ROOT/plugins/target/wasm32-wasip2/release}
 SRV=(taskset -c 0) LG=(taskset -c 1)
 [ "$(nproc)" -ge 2 ] || { SRV=(); LG=(); log "one CPU: running unpinned"; }
 
