@@ -4,6 +4,9 @@
 //! cargo bench -p tollgate-tests --bench plugin_call            # PLUGIN_BENCH_N=100000 requests
 //! ```
 //!
+//! `PLUGIN_BENCH_ONLY=headers` (or `policy`) runs only the cases whose name contains it, e.g. to
+//! profile one of them with `perf record`.
+//!
 //! Runs the request and response phases of a route's chain on a prepared request, the way the
 //! proxy does, with the Prometheus recorder installed as in the gateway. Cases: an empty chain, five
 //! `headers` plugins (`request.set`, as in `scripts/bench.sh`), and the policy chain (auth API key,
@@ -197,10 +200,11 @@ fn main() {
                 calls(&policy),
             ),
         ];
+        let only = std::env::var("PLUGIN_BENCH_ONLY").unwrap_or_default();
         let base = run(&empty, n).await;
         println!("{n} requests per case, current-thread tokio runtime");
         println!("{:<18} {:>10.0} ns/request", "empty chain", base);
-        for (name, chain, calls) in &cases {
+        for (name, chain, calls) in cases.iter().filter(|(name, ..)| name.contains(&*only)) {
             let t = run(chain, n).await;
             println!(
                 "{name:<18} {t:>10.0} ns/request   {calls} calls   {:>6.0} ns per call",
