@@ -38,11 +38,13 @@ fn header_all(headers: &HeaderMap, name: &str) -> Vec<String> {
         .collect()
 }
 
-fn header_pair(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), String> {
+/// The header `name: value`, validated; the value keeps the buffer the guest's string was
+/// lifted into (no second copy).
+fn header_pair(name: &str, value: String) -> Result<(HeaderName, HeaderValue), String> {
     let name = HeaderName::from_bytes(name.as_bytes())
         .map_err(|_| format!("invalid header name `{}`", name.escape_debug()))?;
-    let value =
-        HeaderValue::from_str(value).map_err(|_| format!("invalid value for header `{name}`"))?;
+    let value = HeaderValue::from_maybe_shared(Bytes::from(value))
+        .map_err(|_| format!("invalid value for header `{name}`"))?;
     Ok((name, value))
 }
 
@@ -58,7 +60,7 @@ fn set_header(
     headers: &mut HeaderMap,
     limits: &PluginLimits,
     name: &str,
-    value: &str,
+    value: String,
 ) -> Result<(), String> {
     let (name, value) = header_pair(name, value)?;
     let (old_count, old_bytes) = existing(headers, &name);
@@ -80,7 +82,7 @@ fn append_header(
     headers: &mut HeaderMap,
     limits: &PluginLimits,
     name: &str,
-    value: &str,
+    value: String,
 ) -> Result<(), String> {
     let (name, value) = header_pair(name, value)?;
     check_headers(limits, headers, 1, name.as_str().len() + value.len())?;
@@ -90,10 +92,10 @@ fn append_header(
         .map_err(|_| "too many headers".to_owned())
 }
 
+/// Remove every value of `name`; an invalid name names nothing. Looked up as `&str`, so a
+/// custom name is not copied into a `HeaderName` first.
 fn remove_header(headers: &mut HeaderMap, name: &str) {
-    if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
-        headers.remove(name);
-    }
+    headers.remove(name);
 }
 
 fn all_headers(headers: &HeaderMap) -> Headers {
@@ -232,7 +234,7 @@ impl HostRequest for HostState {
     ) -> wasmtime::Result<Result<(), String>> {
         let result = self
             .request_headers(&r)?
-            .and_then(|(headers, limits)| set_header(headers, limits, &name, &value));
+            .and_then(|(headers, limits)| set_header(headers, limits, &name, value));
         Ok(self.header_result(result))
     }
 
@@ -244,7 +246,7 @@ impl HostRequest for HostState {
     ) -> wasmtime::Result<Result<(), String>> {
         let result = self
             .request_headers(&r)?
-            .and_then(|(headers, limits)| append_header(headers, limits, &name, &value));
+            .and_then(|(headers, limits)| append_header(headers, limits, &name, value));
         Ok(self.header_result(result))
     }
 
@@ -346,7 +348,7 @@ impl HostResponse for HostState {
         value: String,
     ) -> wasmtime::Result<Result<(), String>> {
         let (headers, limits) = self.response_headers(&r)?;
-        let result = set_header(headers, limits, &name, &value);
+        let result = set_header(headers, limits, &name, value);
         Ok(self.header_result(result))
     }
 
@@ -357,7 +359,7 @@ impl HostResponse for HostState {
         value: String,
     ) -> wasmtime::Result<Result<(), String>> {
         let (headers, limits) = self.response_headers(&r)?;
-        let result = append_header(headers, limits, &name, &value);
+        let result = append_header(headers, limits, &name, value);
         Ok(self.header_result(result))
     }
 
@@ -408,5 +410,50 @@ pub(crate) fn valid_status(status: u16) -> Option<StatusCode> {
         StatusCode::from_u16(status).ok()
     } else {
         None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn set_and_append_validate_like_header_value_from_str() {
+        let limits = PluginLimits::default();
+        let mut headers = HeaderMap::new();
+        for bad in ["a\nb", "a\rb", "a\u{7f}b", "nul\0"] {
+            assert!(HeaderValue::from_str(bad).is_err());
+            assert!(set_header(&mut headers, &limits, "x-a", bad.to_owned()).is_err());
+            assert!(append_header(&mut headers, &limits, "x-a", bad.to_owned()).is_err());
+        }
+        assert!(headers.is_empty());
+        assert_eq!(
+            set_header(&mut headers, &limits, "X-A", "1".to_owned()),
+            Ok(())
+        );
+        let spaced = "tab\tand space ok".to_owned();
+        assert_eq!(append_header(&mut headers, &limits, "x-a", spaced), Ok(()));
+        assert_eq!(
+            set_header(&mut headers, &limits, "x-b", "é".to_owned()),
+            Ok(())
+        );
+        let values: Vec<_> = headers.get_all("x-a").iter().collect();
+        assert_eq!(values, ["1", "tab\tand space ok"]);
+        assert_eq!(headers["x-b"].as_bytes(), "é".as_bytes());
+        assert!(set_header(&mut headers, &limits, "bad name", "1".to_owned()).is_err());
+    }
+
+    #[test]
+    fn remove_ignores_case_and_invalid_names() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-custom", HeaderValue::from_static("1"));
+        headers.append("x-custom", HeaderValue::from_static("2"));
+        headers.insert("etag", HeaderValue::from_static("\"v\""));
+        remove_header(&mut headers, "bad name\n");
+        remove_header(&mut headers, "");
+        assert_eq!(headers.len(), 3);
+        remove_header(&mut headers, "X-Custom");
+        remove_header(&mut headers, "ETag");
+        assert!(headers.is_empty());
     }
 }
