@@ -410,7 +410,17 @@ impl LoadedPlugin {
         call: PhaseCall<'_>,
         budget: &mut FetchBudget,
     ) -> Result<Option<Action>, PluginFailure> {
-        let mut w = self.checkout().await?;
+        // Settled on every path below that hands the instance back; dropped unsettled only when
+        // this future is dropped mid-call, and then (after the instance, declared later, is
+        // dropped) it gives the instance's slot back.
+        let lease = self.pool.lease();
+        let mut w = match self.checkout().await {
+            Ok(w) => w,
+            Err(failure) => {
+                lease.settle();
+                return Err(failure);
+            }
+        };
         let started = Instant::now();
         let reused = w.served > 0;
         w.served += 1;
@@ -424,6 +434,7 @@ impl LoadedPlugin {
         if let Err(e) = swap_slots(&mut data.table, slots, req, resp.as_deref_mut()) {
             // The instance is dropped: its table no longer holds what a call needs.
             self.pool.discard(w);
+            lease.settle();
             return Err(self.failure(FailureKind::Unavailable, e));
         }
         data.scope = CallScope {
@@ -490,6 +501,7 @@ impl LoadedPlugin {
         let state_error = data.state_error.take();
         if let Err(e) = swap_slots(&mut data.table, slots, req, resp) {
             self.pool.discard(w);
+            lease.settle();
             return Err(self.failure(FailureKind::Unavailable, e));
         }
         self.stats.call(phase, started.elapsed());
@@ -502,6 +514,7 @@ impl LoadedPlugin {
             // The log phase has no request left to fail; the error is counted above.
             Ok(action) if phase != Phase::Log => {
                 self.pool.checkin(w);
+                lease.settle();
                 match state_error {
                     Some(message) if self.spec.on_state_error == OnError::FailClosed => {
                         Err(self.failure(FailureKind::StateUnavailable, message))
@@ -511,6 +524,7 @@ impl LoadedPlugin {
             }
             Ok(action) => {
                 self.pool.checkin(w);
+                lease.settle();
                 Ok(action)
             }
             Err(e) => {
@@ -518,6 +532,7 @@ impl LoadedPlugin {
                 let message = failure_message(&e, &w.store);
                 // A failed instance is never reused; a replacement is made off the request path.
                 self.pool.discard(w);
+                lease.settle();
                 Err(self.failure(kind, message))
             }
         };

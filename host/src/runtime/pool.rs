@@ -85,10 +85,17 @@ impl Pool {
         if let Some(w) = self.pop() {
             return Ok(w);
         }
+        // Counted while waiting, also when this future is dropped mid-wait (the client went
+        // away): a stale count would make every later checkin notify nobody.
+        struct Waiting<'a>(&'a AtomicUsize);
+        impl Drop for Waiting<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
         self.waiters.fetch_add(1, Ordering::SeqCst);
-        let got = self.wait_for_instance(wait).await;
-        self.waiters.fetch_sub(1, Ordering::SeqCst);
-        got
+        let _waiting = Waiting(&self.waiters);
+        self.wait_for_instance(wait).await
     }
 
     async fn wait_for_instance(self: &Arc<Self>, wait: Duration) -> Result<Warm, String> {
@@ -146,11 +153,24 @@ impl Pool {
     /// Drop an instance that failed; replace it in the background when below `pool_size`.
     pub(crate) fn discard(self: &Arc<Self>, w: Warm) {
         drop(w);
-        let live = self.live.fetch_sub(1, Ordering::Relaxed) - 1;
+        self.lost();
+    }
+
+    /// An instance that was checked out is gone: give its slot back.
+    fn lost(self: &Arc<Self>) {
+        let live = self.live.fetch_sub(1, Ordering::Relaxed).saturating_sub(1);
         if live < self.min_idle {
             self.spawn_replacement();
         }
         self.wake();
+    }
+
+    /// A guard for one checked-out instance (see [`Lease`]).
+    pub(crate) fn lease(self: &Arc<Self>) -> Lease<'_> {
+        Lease {
+            pool: self,
+            out: true,
+        }
     }
 
     /// Start making one instance on a blocking thread, unless [`MAX_CREATING`] are already
@@ -199,5 +219,31 @@ impl Pool {
                 }
             }
         });
+    }
+}
+
+/// Held while an instance is checked out. A call hands the instance back with
+/// [`Pool::checkin`] or [`Pool::discard`] and then [`Lease::settle`]s. When the call's future is
+/// dropped instead (the client went away while the plugin waited on a fetch or on Redis), the
+/// instance is dropped with it, mid-call, and the lease gives its slot back on drop: otherwise
+/// the pool would count it as busy for ever and, past `max_instances` such losses, answer every
+/// request `unavailable`.
+pub(crate) struct Lease<'p> {
+    pool: &'p Arc<Pool>,
+    out: bool,
+}
+
+impl Lease<'_> {
+    /// The instance went back to the pool (or was discarded) the normal way.
+    pub(crate) fn settle(mut self) {
+        self.out = false;
+    }
+}
+
+impl Drop for Lease<'_> {
+    fn drop(&mut self) {
+        if self.out {
+            self.pool.lost();
+        }
     }
 }

@@ -7,6 +7,7 @@
 
 mod sandbox_support;
 
+mod abandoned_calls_give_their_instances_back;
 mod check_warns_about_fail_open_access_control;
 mod log_phase_queue_is_bounded;
 mod memory_state_is_bounded;
