@@ -4,7 +4,8 @@
 //! An instance serves one phase call at a time and goes back to the pool afterwards, so linear
 //! memory persists between calls of the same instance (plugins must keep shared state behind the
 //! `state` import). An instance whose call trapped, timed out or hit the memory cap is dropped,
-//! never reused; the pool creates a replacement on demand (instantiate + `init`).
+//! never reused, and so is one whose call was abandoned mid-way (the request's future dropped
+//! when its client went away); the pool creates a replacement on demand (instantiate + `init`).
 
 use std::fmt;
 use std::sync::Arc;
