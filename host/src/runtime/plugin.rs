@@ -411,17 +411,13 @@ impl LoadedPlugin {
         call: PhaseCall<'_>,
         budget: &mut FetchBudget,
     ) -> Result<Option<Action>, PluginFailure> {
-        // Settled on every path below that hands the instance back; dropped unsettled only when
-        // this future is dropped mid-call, and then (after the instance, declared later, is
-        // dropped) it gives the instance's slot back.
-        let lease = self.pool.lease();
-        let mut w = match self.checkout().await {
-            Ok(w) => w,
-            Err(failure) => {
-                lease.settle();
-                return Err(failure);
-            }
-        };
+        // Held once the instance is out and settled on every path below that hands it back;
+        // dropped still held only when this future is dropped mid-call, and then (after the
+        // instance, declared later, is dropped) it gives the instance's slot back. A wait for
+        // an instance that is dropped holds nothing.
+        let mut lease = self.pool.lease();
+        let mut w = self.checkout().await?;
+        lease.hold();
         let started = Instant::now();
         let reused = w.served > 0;
         w.served += 1;

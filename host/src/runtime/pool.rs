@@ -165,11 +165,12 @@ impl Pool {
         self.wake();
     }
 
-    /// A guard for one checked-out instance (see [`Lease`]).
+    /// A guard for one instance about to be checked out (see [`Lease`]); it holds nothing until
+    /// [`Lease::hold`].
     pub(crate) fn lease(self: &Arc<Self>) -> Lease<'_> {
         Lease {
             pool: self,
-            out: true,
+            out: false,
         }
     }
 
@@ -222,7 +223,7 @@ impl Pool {
     }
 }
 
-/// Held while an instance is checked out. A call hands the instance back with
+/// Held while an instance is checked out (from [`Lease::hold`]). A call hands the instance back with
 /// [`Pool::checkin`] or [`Pool::discard`] and then [`Lease::settle`]s. When the call's future is
 /// dropped instead (the client went away while the plugin waited on a fetch or on Redis), the
 /// instance is dropped with it, mid-call, and the lease gives its slot back on drop: otherwise
@@ -234,6 +235,11 @@ pub(crate) struct Lease<'p> {
 }
 
 impl Lease<'_> {
+    /// The instance is out: from now on a drop without [`Lease::settle`] gives its slot back.
+    pub(crate) fn hold(&mut self) {
+        self.out = true;
+    }
+
     /// The instance went back to the pool (or was discarded) the normal way.
     pub(crate) fn settle(mut self) {
         self.out = false;
