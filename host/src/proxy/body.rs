@@ -250,14 +250,12 @@ where
                     }
                 }
                 let fired = (this.sleep.as_mut()).is_some_and(|s| s.as_mut().poll(cx).is_ready());
-                match fired {
-                    true => {
-                        this.failed = true;
-                        let timeout = this.timeout;
-                        Poll::Ready(Some(Err(Box::new(BodyReadTimeout { timeout }))))
-                    }
-                    false => Poll::Pending,
+                if !fired {
+                    return Poll::Pending;
                 }
+                this.failed = true;
+                let timeout = this.timeout;
+                Poll::Ready(Some(Err(Box::new(BodyReadTimeout { timeout }))))
             }
         }
     }

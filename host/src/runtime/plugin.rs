@@ -21,7 +21,7 @@ use super::host_state::{
     BodyAccess, CallScope, FetchBudget, HostEnv, HostState, PluginShared, Slots,
 };
 use super::limits::{Limit, exceeded};
-use super::pool::{Factory, Pool};
+use super::pool::{Factory, Lease, Pool};
 use super::runtime::RuntimeInner;
 use super::stats::{Phase, PluginStats, Stats};
 use super::wall_clock::WallClock;
@@ -396,8 +396,8 @@ impl LoadedPlugin {
         }
     }
 
-    async fn checkout(&self) -> Result<Warm, PluginFailure> {
-        self.pool
+    async fn checkout(&self, lease: &mut Lease<'_>) -> Result<Warm, PluginFailure> {
+        lease
             .checkout(self.checkout_wait)
             .await
             .map_err(|m| self.failure(FailureKind::Unavailable, m))
@@ -411,13 +411,10 @@ impl LoadedPlugin {
         call: PhaseCall<'_>,
         budget: &mut FetchBudget,
     ) -> Result<Option<Action>, PluginFailure> {
-        // Held once the instance is out and settled on every path below that hands it back;
-        // dropped still held only when this future is dropped mid-call, and then (after the
-        // instance, declared later, is dropped) it gives the instance's slot back. A wait for
-        // an instance that is dropped holds nothing.
+        // Every path below hands the instance back through the lease; if this future is dropped
+        // mid-call instead, the lease gives the instance's slot back (see `Lease`).
         let mut lease = self.pool.lease();
-        let mut w = self.checkout().await?;
-        lease.hold();
+        let mut w = self.checkout(&mut lease).await?;
         let started = Instant::now();
         let reused = w.served > 0;
         w.served += 1;
@@ -430,8 +427,7 @@ impl LoadedPlugin {
         let slots = data.slots;
         if let Err(e) = swap_slots(&mut data.table, slots, req, resp.as_deref_mut()) {
             // The instance is dropped: its table no longer holds what a call needs.
-            self.pool.discard(w);
-            lease.settle();
+            lease.discard(w);
             return Err(self.failure(FailureKind::Unavailable, e));
         }
         data.scope = CallScope {
@@ -497,8 +493,7 @@ impl LoadedPlugin {
         }
         let state_error = data.state_error.take();
         if let Err(e) = swap_slots(&mut data.table, slots, req, resp) {
-            self.pool.discard(w);
-            lease.settle();
+            lease.discard(w);
             return Err(self.failure(FailureKind::Unavailable, e));
         }
         self.stats.call(phase, started.elapsed());
@@ -510,8 +505,7 @@ impl LoadedPlugin {
         let outcome = match result {
             // The log phase has no request left to fail; the error is counted above.
             Ok(action) if phase != Phase::Log => {
-                self.pool.checkin(w);
-                lease.settle();
+                lease.checkin(w);
                 match state_error {
                     Some(message) if self.spec.on_state_error == OnError::FailClosed => {
                         Err(self.failure(FailureKind::StateUnavailable, message))
@@ -520,16 +514,14 @@ impl LoadedPlugin {
                 }
             }
             Ok(action) => {
-                self.pool.checkin(w);
-                lease.settle();
+                lease.checkin(w);
                 Ok(action)
             }
             Err(e) => {
                 let kind = classify(&e, &w.store);
                 let message = failure_message(&e, &w.store);
                 // A failed instance is never reused; a replacement is made off the request path.
-                self.pool.discard(w);
-                lease.settle();
+                lease.discard(w);
                 Err(self.failure(kind, message))
             }
         };

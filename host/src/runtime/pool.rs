@@ -81,7 +81,7 @@ impl Pool {
     }
 
     /// An idle instance, or one made in the background within `wait`; else why not.
-    pub(crate) async fn checkout(self: &Arc<Self>, wait: Duration) -> Result<Warm, String> {
+    async fn checkout(self: &Arc<Self>, wait: Duration) -> Result<Warm, String> {
         if let Some(w) = self.pop() {
             return Ok(w);
         }
@@ -129,7 +129,7 @@ impl Pool {
     }
 
     /// Back to the idle stack after a call that went well (dropped when the stack is full).
-    pub(crate) fn checkin(&self, w: Warm) {
+    fn checkin(&self, w: Warm) {
         let kept = match self.idle.lock() {
             Ok(mut idle) if idle.len() < self.max_idle => {
                 idle.push(w);
@@ -151,7 +151,7 @@ impl Pool {
     }
 
     /// Drop an instance that failed; replace it in the background when below `pool_size`.
-    pub(crate) fn discard(self: &Arc<Self>, w: Warm) {
+    fn discard(self: &Arc<Self>, w: Warm) {
         drop(w);
         self.lost();
     }
@@ -165,8 +165,7 @@ impl Pool {
         self.wake();
     }
 
-    /// A guard for one instance about to be checked out (see [`Lease`]); it holds nothing until
-    /// [`Lease::hold`].
+    /// A lease for one call's instance (see [`Lease`]); it holds nothing until its checkout.
     pub(crate) fn lease(self: &Arc<Self>) -> Lease<'_> {
         Lease {
             pool: self,
@@ -223,26 +222,36 @@ impl Pool {
     }
 }
 
-/// Held while an instance is checked out (from [`Lease::hold`]). A call hands the instance back with
-/// [`Pool::checkin`] or [`Pool::discard`] and then [`Lease::settle`]s. When the call's future is
-/// dropped instead (the client went away while the plugin waited on a fetch or on Redis), the
-/// instance is dropped with it, mid-call, and the lease gives its slot back on drop: otherwise
-/// the pool would count it as busy for ever and, past `max_instances` such losses, answer every
-/// request `unavailable`.
+/// One call's hold on an instance, from [`Lease::checkout`] until [`Lease::checkin`] or
+/// [`Lease::discard`]. When the call's future is dropped in between (the client went away while
+/// the plugin waited on a fetch or on Redis), the instance is dropped with it, mid-call, and the
+/// lease gives its slot back on drop: otherwise the pool would count it as busy for ever and,
+/// past `max_instances` such losses, answer every request `unavailable`. A lease whose checkout
+/// was dropped or failed holds nothing and gives nothing back. Declare it before the instance,
+/// so that the instance is dropped first.
 pub(crate) struct Lease<'p> {
     pool: &'p Arc<Pool>,
     out: bool,
 }
 
 impl Lease<'_> {
-    /// The instance is out: from now on a drop without [`Lease::settle`] gives its slot back.
-    pub(crate) fn hold(&mut self) {
+    /// An idle instance, or one made within `wait` (see [`Pool::checkout`]); held from now on.
+    pub(crate) async fn checkout(&mut self, wait: Duration) -> Result<Warm, String> {
+        let w = self.pool.checkout(wait).await?;
         self.out = true;
+        Ok(w)
     }
 
-    /// The instance went back to the pool (or was discarded) the normal way.
-    pub(crate) fn settle(mut self) {
+    /// Back to the pool after a call that went well.
+    pub(crate) fn checkin(mut self, w: Warm) {
         self.out = false;
+        self.pool.checkin(w);
+    }
+
+    /// Drop an instance that failed (see [`Pool::discard`]).
+    pub(crate) fn discard(mut self, w: Warm) {
+        self.out = false;
+        self.pool.discard(w);
     }
 }
 

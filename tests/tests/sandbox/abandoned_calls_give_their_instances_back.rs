@@ -14,10 +14,8 @@ use crate::sandbox_support::gateway;
 
 #[tokio::test]
 async fn clients_that_hang_up_mid_call_do_not_use_up_the_instances() {
-    let upstream = Upstream::echo("up").await;
-    let slow = Upstream::slow("slow", Duration::from_millis(700)).await;
-    let gateway = gateway(&upstream, &slow_fetch_config(&slow)).await;
-    let addr = addr(&gateway);
+    let (gateway, _upstreams) = slow_fetch_gateway().await;
+    let addr = gateway.addr.to_string();
     // Five clients in turn (more than `max_instances`) each start a request and hang up while
     // the plugin waits on its fetch.
     for _ in 0..5 {
@@ -39,10 +37,8 @@ async fn clients_that_hang_up_mid_call_do_not_use_up_the_instances() {
 
 #[tokio::test]
 async fn clients_that_hang_up_while_waiting_for_an_instance_leave_the_count_alone() {
-    let upstream = Upstream::echo("up").await;
-    let slow = Upstream::slow("slow", Duration::from_millis(700)).await;
-    let gateway = gateway(&upstream, &slow_fetch_config(&slow)).await;
-    let addr = addr(&gateway);
+    let (gateway, _upstreams) = slow_fetch_gateway().await;
+    let addr = gateway.addr.to_string();
     let url = gateway.url("/slow");
     // Two requests hold both instances (`max_instances = 2`); three more clients wait for one
     // and hang up while waiting.
@@ -72,8 +68,12 @@ async fn clients_that_hang_up_while_waiting_for_an_instance_leave_the_count_alon
     assert_eq!(plugin["instances_created"], 2, "{plugin}");
 }
 
-fn slow_fetch_config(slow: &Upstream) -> String {
-    format!(
+/// A gateway whose route `/slow` runs a plugin (`max_instances = 2`) that fetches from an
+/// upstream answering after 700 ms; the upstreams live as long as the returned pair.
+async fn slow_fetch_gateway() -> (Gateway, [Upstream; 2]) {
+    let upstream = Upstream::echo("up").await;
+    let slow = Upstream::slow("slow", Duration::from_millis(700)).await;
+    let config = format!(
         r#"
 [plugins.slow-fetch]
 module = "{{fixtures}}/fetcher.wasm"
@@ -93,11 +93,8 @@ upstream = "up"
 chain = ["slow-fetch"]
 "#,
         slow = slow.target()
-    )
-}
-
-fn addr(gateway: &Gateway) -> String {
-    gateway.url("").trim_start_matches("http://").to_owned()
+    );
+    (gateway(&upstream, &config).await, [upstream, slow])
 }
 
 /// Send `GET /slow` on a new connection and close it after `after`.
