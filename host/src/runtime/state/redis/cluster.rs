@@ -131,7 +131,7 @@ pub(super) async fn incr_many(
 ) -> Result<Vec<i64>, StateError> {
     let groups = by_slot(state, ops);
     if groups.len() == 1 {
-        return state.incr_many_script(state.conn.clone(), ops, false).await;
+        return state.incr_many_script(state.conn()?, ops, false).await;
     }
     let batches: Vec<Vec<(&str, i64, Option<Duration>)>> = groups
         .iter()
@@ -141,14 +141,14 @@ pub(super) async fn incr_many(
     let checks = join_all(
         batches
             .iter()
-            .map(|batch| state.incr_many_script(state.conn.clone(), batch, true)),
+            .map(|batch| async { state.incr_many_script(state.conn()?, batch, true).await }),
     )
     .await;
     first_error(&groups, checks)?;
     let applied = join_all(
         batches
             .iter()
-            .map(|batch| state.incr_many_script(state.conn.clone(), batch, false)),
+            .map(|batch| async { state.incr_many_script(state.conn()?, batch, false).await }),
     )
     .await;
     let mut values = vec![0; ops.len()];

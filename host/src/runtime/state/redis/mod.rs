@@ -1,12 +1,14 @@
 //! The Redis backend: state shared by every gateway pointed at the same Redis (one node, or a
 //! Redis Cluster) and key prefix.
 //!
-//! One node: one auto-reconnecting multiplexed connection (`redis::aio::ConnectionManager`):
-//! calls from every worker are pipelined on it, none blocks a thread, and a dropped connection is
-//! re-opened in the background while calls fail fast. A cluster: one `ClusterConnection`, opened
-//! on first use in the background ([`cluster`]), that keeps a multiplexed connection per node,
-//! routes each call by its key's hash slot and follows `MOVED`/`ASK` and failovers. `rediss://`
-//! URLs speak TLS (rustls, the system's trusted roots).
+//! Each thread that uses the backend has its own connection ([`per_thread`]): the calls of a
+//! worker's requests are pipelined on the worker's own connection, and none blocks a thread or
+//! wakes another. One node: an auto-reconnecting multiplexed connection
+//! (`redis::aio::ConnectionManager`); a dropped connection is re-opened in the background while
+//! calls fail fast. A cluster: a `ClusterConnection`, opened on first use in the background
+//! ([`cluster`]), that keeps a multiplexed connection per node, routes each call by its key's
+//! hash slot and follows `MOVED`/`ASK` and failovers. `rediss://` URLs speak TLS (rustls, the
+//! system's trusted roots).
 //!
 //! Every call is one round trip bounded by `timeout`; read-modify-write operations (`incr` with
 //! its TTL, `incr_many`, `take`) are Lua scripts ([`lua`]), so they are atomic across gateways
@@ -25,6 +27,7 @@
 
 mod cluster;
 mod lua;
+mod per_thread;
 mod scan;
 
 use std::future::Future;
@@ -36,6 +39,7 @@ use redis::{AsyncCommands, Cmd, Pipeline, RedisError, RedisFuture, Script, Value
 
 use self::cluster::LazyCluster;
 use self::lua::{CAS_LUA, CHECK_COUNTERS_LUA, EXPIRE_LUA, INCR_LUA, INCR_MANY_LUA, TAKE_LUA};
+use self::per_thread::PerThread;
 use super::{StateBackend, StateError, StateFuture, TakeOutcome, TokenBucket};
 
 /// Where the Redis backend connects and how long it waits (one Redis node).
@@ -63,7 +67,7 @@ pub struct RedisClusterOptions {
     pub key_prefix: String,
 }
 
-/// The connection a call uses, cloned per call (both kinds are handles to shared tasks).
+/// The connection a call uses, taken per call (both kinds are handles to connection tasks).
 #[derive(Clone)]
 enum Conn {
     Node(ConnectionManager),
@@ -106,7 +110,8 @@ impl ConnectionLike for Conn {
 
 /// State in Redis or a Redis Cluster. Cheap to share; create one per process.
 pub struct RedisState {
-    conn: Conn,
+    /// Each thread's connection ([`per_thread`]).
+    connections: PerThread,
     timeout: Duration,
     key_prefix: String,
     /// `redis` or `redis-cluster`, the `backend` label of `tollgate_state_errors_total`.
@@ -144,11 +149,14 @@ impl RedisState {
             .set_max_delay(Duration::from_millis(500))
             .set_connection_timeout(Some(opts.timeout.max(Duration::from_secs(1))))
             .set_response_timeout(Some(opts.timeout.max(Duration::from_secs(1))));
-        let conn = client
-            .get_connection_manager_lazy(config)
-            .map_err(|e| StateError::Invalid(format!("redis: {e}")))?;
+        let connections = PerThread::new(Box::new(move || {
+            client
+                .get_connection_manager_lazy(config.clone())
+                .map(Conn::Node)
+                .map_err(|e| StateError::Invalid(format!("redis: {e}")))
+        }))?;
         Ok(Self::with(
-            Conn::Node(conn),
+            connections,
             opts.timeout,
             opts.key_prefix,
             "redis",
@@ -158,18 +166,26 @@ impl RedisState {
     /// A backend for the Redis Cluster that `opts.nodes` belong to. Connects lazily, as
     /// [`RedisState::new`]; fails only on node URLs the client cannot use together.
     pub fn cluster(opts: RedisClusterOptions) -> Result<Self, StateError> {
-        let lazy = LazyCluster::new(&opts.nodes, opts.timeout)?;
+        let (nodes, timeout) = (opts.nodes, opts.timeout);
+        let connections = PerThread::new(Box::new(move || {
+            LazyCluster::new(&nodes, timeout).map(|lazy| Conn::Cluster(Arc::new(lazy)))
+        }))?;
         Ok(Self::with(
-            Conn::Cluster(Arc::new(lazy)),
+            connections,
             opts.timeout,
             opts.key_prefix,
             "redis-cluster",
         ))
     }
 
-    fn with(conn: Conn, timeout: Duration, key_prefix: String, backend: &'static str) -> Self {
+    fn with(
+        connections: PerThread,
+        timeout: Duration,
+        key_prefix: String,
+        backend: &'static str,
+    ) -> Self {
         Self {
-            conn,
+            connections,
             timeout,
             key_prefix,
             backend,
@@ -182,9 +198,14 @@ impl RedisState {
         }
     }
 
+    /// The connection for a call made on this thread.
+    fn conn(&self) -> Result<Conn, StateError> {
+        self.connections.get()
+    }
+
     /// Check that Redis answers within the timeout (used at start-up for a log line).
     pub async fn ping(&self) -> Result<(), StateError> {
-        let mut conn = self.conn.clone();
+        let mut conn = self.conn()?;
         self.bounded("ping", async move {
             redis::cmd("PING").query_async::<String>(&mut conn).await
         })
@@ -335,7 +356,7 @@ fn ceil_ms(text: &str) -> u64 {
 impl StateBackend for RedisState {
     fn incr<'a>(&'a self, key: &'a str, delta: i64, ttl: Option<Duration>) -> StateFuture<'a, i64> {
         Box::pin(async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn()?;
             let full = self.key(key);
             let ttl = ttl.map_or(0, ms);
             let mut call = self.incr.key(&full);
@@ -357,8 +378,8 @@ impl StateBackend for RedisState {
                 return Ok(Vec::new());
             }
             let call = async {
-                match &self.conn {
-                    Conn::Node(_) => self.incr_many_script(self.conn.clone(), ops, false).await,
+                match self.conn()? {
+                    conn @ Conn::Node(_) => self.incr_many_script(conn, ops, false).await,
                     Conn::Cluster(_) => cluster::incr_many(self, ops).await,
                 }
             };
@@ -368,7 +389,7 @@ impl StateBackend for RedisState {
 
     fn get_counter<'a>(&'a self, key: &'a str) -> StateFuture<'a, i64> {
         Box::pin(async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn()?;
             let full = self.key(key);
             let value: Option<String> = self
                 .bounded("get_counter", conn.get::<_, Option<String>>(&full))
@@ -385,7 +406,7 @@ impl StateBackend for RedisState {
 
     fn get<'a>(&'a self, key: &'a str) -> StateFuture<'a, Option<String>> {
         Box::pin(async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn()?;
             let full = self.key(key);
             self.bounded("get", conn.get::<_, Option<String>>(&full))
                 .await
@@ -399,7 +420,7 @@ impl StateBackend for RedisState {
         ttl: Option<Duration>,
     ) -> StateFuture<'a, ()> {
         Box::pin(async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn()?;
             let full = self.key(key);
             let mut cmd = redis::cmd("SET");
             cmd.arg(&full).arg(value);
@@ -412,7 +433,7 @@ impl StateBackend for RedisState {
 
     fn delete<'a>(&'a self, key: &'a str) -> StateFuture<'a, ()> {
         Box::pin(async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn()?;
             let full = self.key(key);
             self.bounded("delete", conn.del::<_, ()>(&full)).await
         })
@@ -426,7 +447,7 @@ impl StateBackend for RedisState {
         max_wait: Duration,
     ) -> StateFuture<'a, TakeOutcome> {
         Box::pin(async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn()?;
             let full = self.key(key);
             let mut call = self.take.key(&full);
             call.arg(bucket.interval_ms())
@@ -448,7 +469,7 @@ impl StateBackend for RedisState {
 
     fn get_bytes<'a>(&'a self, key: &'a str) -> StateFuture<'a, Option<Vec<u8>>> {
         Box::pin(async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn()?;
             let full = self.key(key);
             self.bounded("get", conn.get::<_, Option<Vec<u8>>>(&full))
                 .await
@@ -462,7 +483,7 @@ impl StateBackend for RedisState {
         ttl: Option<Duration>,
     ) -> StateFuture<'a, ()> {
         Box::pin(async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn()?;
             let mut cmd = redis::cmd("SET");
             cmd.arg(self.key(key)).arg(value);
             if let Some(ttl) = ttl {
@@ -479,7 +500,7 @@ impl StateBackend for RedisState {
         ttl: Option<Duration>,
     ) -> StateFuture<'a, bool> {
         Box::pin(async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn()?;
             let mut cmd = redis::cmd("SET");
             cmd.arg(self.key(key)).arg(value).arg("NX");
             if let Some(ttl) = ttl {
@@ -500,7 +521,7 @@ impl StateBackend for RedisState {
         ttl: Option<Duration>,
     ) -> StateFuture<'a, bool> {
         Box::pin(async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn()?;
             let full = self.key(key);
             let mut call = self.cas.key(&full);
             call.arg(expected)
@@ -516,7 +537,7 @@ impl StateBackend for RedisState {
 
     fn expire<'a>(&'a self, key: &'a str, ttl: Option<Duration>) -> StateFuture<'a, bool> {
         Box::pin(async move {
-            let mut conn = self.conn.clone();
+            let mut conn = self.conn()?;
             let full = self.key(key);
             let mut call = self.expire.key(&full);
             call.arg(ttl.map_or(0, |t| ms(t).max(1)));

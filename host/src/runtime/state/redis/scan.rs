@@ -40,12 +40,10 @@ pub(super) async fn counters(
     let every_node = async {
         let pattern = format!("{}*", glob_escape(&state.key(prefix)));
         let mut out = Vec::new();
-        match &state.conn {
-            Conn::Node(_) => {
-                walk(state, ScanOn::Node(state.conn.clone()), &pattern, &mut out).await?
-            }
+        match state.conn()? {
+            conn @ Conn::Node(_) => walk(state, ScanOn::Node(conn), &pattern, &mut out).await?,
             Conn::Cluster(lazy) => {
-                for on in cluster::primaries(state, lazy).await? {
+                for on in cluster::primaries(state, &lazy).await? {
                     walk(state, on, &pattern, &mut out).await?;
                 }
             }
@@ -70,7 +68,7 @@ async fn walk(
     pattern: &str,
     out: &mut Vec<(String, i64)>,
 ) -> Result<(), StateError> {
-    let mut conn = state.conn.clone();
+    let mut conn = state.conn()?;
     let mut cursor: u64 = 0;
     loop {
         let mut scan = redis::cmd("SCAN");
