@@ -130,8 +130,9 @@ pub(super) async fn incr_many(
     ops: &[(&str, i64, Option<Duration>)],
 ) -> Result<Vec<i64>, StateError> {
     let groups = by_slot(state, ops);
+    let conn = state.conn()?;
     if groups.len() == 1 {
-        return state.incr_many_script(state.conn()?, ops, false).await;
+        return state.incr_many_script(conn, ops, false).await;
     }
     let batches: Vec<Vec<(&str, i64, Option<Duration>)>> = groups
         .iter()
@@ -141,14 +142,14 @@ pub(super) async fn incr_many(
     let checks = join_all(
         batches
             .iter()
-            .map(|batch| async { state.incr_many_script(state.conn()?, batch, true).await }),
+            .map(|batch| state.incr_many_script(conn.clone(), batch, true)),
     )
     .await;
     first_error(&groups, checks)?;
     let applied = join_all(
         batches
             .iter()
-            .map(|batch| async { state.incr_many_script(state.conn()?, batch, false).await }),
+            .map(|batch| state.incr_many_script(conn.clone(), batch, false)),
     )
     .await;
     let mut values = vec![0; ops.len()];

@@ -49,13 +49,13 @@ impl PerThread {
     /// Check that `open` works (it connects nothing yet) and keep its handle for the calling
     /// thread.
     pub(super) fn new(open: Open) -> Result<Self, StateError> {
-        let links = Self {
+        let per_thread = Self {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             alive: Arc::new(()),
             open,
         };
-        links.get()?;
-        Ok(links)
+        per_thread.get()?;
+        Ok(per_thread)
     }
 
     /// This thread's connection, opened on this thread's runtime the first time. It connects
@@ -109,13 +109,13 @@ mod tests {
 
     #[test]
     fn a_thread_keeps_its_connection_and_another_thread_opens_its_own() {
-        let links = backend();
-        let here = cluster(links.get().unwrap());
-        assert!(Arc::ptr_eq(&here, &cluster(links.get().unwrap())));
+        let per_thread = backend();
+        let here = cluster(per_thread.get().unwrap());
+        assert!(Arc::ptr_eq(&here, &cluster(per_thread.get().unwrap())));
         let there = std::thread::scope(|s| {
             s.spawn(|| {
-                let first = cluster(links.get().unwrap());
-                assert!(Arc::ptr_eq(&first, &cluster(links.get().unwrap())));
+                let first = cluster(per_thread.get().unwrap());
+                assert!(Arc::ptr_eq(&first, &cluster(per_thread.get().unwrap())));
                 first
             })
             .join()
