@@ -6,6 +6,7 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+pub mod process;
 pub mod redis_cluster;
 
 use std::convert::Infallible;
