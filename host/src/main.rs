@@ -49,6 +49,14 @@ enum Command {
         #[arg(short, long, default_value = "gateway.toml")]
         config: PathBuf,
     },
+    /// Internal: compile one component read from standard input into OUT, for a gateway that
+    /// keeps Cranelift's memory out of its own process (`runtime::compile_process`).
+    #[command(name = "compile-plugin", hide = true)]
+    CompilePlugin {
+        out: PathBuf,
+        #[arg(allow_hyphen_values = true, num_args = 0..)]
+        engine: Vec<String>,
+    },
     /// Helpers for the `auth` plugin's API keys.
     Key {
         #[command(subcommand)]
@@ -157,6 +165,9 @@ fn main() -> ExitCode {
     {
         return key_hash(key.as_deref());
     }
+    if let Command::CompilePlugin { out, engine } = &cli.command {
+        return tollgate::runtime::compile_process::run_child(out, engine);
+    }
     if let Command::Plugin { command } = cli.command {
         return match command {
             PluginCommand::Test {
@@ -199,9 +210,16 @@ fn main() -> ExitCode {
     };
     match cli.command {
         // Handled above, without this runtime.
-        Command::Key { .. } | Command::Plugin { .. } => ExitCode::SUCCESS,
+        Command::Key { .. } | Command::Plugin { .. } | Command::CompilePlugin { .. } => {
+            ExitCode::SUCCESS
+        }
         Command::Check { config } => runtime.block_on(check(config)),
         Command::Run { config, follow } => {
+            // A long-running gateway compiles plugins in a child process (idle memory stays
+            // what the plugins need, however they were loaded).
+            if let Ok(exe) = std::env::current_exe() {
+                tollgate::runtime::compile_process::compile_in_child_process(exe);
+            }
             let result = match follow.options() {
                 Ok(Some(options)) => runtime.block_on(tollgate::follow::run(options)),
                 Ok(None) => runtime.block_on(tollgate::gateway::run(config)),

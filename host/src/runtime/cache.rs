@@ -14,6 +14,8 @@ use sha2::{Digest, Sha256};
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
+use super::compile_process::{self, ChildFailure};
+
 /// Where a loaded plugin's compiled code came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CompileSource {
@@ -48,17 +50,20 @@ pub(crate) struct CompileCache {
     engine: Engine,
     dir: Option<PathBuf>,
     engine_hash: [u8; 32],
+    /// How a child compiler builds the same engine (`compile_process`).
+    engine_args: Vec<String>,
     memory: Mutex<HashMap<[u8; 32], Component>>,
 }
 
 impl CompileCache {
-    pub(crate) fn new(engine: &Engine, dir: Option<PathBuf>) -> Self {
+    pub(crate) fn new(engine: &Engine, dir: Option<PathBuf>, engine_args: Vec<String>) -> Self {
         let mut hasher = Sha256Hasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut hasher);
         Self {
             engine: engine.clone(),
             dir,
             engine_hash: hasher.0.finalize().into(),
+            engine_args,
             memory: Mutex::new(HashMap::new()),
         }
     }
@@ -106,11 +111,41 @@ impl CompileCache {
                 }
             }
         }
+        if let Some(compiler) = compile_process::compiler() {
+            match self.compile_in_child(compiler, dir, &path, bytes) {
+                Ok(component) => return Ok((component, CompileSource::Compiled)),
+                Err(ChildFailure::Rejected(message)) => return Err(message),
+                Err(ChildFailure::Unavailable(message)) => {
+                    tracing::warn!("compiling in process: the compiler process failed: {message}")
+                }
+            }
+        }
         let component = self.compile(bytes)?;
         if let Err(e) = write_atomically(dir, &path, &component) {
             tracing::warn!(path = %path.display(), "cannot write compile cache: {e}");
         }
         Ok((component, CompileSource::Compiled))
+    }
+
+    /// Compile in a child process into the cache file `path`, then map that file.
+    fn compile_in_child(
+        &self,
+        compiler: &Path,
+        dir: &Path,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<Component, ChildFailure> {
+        let unavailable = |e: std::io::Error| ChildFailure::Unavailable(e.to_string());
+        std::fs::create_dir_all(dir).map_err(unavailable)?;
+        let tmp = temp_path(dir);
+        let written = compile_process::compile(compiler, &self.engine_args, bytes, &tmp)
+            .and_then(|()| std::fs::rename(&tmp, path).map_err(unavailable));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written?;
+        deserialize_cached(&self.engine, path)
+            .map_err(|e| ChildFailure::Unavailable(format!("{e:#}")))
     }
 
     fn compile(&self, bytes: &[u8]) -> Result<Component, String> {
@@ -132,12 +167,17 @@ fn deserialize_cached(engine: &Engine, path: &Path) -> wasmtime::Result<Componen
 fn write_atomically(dir: &Path, path: &Path, component: &Component) -> Result<(), String> {
     let bytes = component.serialize().map_err(|e| format!("{e:#}"))?;
     std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!(".{}.{seq}.tmp", std::process::id()));
+    let tmp = temp_path(dir);
     std::fs::write(&tmp, &bytes).map_err(|e| e.to_string())?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         e.to_string()
     })
+}
+
+/// A fresh name in `dir` for a file written before it is renamed into place.
+fn temp_path(dir: &Path) -> PathBuf {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, Ordering::Relaxed);
+    dir.join(format!(".{}.{seq}.tmp", std::process::id()))
 }

@@ -17,6 +17,7 @@ mod cache;
 mod canary;
 mod canary_webhook;
 mod clock;
+pub mod compile_process;
 mod crypto;
 mod engine;
 mod error;

@@ -9,6 +9,7 @@ use wasmtime::component::{HasSelf, Linker};
 use super::bindings::{ContractVersion, PluginPre, v01, v02};
 use super::cache::CompileCache;
 use super::clock::{PluginClock, SystemClock};
+use super::compile_process;
 use super::engine::build_engine;
 use super::error::RuntimeError;
 use super::host_state::{HostState, PluginShared};
@@ -81,7 +82,11 @@ impl Runtime {
         v02::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(RuntimeError::Engine)?;
         let ticker = EpochTicker::start(&engine, opts.epoch_tick)?;
-        let cache = Arc::new(CompileCache::new(&engine, opts.cache_dir.clone()));
+        let cache = Arc::new(CompileCache::new(
+            &engine,
+            opts.cache_dir.clone(),
+            compile_process::engine_args(&opts),
+        ));
         Ok(Self {
             inner: Arc::new(RuntimeInner {
                 engine,
