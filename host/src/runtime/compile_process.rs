@@ -96,9 +96,12 @@ fn options_from_args(args: &[String]) -> Result<RuntimeOptions, String> {
 
 /// How a compile in a child ended, when it did not write the artifact.
 pub(crate) enum ChildFailure {
-    /// The component does not compile: the child's message, for the operator.
+    /// The component does not compile, or its compile killed the child (a crash, the kernel's
+    /// out-of-memory killer): the message, for the operator. Compiling it in process would
+    /// risk the gateway, so the plugin is refused.
     Rejected(String),
-    /// The child could not be run, or died: compiling in process is the fallback.
+    /// The child could not be run or could not do its job (no executable, bad arguments, no
+    /// disk space): compiling in process is the fallback.
     Unavailable(String),
 }
 
@@ -166,7 +169,16 @@ pub(crate) fn compile(
     match output.status.code() {
         Some(0) => Ok(()),
         Some(code) if code == i32::from(EXIT_REJECTED) => Err(ChildFailure::Rejected(message)),
-        _ => Err(ChildFailure::Unavailable(format!(
+        None => Err(ChildFailure::Rejected(format!(
+            "compiling the component killed the compiler process ({}){}",
+            output.status,
+            if message.is_empty() {
+                String::new()
+            } else {
+                format!(": {message}")
+            }
+        ))),
+        Some(_) => Err(ChildFailure::Unavailable(format!(
             "compiler process {}: {message}",
             output.status
         ))),

@@ -1,7 +1,8 @@
 //! Compiling a plugin does not leave its memory in the gateway: `tollgate run` on a cold
 //! compile cache compiles in a child process and maps the artifact it wrote, so its peak memory
 //! is that of a start from a warm cache. A library user whose compiler cannot run still gets
-//! its plugins, compiled in process.
+//! its plugins, compiled in process; a plugin whose compile kills the compiler is refused, not
+//! compiled again inside the gateway.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -127,4 +128,26 @@ async fn without_a_working_compiler_process_plugins_compile_in_process() {
     assert_eq!(reply.json()["headers"]["x-compiled"][0], "yes");
     assert_eq!(cached_artifacts(&cache).len(), 3);
     gateway.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_compile_that_kills_the_compiler_refuses_the_plugin() {
+    // A compiler that dies as one would under the out-of-memory killer.
+    let dir = tempfile::tempdir().unwrap();
+    let compiler = dir.path().join("dying-compiler");
+    std::fs::write(&compiler, "#!/bin/sh\nkill -KILL $$\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&compiler, std::fs::Permissions::from_mode(0o755)).unwrap();
+    tollgate::runtime::compile_process::compile_in_child_process(compiler);
+    let upstream = Upstream::echo("up").await;
+    let cache = dir.path().join("cache");
+    let Err(error) = Gateway::try_start(&config(&cache, &upstream)).await else {
+        panic!("a plugin whose compile killed the compiler was loaded (compiled in process)");
+    };
+    let message = format!("{error:#}");
+    assert!(
+        message.contains("killed the compiler process"),
+        "unexpected error: {message}"
+    );
+    assert!(cached_artifacts(&cache).is_empty());
 }
