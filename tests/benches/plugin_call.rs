@@ -5,13 +5,16 @@
 //! ```
 //!
 //! `PLUGIN_BENCH_ONLY=headers` (or `policy`) runs only the cases whose name contains it, e.g. to
-//! profile one of them with `perf record`.
+//! profile one of them with `perf record`. The `policy: NAME` cases run each plugin of the policy
+//! chain alone (without `auth` before it, `rbac` refuses and the others count `anonymous`).
 //!
 //! Runs the request and response phases of a route's chain on a prepared request, the way the
 //! proxy does, with the Prometheus recorder installed as in the gateway. Cases: an empty chain, five
 //! `headers` plugins (`request.set`, as in `scripts/bench.sh`), and the policy chain (auth API key,
-//! rbac, ip-filter, rate-limit, quota, meter, headers) with memory state. Prints ns per request and
-//! ns per plugin call (the difference to the empty chain divided by the calls made).
+//! rbac, ip-filter, rate-limit, quota, meter, headers) with memory state, and `redact` on the 3 KB
+//! JSON of `scripts/bench-vs-nginx.sh`'s `json-redact` case. Prints ns per request and ns per
+//! plugin call (the difference to the empty chain, with the same response, divided by the calls
+//! made).
 
 #![allow(clippy::unwrap_used)]
 
@@ -19,6 +22,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use tollgate::chain::{Chain, LogEntry, RequestState, ResponseState};
 use tollgate::config::{OnError, PluginSpec};
@@ -118,16 +122,50 @@ fn request() -> RequestState {
     }
 }
 
-/// Nanoseconds per request through `chain` (request, response and log phases), over `n` requests.
-async fn run(chain: &WasmChain, n: usize) -> f64 {
+/// The `json-redact` case's response body of `scripts/bench-vs-nginx.sh`: 20 customers with
+/// e-mails and card numbers, as many as fit in 3,277 bytes.
+fn customers_json() -> Bytes {
+    let row = |i: usize| {
+        format!(
+            r#"{{"id":{i},"name":"Customer {i}","email":"customer.{i}@example.com","card":"4111 1111 1111 1111","city":"Lisbon","note":"regular order, deliver before noon"}}"#
+        )
+    };
+    let mut rows: Vec<String> = (0..20).map(row).collect();
+    let doc = |rows: &[String]| format!(r#"{{"customers":[{}],"page":1}}"#, rows.join(","));
+    while doc(&rows).len() > 3277 {
+        rows.pop();
+    }
+    Bytes::from(doc(&rows))
+}
+
+fn redact_spec() -> PluginSpec {
+    spec(
+        "redact",
+        "redact",
+        r#"{"fields":[{"match":"$..email","style":"hash"}],"detectors":{"card":"partial"},"hash_key":"bench-only-hmac-key-0123456789abcdef"}"#
+            .into(),
+    )
+}
+
+/// Nanoseconds per request through `chain` (request, response and log phases), over `n` requests;
+/// the upstream's response carries `body` (JSON) when there is one.
+async fn run(chain: &WasmChain, n: usize, body: Option<&Bytes>) -> f64 {
     let template = request();
+    let mut resp_template = ResponseState {
+        status: StatusCode::OK,
+        body: body.cloned(),
+        ..ResponseState::default()
+    };
+    if body.is_some() {
+        resp_template.headers.insert(
+            http::header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
     let one = async || {
         let mut req = template.clone();
         let outcome = chain.on_request(&mut req).await.unwrap();
-        let mut resp = ResponseState {
-            status: StatusCode::OK,
-            ..ResponseState::default()
-        };
+        let mut resp = resp_template.clone();
         chain
             .on_response(&mut req, &mut resp, outcome.ran)
             .await
@@ -192,23 +230,45 @@ fn main() {
         let empty = WasmChain::new(Vec::new());
         let five = load(&rt, (1..=5).map(headers_spec).collect()).await;
         let policy = load(&rt, policy_specs()).await;
-        let cases = [
-            ("5 headers", WasmChain::new(five.clone()), calls(&five)),
+        let redact = load(&rt, vec![redact_spec()]).await;
+        let json = customers_json();
+        let mut cases = vec![
             (
-                "policy chain (7)",
+                "5 headers".to_owned(),
+                WasmChain::new(five.clone()),
+                calls(&five),
+                None,
+            ),
+            (
+                "policy chain (7)".to_owned(),
                 WasmChain::new(policy.clone()),
                 calls(&policy),
+                None,
+            ),
+            (
+                format!("redact ({} B JSON)", json.len()),
+                WasmChain::new(redact.clone()),
+                calls(&redact),
+                Some(json.clone()),
             ),
         ];
+        // Each plugin of the policy chain alone, to see which one its time goes to.
+        for plugin in &policy {
+            let one = vec![Arc::clone(plugin)];
+            let name = format!("policy: {}", plugin.name());
+            cases.push((name, WasmChain::new(one.clone()), calls(&one), None));
+        }
         let only = std::env::var("PLUGIN_BENCH_ONLY").unwrap_or_default();
-        let base = run(&empty, n).await;
+        let base = run(&empty, n, None).await;
+        let json_base = run(&empty, n, Some(&json)).await;
         println!("{n} requests per case, current-thread tokio runtime");
-        println!("{:<18} {:>10.0} ns/request", "empty chain", base);
-        for (name, chain, calls) in cases.iter().filter(|(name, ..)| name.contains(&*only)) {
-            let t = run(chain, n).await;
+        println!("{:<22} {:>10.0} ns/request", "empty chain", base);
+        for (name, chain, calls, body) in cases.iter().filter(|(name, ..)| name.contains(&*only)) {
+            let t = run(chain, n, body.as_ref()).await;
+            let floor = if body.is_some() { json_base } else { base };
             println!(
-                "{name:<18} {t:>10.0} ns/request   {calls} calls   {:>6.0} ns per call",
-                (t - base) / *calls as f64
+                "{name:<22} {t:>10.0} ns/request   {calls} calls   {:>6.0} ns per call",
+                (t - floor) / *calls as f64
             );
         }
     });
