@@ -51,7 +51,7 @@ enum Command {
     },
     /// Internal: compile one component read from standard input into OUT, for a gateway that
     /// keeps Cranelift's memory out of its own process (`runtime::compile_process`).
-    #[command(name = "compile-plugin", hide = true)]
+    #[command(name = tollgate::runtime::compile_process::SUBCOMMAND, hide = true)]
     CompilePlugin {
         out: PathBuf,
         #[arg(allow_hyphen_values = true, num_args = 0..)]
@@ -218,7 +218,10 @@ fn main() -> ExitCode {
             // A long-running gateway compiles plugins in a child process (idle memory stays
             // what the plugins need, however they were loaded).
             if let Ok(exe) = std::env::current_exe() {
-                tollgate::runtime::compile_process::compile_in_child_process(exe);
+                tollgate::runtime::compile_process::compile_in_child_process(
+                    exe,
+                    tollgate::runtime::compile_process::COMPILE_TIME_LIMIT,
+                );
             }
             let result = match follow.options() {
                 Ok(Some(options)) => runtime.block_on(tollgate::follow::run(options)),

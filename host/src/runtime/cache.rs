@@ -161,20 +161,15 @@ impl CompileCache {
     /// Compile in a child process into the cache file `path`, then map that file.
     fn compile_in_child(
         &self,
-        compiler: &Path,
+        compiler: &compile_process::Compiler,
         dir: &Path,
         path: &Path,
         bytes: &[u8],
     ) -> Result<Component, ChildFailure> {
         let unavailable = |e: std::io::Error| ChildFailure::Unavailable(e.to_string());
-        std::fs::create_dir_all(dir).map_err(unavailable)?;
-        let tmp = temp_path(dir);
-        let written = compile_process::compile(compiler, &self.engine_args, bytes, &tmp)
-            .and_then(|()| std::fs::rename(&tmp, path).map_err(unavailable));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        written?;
+        write_into_place(dir, path, unavailable, |tmp| {
+            compile_process::compile(compiler, &self.engine_args, bytes, tmp)
+        })?;
         deserialize_cached(&self.engine, path)
             .map_err(|e| ChildFailure::Unavailable(format!("{e:#}")))
     }
@@ -197,13 +192,27 @@ fn deserialize_cached(engine: &Engine, path: &Path) -> wasmtime::Result<Componen
 
 fn write_atomically(dir: &Path, path: &Path, component: &Component) -> Result<(), String> {
     let bytes = component.serialize().map_err(|e| format!("{e:#}"))?;
-    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
-    let tmp = temp_path(dir);
-    std::fs::write(&tmp, &bytes).map_err(|e| e.to_string())?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        e.to_string()
+    let message = |e: std::io::Error| e.to_string();
+    write_into_place(dir, path, message, |tmp| {
+        std::fs::write(tmp, &bytes).map_err(message)
     })
+}
+
+/// Have `write` make the file at a fresh temp name in `dir`, then rename it to `path`, so that
+/// no reader ever maps a half-written artifact; the temp file is removed when either step fails.
+fn write_into_place<E>(
+    dir: &Path,
+    path: &Path,
+    io_error: impl Fn(std::io::Error) -> E,
+    write: impl FnOnce(&Path) -> Result<(), E>,
+) -> Result<(), E> {
+    std::fs::create_dir_all(dir).map_err(&io_error)?;
+    let tmp = temp_path(dir);
+    let written = write(&tmp).and_then(|()| std::fs::rename(&tmp, path).map_err(&io_error));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// A fresh name in `dir` for a file written before it is renamed into place.

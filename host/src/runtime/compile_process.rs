@@ -7,17 +7,19 @@
 //! cache. So the `tollgate` binary compiles in a child (`tollgate compile-plugin`, hidden) that
 //! writes the `.cwasm` into the compile cache and exits; the gateway maps the file, as on a warm
 //! start. A plugin whose compile blows up (memory, a crash) takes the child down, not the
-//! gateway.
+//! gateway, and one whose compile outlasts [`COMPILE_TIME_LIMIT`] has its child killed: either
+//! way the plugin is refused.
 //!
 //! The child builds its engine from the same [`RuntimeOptions`] fields as the gateway
 //! ([`engine_args`]); wasmtime refuses an artifact from a differently configured engine, and
 //! the cache then falls back to compiling in process. Only a binary that asks for it
 //! ([`compile_in_child_process`]) compiles this way: tests and embedders compile in process.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitCode, Stdio};
+use std::process::{Child, Command, ExitCode, ExitStatus, Stdio};
 use std::sync::{Condvar, Mutex, OnceLock};
+use std::time::{Duration, Instant};
 
 use wasmtime::component::Component;
 
@@ -27,18 +29,34 @@ use super::options::RuntimeOptions;
 /// The subcommand the child runs.
 pub const SUBCOMMAND: &str = "compile-plugin";
 
-/// The executable that compiles, when this process compiles in children.
-static COMPILER: OnceLock<PathBuf> = OnceLock::new();
+/// How long one compile may take before its child is killed and the plugin refused. The
+/// largest built-in plugin compiles in about 4 s on 2 cores; a component that keeps Cranelift
+/// busy for minutes is refused instead of holding a load or reload (and a compile slot) forever.
+pub const COMPILE_TIME_LIMIT: Duration = Duration::from_secs(300);
 
-/// Compile plugins by running `exe compile-plugin` (the `tollgate` binary calls this with its
-/// own path). Only caches with a directory use it: the child hands its work over as a file.
-pub fn compile_in_child_process(exe: PathBuf) {
-    let _ = COMPILER.set(exe);
+/// How often a waiting gateway looks whether its compiler child has exited.
+const POLL: Duration = Duration::from_millis(10);
+
+/// The executable that compiles, and how long one compile may take, when this process compiles
+/// in children.
+#[derive(Debug)]
+pub(crate) struct Compiler {
+    exe: PathBuf,
+    time_limit: Duration,
 }
 
-/// The executable set by [`compile_in_child_process`].
-pub(crate) fn compiler() -> Option<&'static Path> {
-    COMPILER.get().map(PathBuf::as_path)
+static COMPILER: OnceLock<Compiler> = OnceLock::new();
+
+/// Compile plugins by running `exe compile-plugin` (the `tollgate` binary calls this with its
+/// own path and [`COMPILE_TIME_LIMIT`]). Only caches with a directory use it: the child hands
+/// its work over as a file.
+pub fn compile_in_child_process(exe: PathBuf, time_limit: Duration) {
+    let _ = COMPILER.set(Compiler { exe, time_limit });
+}
+
+/// The compiler set by [`compile_in_child_process`].
+pub(crate) fn compiler() -> Option<&'static Compiler> {
+    COMPILER.get()
 }
 
 /// The engine settings a child needs to compile exactly as `opts`' engine would, as arguments.
@@ -143,14 +161,14 @@ impl Drop for Place {
 
 /// Compile `bytes` in a child running `compiler`, which writes the artifact to `out`.
 pub(crate) fn compile(
-    compiler: &Path,
+    compiler: &Compiler,
     engine_args: &[String],
     bytes: &[u8],
     out: &Path,
 ) -> Result<(), ChildFailure> {
     let _place = Place::take();
     let unavailable = |e: std::io::Error| ChildFailure::Unavailable(e.to_string());
-    let mut child = Command::new(compiler)
+    let mut child = Command::new(&compiler.exe)
         .arg(SUBCOMMAND)
         .arg(out)
         .args(engine_args)
@@ -164,14 +182,28 @@ pub(crate) fn compile(
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(bytes);
     }
-    let output = child.wait_with_output().map_err(unavailable)?;
-    let message = String::from_utf8_lossy(&output.stderr).trim().to_owned();
-    match output.status.code() {
+    // Its error output is read on the side, so that a child that writes much never blocks.
+    let stderr = child.stderr.take();
+    let reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut stderr) = stderr {
+            let _ = stderr.read_to_string(&mut text);
+        }
+        text
+    });
+    let status = wait_or_kill(&mut child, compiler.time_limit).map_err(unavailable)?;
+    let message = reader.join().unwrap_or_default().trim().to_owned();
+    let Some(status) = status else {
+        return Err(ChildFailure::Rejected(format!(
+            "compiling the component took longer than {} s; the compiler process was stopped",
+            compiler.time_limit.as_secs_f64()
+        )));
+    };
+    match status.code() {
         Some(0) => Ok(()),
         Some(code) if code == i32::from(EXIT_REJECTED) => Err(ChildFailure::Rejected(message)),
         None => Err(ChildFailure::Rejected(format!(
-            "compiling the component killed the compiler process ({}){}",
-            output.status,
+            "compiling the component killed the compiler process ({status}){}",
             if message.is_empty() {
                 String::new()
             } else {
@@ -179,9 +211,24 @@ pub(crate) fn compile(
             }
         ))),
         Some(_) => Err(ChildFailure::Unavailable(format!(
-            "compiler process {}: {message}",
-            output.status
+            "compiler process {status}: {message}"
         ))),
+    }
+}
+
+/// Wait for `child` to exit; past `limit`, kill it and return `None`.
+fn wait_or_kill(child: &mut Child, limit: Duration) -> std::io::Result<Option<ExitStatus>> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(Some(status));
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(POLL);
     }
 }
 

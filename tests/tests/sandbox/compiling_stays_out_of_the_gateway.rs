@@ -1,12 +1,13 @@
 //! Compiling a plugin does not leave its memory in the gateway: `tollgate run` on a cold
 //! compile cache compiles in a child process and maps the artifact it wrote, so its peak memory
 //! is that of a start from a warm cache. A library user whose compiler cannot run still gets
-//! its plugins, compiled in process; a plugin whose compile kills the compiler is refused, not
-//! compiled again inside the gateway.
+//! its plugins, compiled in process; a plugin whose compile kills the compiler, or outlasts its
+//! time limit, is refused, not compiled again inside the gateway.
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use tollgate::runtime::compile_process::COMPILE_TIME_LIMIT;
 use tollgate_tests::process::{Proc, listening_addr};
 use tollgate_tests::{Gateway, Upstream, get};
 
@@ -116,9 +117,10 @@ async fn a_cold_start_peaks_no_higher_than_a_warm_one() {
 
 #[tokio::test]
 async fn without_a_working_compiler_process_plugins_compile_in_process() {
-    tollgate::runtime::compile_process::compile_in_child_process(PathBuf::from(
-        "/nonexistent/tollgate",
-    ));
+    tollgate::runtime::compile_process::compile_in_child_process(
+        PathBuf::from("/nonexistent/tollgate"),
+        COMPILE_TIME_LIMIT,
+    );
     let upstream = Upstream::echo("up").await;
     let dir = tempfile::tempdir().unwrap();
     let cache = dir.path().join("cache");
@@ -138,7 +140,7 @@ async fn a_compile_that_kills_the_compiler_refuses_the_plugin() {
     std::fs::write(&compiler, "#!/bin/sh\nkill -KILL $$\n").unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&compiler, std::fs::Permissions::from_mode(0o755)).unwrap();
-    tollgate::runtime::compile_process::compile_in_child_process(compiler);
+    tollgate::runtime::compile_process::compile_in_child_process(compiler, COMPILE_TIME_LIMIT);
     let upstream = Upstream::echo("up").await;
     let cache = dir.path().join("cache");
     let Err(error) = Gateway::try_start(&config(&cache, &upstream)).await else {
@@ -150,4 +152,43 @@ async fn a_compile_that_kills_the_compiler_refuses_the_plugin() {
         "unexpected error: {message}"
     );
     assert!(cached_artifacts(&cache).is_empty());
+}
+
+#[tokio::test]
+async fn a_compile_past_its_time_limit_is_stopped_and_the_plugin_refused() {
+    // A compiler that never finishes, as Cranelift might on a hostile component.
+    let dir = tempfile::tempdir().unwrap();
+    let compiler = dir.path().join("endless-compiler");
+    std::fs::write(&compiler, "#!/bin/sh\nexec sleep 613\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&compiler, std::fs::Permissions::from_mode(0o755)).unwrap();
+    tollgate::runtime::compile_process::compile_in_child_process(compiler, Duration::from_secs(1));
+    let upstream = Upstream::echo("up").await;
+    let cache = dir.path().join("cache");
+    let started = Instant::now();
+    let Err(error) = Gateway::try_start(&config(&cache, &upstream)).await else {
+        panic!("a plugin whose compile never ended was loaded");
+    };
+    let message = format!("{error:#}");
+    assert!(
+        message.contains("took longer than 1 s"),
+        "unexpected error: {message}"
+    );
+    // Each of the three plugins waits out its own limit, one compile slot per core at most.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the gateway waited {:?} for compiles limited to 1 s",
+        started.elapsed()
+    );
+    assert!(cached_artifacts(&cache).is_empty());
+    // No compiler child is left running.
+    let leftover = std::process::Command::new("pgrep")
+        .args(["-f", "sleep 613"])
+        .output()
+        .unwrap();
+    assert!(
+        leftover.stdout.is_empty(),
+        "compiler children still running: {}",
+        String::from_utf8_lossy(&leftover.stdout)
+    );
 }
