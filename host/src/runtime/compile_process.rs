@@ -177,22 +177,29 @@ pub(crate) fn compile(
         .stderr(Stdio::piped())
         .spawn()
         .map_err(unavailable)?;
-    // The child reads all of its input before it compiles, so this write cannot deadlock; a
-    // child that died early shows in its status below.
-    if let Some(mut stdin) = child.stdin.take() {
-        let _ = stdin.write_all(bytes);
-    }
-    // Its error output is read on the side, so that a child that writes much never blocks.
+    // Its input is written and its error output read on the side, so that the time limit
+    // also covers a child that stops reading its input or writes much; once it has exited or
+    // been killed, both pipes are closed and both threads end.
+    let stdin = child.stdin.take();
     let stderr = child.stderr.take();
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(mut stderr) = stderr {
-            let _ = stderr.read_to_string(&mut text);
-        }
-        text
+    let (status, message) = std::thread::scope(|scope| {
+        scope.spawn(move || {
+            if let Some(mut stdin) = stdin {
+                let _ = stdin.write_all(bytes);
+            }
+        });
+        let reader = scope.spawn(move || {
+            let mut text = String::new();
+            if let Some(mut stderr) = stderr {
+                let _ = stderr.read_to_string(&mut text);
+            }
+            text
+        });
+        let status = wait_or_kill(&mut child, compiler.time_limit);
+        (status, reader.join().unwrap_or_default())
     });
-    let status = wait_or_kill(&mut child, compiler.time_limit).map_err(unavailable)?;
-    let message = reader.join().unwrap_or_default().trim().to_owned();
+    let status = status.map_err(unavailable)?;
+    let message = message.trim().to_owned();
     let Some(status) = status else {
         return Err(ChildFailure::Rejected(format!(
             "compiling the component took longer than {} s; the compiler process was stopped",
