@@ -1,4 +1,5 @@
-//! Plugins that loop forever, grow memory without bound or trap fail only the request that
+//! Plugins that loop forever, grow memory without bound, read outside their memory or trap fail
+//! only the request that
 //! triggered them — with a 5xx naming the plugin, within the plugin's deadline — while other
 //! requests through the same gateway keep succeeding.
 
@@ -37,6 +38,14 @@ config = {{ trigger_header = "x-hostile" }}
 module = "{{fixtures}}/trapper.wasm"
 config = {{ trigger_header = "x-hostile" }}
 
+[plugins.past-end]
+module = "{{fixtures}}/trapper.wasm"
+config = {{ trigger_header = "x-hostile", mode = "past_end" }}
+
+[plugins.far]
+module = "{{fixtures}}/trapper.wasm"
+config = {{ trigger_header = "x-hostile", mode = "far" }}
+
 [plugins.trapper-open]
 module = "{{fixtures}}/trapper.wasm"
 on_error = "fail-open"
@@ -59,6 +68,18 @@ name = "trap"
 path_prefix = "/trap"
 upstream = "echo"
 chain = ["trapper"]
+
+[[routes]]
+name = "past-end"
+path_prefix = "/past-end"
+upstream = "echo"
+chain = ["past-end"]
+
+[[routes]]
+name = "far"
+path_prefix = "/far"
+upstream = "echo"
+chain = ["far"]
 
 [[routes]]
 name = "trap-open"
@@ -158,6 +179,19 @@ async fn a_memory_bomb_hits_its_cap() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_trap_fails_the_request_with_500() {
     hostile_request_fails_alone("/trap", "trapper", 500, "trap", Duration::from_secs(2)).await;
+}
+
+/// The guest's loads and stores carry no bounds checks (the engine's guard pages cover all a
+/// 32-bit address reaches): a load just past the end of memory, and one at the very end of the
+/// address space, must still trap and fail only their request.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_load_past_the_end_of_memory_traps() {
+    hostile_request_fails_alone("/past-end", "past-end", 500, "trap", Duration::from_secs(2)).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_load_at_the_end_of_the_32_bit_address_space_traps() {
+    hostile_request_fails_alone("/far", "far", 500, "trap", Duration::from_secs(2)).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
