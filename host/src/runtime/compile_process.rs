@@ -254,7 +254,7 @@ pub fn run_child(out: &Path, engine_args: &[String]) -> ExitCode {
         Err(e) => return fail(2, e),
     };
     let mut bytes = Vec::new();
-    if let Err(e) = std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes) {
+    if let Err(e) = std::io::stdin().read_to_end(&mut bytes) {
         return fail(2, format!("cannot read the component: {e}"));
     }
     let engine = match build_engine(&opts) {

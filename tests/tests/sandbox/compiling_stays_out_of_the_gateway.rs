@@ -132,14 +132,20 @@ async fn without_a_working_compiler_process_plugins_compile_in_process() {
     gateway.shutdown().await;
 }
 
+/// An executable shell script in `dir` that runs `body` in place of the real compiler.
+fn fake_compiler(dir: &Path, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join("fake-compiler");
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
 #[tokio::test]
 async fn a_compile_that_kills_the_compiler_refuses_the_plugin() {
     // A compiler that dies as one would under the out-of-memory killer.
     let dir = tempfile::tempdir().unwrap();
-    let compiler = dir.path().join("dying-compiler");
-    std::fs::write(&compiler, "#!/bin/sh\nkill -KILL $$\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&compiler, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let compiler = fake_compiler(dir.path(), "kill -KILL $$");
     tollgate::runtime::compile_process::compile_in_child_process(compiler, COMPILE_TIME_LIMIT);
     let upstream = Upstream::echo("up").await;
     let cache = dir.path().join("cache");
@@ -158,10 +164,7 @@ async fn a_compile_that_kills_the_compiler_refuses_the_plugin() {
 async fn a_compile_past_its_time_limit_is_stopped_and_the_plugin_refused() {
     // A compiler that never finishes, as Cranelift might on a hostile component.
     let dir = tempfile::tempdir().unwrap();
-    let compiler = dir.path().join("endless-compiler");
-    std::fs::write(&compiler, "#!/bin/sh\nexec sleep 613\n").unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&compiler, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let compiler = fake_compiler(dir.path(), "exec sleep 613");
     tollgate::runtime::compile_process::compile_in_child_process(compiler, Duration::from_secs(1));
     let upstream = Upstream::echo("up").await;
     let cache = dir.path().join("cache");
