@@ -3,7 +3,7 @@
 # `scripts/bench-vs-nginx.sh --out DIR` run (its configs and upstream), with the same pinning:
 # the gateway and the nginx upstream on CPU 0, wrk on CPU 1 (docs/performance.md).
 #
-#   scripts/cpu-per-request.sh TOLLGATE_BIN DIR CASE [SECONDS] [--threads]
+#   [CONNS=64] scripts/cpu-per-request.sh TOLLGATE_BIN DIR CASE [SECONDS] [--threads]
 #
 # Prints rps, user and system CPU µs per request (from /proc/PID/stat around the wrk run) and
 # context switches per request (all of the gateway's threads); `--threads` adds one line per
@@ -38,7 +38,7 @@ threads() { # tid comm voluntary involuntary ticks
 }
 read -r u0 s0 < <(awk '{print $14, $15}' /proc/"$GW"/stat)
 threads >"$DIR/threads.0"
-OUT=$(taskset -c 1 wrk -t1 -c64 -d"${SECS}s" "${HDR[@]}" "$URL")
+OUT=$(taskset -c 1 wrk -t1 -c"${CONNS:-64}" -d"${SECS}s" "${HDR[@]}" "$URL")
 read -r u1 s1 < <(awk '{print $14, $15}' /proc/"$GW"/stat)
 threads >"$DIR/threads.1"
 REQ=$(awk '/requests in/{print $1}' <<<"$OUT")
