@@ -56,7 +56,7 @@ fn existing(headers: &HeaderMap, name: &HeaderName) -> (usize, usize) {
 }
 
 /// Replace every value of `name`, within the caps; never panics (fallible `try_insert`).
-fn set_header(
+pub(super) fn set_header(
     headers: &mut HeaderMap,
     limits: &PluginLimits,
     name: &str,

@@ -31,6 +31,7 @@ mod metric_handles;
 mod options;
 mod plugin;
 mod pool;
+mod response_headers;
 #[allow(clippy::module_inception)]
 mod runtime;
 mod state;
@@ -48,6 +49,7 @@ pub use error::RuntimeError;
 pub use limits::PluginLimits;
 pub use options::RuntimeOptions;
 pub use plugin::{LoadedPlugin, PluginCapabilities, PluginFingerprint};
+pub use response_headers::RESPONSE_HEADER_PREFIX;
 pub use runtime::Runtime;
 pub use state::{
     MemoryState, RedisClusterOptions, RedisOptions, RedisState, StateBackend, StateError,

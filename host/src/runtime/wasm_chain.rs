@@ -17,6 +17,7 @@ use super::host_request::valid_status;
 use super::host_state::FetchBudget;
 use super::limits::{Limit, exceeded};
 use super::plugin::{LoadedPlugin, PhaseCall};
+use super::response_headers;
 use crate::chain::{
     Chain, FailureKind, Flow, LogEntry, PluginFailure, Reply, RequestOutcome, RequestState,
     ResponseState,
@@ -266,8 +267,10 @@ impl WasmChain {
         })
     }
 
-    /// A `respond` here replaces the response (status, headers, body) and the remaining plugins
-    /// still see it; the chain then answers `Flow::Respond` with the final response.
+    /// The headers the request context asks for (`response.header.<name>`) go on the response
+    /// first, so the plugins here see them. A `respond` here replaces the response (status,
+    /// headers, body) and the remaining plugins still see it; the chain then answers
+    /// `Flow::Respond` with the final response.
     async fn response_phase(
         &self,
         req: &mut RequestState,
@@ -275,6 +278,13 @@ impl WasmChain {
         ran: usize,
         only_v02: bool,
     ) -> Result<Flow, PluginFailure> {
+        if let Some(member) = self.members.first() {
+            response_headers::apply(
+                &req.context,
+                &mut resp.headers,
+                &member.stable.rt.opts.limits,
+            );
+        }
         let mut deferred = Deferred::default();
         let mut replaced = false;
         for (i, member) in self.members.iter().enumerate().take(ran).rev() {

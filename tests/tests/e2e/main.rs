@@ -60,6 +60,7 @@ mod redact_large_response_over_cap;
 mod redact_refuses_compressed_when_decompression_disabled;
 mod redact_request_body_before_upstream;
 mod redact_text_plain_response;
+mod response_headers_from_context;
 mod slowloris_client_is_closed_at_header_timeout;
 mod stalled_request_body_gets_408;
 mod state_redis_outage_fail_open_or_closed;
