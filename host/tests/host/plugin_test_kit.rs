@@ -92,18 +92,19 @@ async fn quota_plugin_counts_refuses_and_resets_under_a_fixed_clock() {
     .await
     .expect("quota loads with this config");
     let caps = quota.capabilities();
-    assert!(caps.request && caps.response && !caps.log);
+    assert!(caps.request && !caps.response && !caps.log);
 
-    // First request of the day: admitted; the response phase writes the quota headers.
+    // First request of the day: admitted; the request phase asks for the quota headers through
+    // the context (`response.header.*`) and the chain puts them on the response.
     let out = quota.run(&from_alice()).await.unwrap();
     assert_eq!(out.action, "continue", "{out:?}");
-    assert_eq!(out.phases, ["request", "response"]);
+    assert_eq!(out.phases, ["request"]);
     let resp = out.response.as_ref().unwrap();
     assert_eq!(resp.status, 200);
     assert_eq!(resp.header("x-quota-limit"), Some("3"));
     assert_eq!(resp.header("x-quota-remaining"), Some("2"));
     assert_eq!(resp.header("x-quota-reset"), Some("2026-11-27T00:00:00Z"));
-    assert_eq!(out.context.set["quota:remaining"], "2");
+    assert_eq!(out.context.set["response.header.x-quota-remaining"], "2");
 
     // The counter the plugin keeps, read and seeded through the state it was given.
     let key = "quota:alice:day:20261126";

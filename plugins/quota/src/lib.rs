@@ -22,13 +22,14 @@ mod keys;
 
 use calendar::rfc3339;
 use config::{Plan, PlanChoice, Quotas, RawConfig};
-use tollgate_sdk::{Action, Capabilities, Plugin, Request, Response, clock, context, log, metrics};
+use tollgate_sdk::{Action, Capabilities, Plugin, Request, clock, context, log, metrics};
 
-/// Context keys carrying the response headers' values from the request phase to the response
-/// phase of the same request.
-const CTX_LIMIT: &str = "quota:limit";
-const CTX_REMAINING: &str = "quota:remaining";
-const CTX_RESET: &str = "quota:reset";
+/// Context keys that put the quota headers on the response: the gateway sets
+/// `response.header.<name>` keys on the response itself, so this plugin needs no response phase
+/// (a call less per request).
+const HEADER_LIMIT: &str = "response.header.x-quota-limit";
+const HEADER_REMAINING: &str = "response.header.x-quota-remaining";
+const HEADER_RESET: &str = "response.header.x-quota-reset";
 
 struct Quota(Quotas);
 
@@ -74,9 +75,9 @@ impl Quota {
             .header("x-quota-reset", reset);
         }
         let remaining = limit.saturating_sub(u64::try_from(used).unwrap_or(0));
-        context::set(CTX_LIMIT, &limit.to_string());
-        context::set(CTX_REMAINING, &remaining.to_string());
-        context::set(CTX_RESET, &reset);
+        context::set(HEADER_LIMIT, &limit.to_string());
+        context::set(HEADER_REMAINING, &remaining.to_string());
+        context::set(HEADER_RESET, &reset);
         Action::Continue
     }
 
@@ -100,7 +101,7 @@ impl Plugin for Quota {
     }
 
     fn capabilities(&self) -> Capabilities {
-        Capabilities::none().request().response()
+        Capabilities::none().request()
     }
 
     fn on_request(&self, _req: &Request<'_>) -> Action {
@@ -136,21 +137,6 @@ impl Plugin for Quota {
                 }),
             ),
         }
-    }
-
-    fn on_response(&self, _req: &Request<'_>, resp: &Response<'_>) -> Action {
-        for (key, header) in [
-            (CTX_LIMIT, "x-quota-limit"),
-            (CTX_REMAINING, "x-quota-remaining"),
-            (CTX_RESET, "x-quota-reset"),
-        ] {
-            if let Some(value) = context::get(key)
-                && let Err(e) = resp.set_header(header, &value)
-            {
-                log::warn(&format!("quota: setting {header}: {e}"));
-            }
-        }
-        Action::Continue
     }
 }
 
