@@ -18,3 +18,16 @@ pub fn set(key: &str, value: &str) {
 pub fn remove(key: &str) {
     raw::remove(key)
 }
+
+/// The key prefix of [`set_response_header`]: the gateway puts the header named by the rest of
+/// the key on the response.
+pub const RESPONSE_HEADER_PREFIX: &str = "response.header.";
+
+/// Put header `name: value` on this request's response, from the request phase: it sets the
+/// context key `response.header.<name>`, and the gateway sets the header on the response (the
+/// upstream's or a plugin's reply) before the response phase. A plugin that only adds headers
+/// then needs no response phase, which saves a call per request. The header replaces the values
+/// already there; a bad name or value, or one past the gateway's header limits, is skipped.
+pub fn set_response_header(name: &str, value: &str) {
+    raw::set(&format!("{RESPONSE_HEADER_PREFIX}{name}"), value)
+}

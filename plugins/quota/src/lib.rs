@@ -24,13 +24,6 @@ use calendar::rfc3339;
 use config::{Plan, PlanChoice, Quotas, RawConfig};
 use tollgate_sdk::{Action, Capabilities, Plugin, Request, clock, context, log, metrics};
 
-/// Context keys that put the quota headers on the response: the gateway sets
-/// `response.header.<name>` keys on the response itself, so this plugin needs no response phase
-/// (a call less per request).
-const HEADER_LIMIT: &str = "response.header.x-quota-limit";
-const HEADER_REMAINING: &str = "response.header.x-quota-remaining";
-const HEADER_RESET: &str = "response.header.x-quota-reset";
-
 struct Quota(Quotas);
 
 fn refuse(status: u16, body: serde_json::Value) -> Action {
@@ -75,9 +68,11 @@ impl Quota {
             .header("x-quota-reset", reset);
         }
         let remaining = limit.saturating_sub(u64::try_from(used).unwrap_or(0));
-        context::set(HEADER_LIMIT, &limit.to_string());
-        context::set(HEADER_REMAINING, &remaining.to_string());
-        context::set(HEADER_RESET, &reset);
+        // Put on the response by the gateway (context keys `response.header.<name>`), so this
+        // plugin needs no response phase: one call per request.
+        context::set_response_header("x-quota-limit", &limit.to_string());
+        context::set_response_header("x-quota-remaining", &remaining.to_string());
+        context::set_response_header("x-quota-reset", &reset);
         Action::Continue
     }
 
