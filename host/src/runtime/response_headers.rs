@@ -3,12 +3,12 @@
 //! the response, without a response phase of its own (a call less per request).
 //!
 //! The chain sets them when its response phase starts, on whatever response it is given: the
-//! upstream's, a plugin's reply, or the gateway's own answer to an upstream failure. So the
-//! plugins' response phases see them and may still change or remove them. Each one replaces the
-//! values already there, as `set-header` does, and passes the same checks: a bad name or value,
-//! or a header past `[limits]` (count and bytes), is skipped with a warning. Connection-level
-//! names (`connection`, `transfer-encoding`, ...) never reach the client, and `content-length`
-//! is the body's, as for headers a plugin sets itself.
+//! upstream's, a plugin's reply, or the gateway's own answer to an upstream failure (which chains
+//! with a 0.2.0 plugin hear). So the plugins' response phases see them and may still change or
+//! remove them. Each one replaces the values already there, as `set-header` does, and passes the
+//! same checks: a bad name or value, or a header past `[limits]` (count and bytes), is skipped
+//! with a warning. Connection-level names (`connection`, `transfer-encoding`, ...) never reach
+//! the client, and `content-length` is the body's, as for headers a plugin sets itself.
 
 use std::collections::HashMap;
 

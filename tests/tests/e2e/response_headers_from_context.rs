@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use tollgate_tests::{Gateway, Upstream, get};
+use tollgate_tests::{Gateway, Upstream, dead_port, get};
 
 /// `setter` asks for headers through the context; `refuser` answers 403 itself when the request
 /// has `x-refuse`; `strip` removes one of the headers in its response phase; `c` records the
@@ -95,5 +95,17 @@ async fn context_headers_reach_the_client_on_a_plugins_reply() {
     assert_eq!(reply.header("x-responded-by"), Some("refuser"));
     assert_eq!(reply.header("x-quota-left"), Some("41"));
     assert_eq!(&reply.body[..], b"no");
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn context_headers_reach_the_client_on_the_gateways_answer_to_a_failed_upstream() {
+    let dead = dead_port().await;
+    let gateway = Gateway::start(&config(&dead.to_string())).await;
+
+    let reply = get(&gateway.url("/api/orders"), &[]).await;
+    assert_eq!(reply.status, 502, "{:?}", reply.body);
+    assert_eq!(reply.header("x-quota-left"), Some("41"));
+    assert_eq!(reply.header("x-removed-later"), None);
     gateway.shutdown().await;
 }
