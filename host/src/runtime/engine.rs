@@ -10,8 +10,9 @@
 //! - **no explicit bounds checks**: each memory slot is followed by enough guard pages that
 //!   reservation + guard covers the 4 GiB a 32-bit index can reach plus 32 MiB for an access's
 //!   offset and size, so Cranelift compiles loads and stores without a compare (and Spectre
-//!   `cmov`) each; an access past the memory's end faults in the guard and traps. The memory limits stay where they were: `max_memory_size`
-//!   and each plugin's `memory_limit` bound what a memory may grow to.
+//!   `cmov`) each; an access past the memory's end faults in the guard and traps. The memory
+//!   limits stay where they were: `max_memory_size` and each plugin's `memory_limit` bound what
+//!   a memory may grow to.
 
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 

@@ -49,7 +49,6 @@ pub use error::RuntimeError;
 pub use limits::PluginLimits;
 pub use options::RuntimeOptions;
 pub use plugin::{LoadedPlugin, PluginCapabilities, PluginFingerprint};
-pub use response_headers::RESPONSE_HEADER_PREFIX;
 pub use runtime::Runtime;
 pub use state::{
     MemoryState, RedisClusterOptions, RedisOptions, RedisState, StateBackend, StateError,

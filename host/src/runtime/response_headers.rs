@@ -18,7 +18,7 @@ use super::host_request::set_header;
 use super::limits::PluginLimits;
 
 /// The context key prefix; the rest of the key is the header's name.
-pub const RESPONSE_HEADER_PREFIX: &str = "response.header.";
+const RESPONSE_HEADER_PREFIX: &str = "response.header.";
 
 /// Set on `headers` every header `context` asks for (see the module doc).
 pub(crate) fn apply(
