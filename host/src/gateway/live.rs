@@ -210,8 +210,10 @@ impl Gateway {
                 return Err(e);
             }
         };
-        let report = self.swap_in(staged, &mut active, started);
+        // Counted before the swap, which cannot fail: whoever sees the new config served also
+        // sees the reload counted (tests and operators compare the two).
         metrics::counter!("tollgate_reloads_total", "result" => "ok").increment(1);
+        let report = self.swap_in(staged, &mut active, started);
         tracing::info!(
             loaded = report.loaded,
             reused = report.reused,
