@@ -10,6 +10,7 @@ mod sandbox_support;
 mod abandoned_calls_give_their_instances_back;
 mod check_warns_about_fail_open_access_control;
 mod compiling_stays_out_of_the_gateway;
+mod histogram_samples_are_bounded;
 mod log_phase_queue_is_bounded;
 mod memory_state_is_bounded;
 mod plugin_call_wall_clock_is_capped;
