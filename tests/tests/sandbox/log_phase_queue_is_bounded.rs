@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use tollgate_tests::{Upstream, client, echo_response, get, send};
 
-use crate::sandbox_support::{gateway, metrics, value};
+use crate::sandbox_support::{gateway, metrics, rss, value};
 
 /// Log-phase calls one plugin may have in flight (`RuntimeOptions::log_queue_per_plugin`).
 const QUEUE: usize = 1024;
@@ -19,18 +19,6 @@ const REQUESTS: usize = 1600;
 const CONCURRENCY: usize = 64;
 /// How long the log phase's upstream takes to answer.
 const LOG_FETCH: Duration = Duration::from_secs(5);
-
-/// Resident set size of this process (the gateway runs in it), in bytes.
-fn rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    kb * 1024
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_log_phase_drops_and_counts_past_its_queue() {

@@ -4,19 +4,7 @@
 
 use tollgate_tests::{Upstream, get};
 
-use crate::sandbox_support::gateway;
-
-/// Resident set size of this process (the gateway runs in it), in bytes.
-fn rss() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .unwrap();
-    kb * 1024
-}
+use crate::sandbox_support::{gateway, rss};
 
 #[tokio::test]
 async fn many_large_keys_are_evicted_within_the_cap() {

@@ -1,5 +1,5 @@
 //! A gateway with an admin listener, one echo upstream and the plugins and routes a scenario
-//! gives; helpers to read `/metrics`.
+//! gives; helpers to read `/metrics` and the process's resident memory.
 
 use tollgate_tests::{Gateway, Upstream, get};
 
@@ -26,6 +26,18 @@ targets = ["{target}"]
         target = upstream.target()
     ))
     .await
+}
+
+/// Resident set size of this process (the gateway runs in it), in bytes.
+pub fn rss() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    kb * 1024
 }
 
 /// The `/metrics` text.
