@@ -20,6 +20,7 @@
 
 mod export;
 mod metrics_export;
+mod outage;
 mod prometheus;
 mod record;
 

@@ -7,8 +7,12 @@
 //! request): it drains the queue every [`EXPORT_EVERY`], or at once when a sender sees that a
 //! batch's worth (or half the queue) is waiting.
 //!
+//! While the collector keeps failing, exports pause with a growing back-off and the log says so
+//! once, then at most every 30 s (see `outage`).
+//!
 //! Metrics: `tollgate_telemetry_spans_exported_total`, `tollgate_telemetry_spans_dropped_total`
-//! (label `reason`: `queue_full` or `export_failed`) and `tollgate_telemetry_export_failures_total`.
+//! (label `reason`: `queue_full`, or `export_failed` for a failed export's spans and those of a
+//! back-off pause) and `tollgate_telemetry_export_failures_total`.
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -24,6 +28,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter, SpanLinks};
 use tokio::sync::{Notify, mpsc};
 
+use super::outage::{Outage, Report};
 use super::record::{FinishedRequest, Sampler};
 use super::{TraceContext, random_span_id};
 use crate::config::TelemetrySettings;
@@ -147,6 +152,7 @@ async fn export_loop(
         .with_version(env!("CARGO_PKG_VERSION"))
         .build();
     let mut requests = Vec::new();
+    let mut outage = Outage::default();
     loop {
         tokio::select! {
             () = tokio::time::sleep(EXPORT_EVERY) => {}
@@ -163,21 +169,31 @@ async fn export_loop(
         receiver.recv_many(&mut requests, waiting).await;
         let mut batch = Vec::new();
         for request in requests.drain(..) {
+            if outage.paused(Instant::now()) {
+                // The collector is failing: drop (and count) without building the spans.
+                let spans = request.span_count();
+                dropped("export_failed", spans);
+                outage.skipped(spans);
+                continue;
+            }
             spans_of(&request, &scope, &mut batch);
             if batch.len() >= batches.size {
-                export(&exporter, std::mem::take(&mut batch), batches.timeout).await;
+                let full = std::mem::take(&mut batch);
+                export(&exporter, full, batches.timeout, &mut outage).await;
             }
         }
         if !batch.is_empty() {
-            export(&exporter, batch, batches.timeout).await;
+            export(&exporter, batch, batches.timeout, &mut outage).await;
         }
     }
 }
 
+/// Send one batch, count the outcome, and tell `outage` (which decides what is logged).
 async fn export(
     exporter: &opentelemetry_otlp::SpanExporter,
     batch: Vec<SpanData>,
     timeout: Duration,
+    outage: &mut Outage,
 ) {
     let count = batch.len();
     let started = Instant::now();
@@ -189,11 +205,39 @@ async fn export(
     match failure {
         None => {
             metrics::counter!("tollgate_telemetry_spans_exported_total").increment(count as u64);
+            if let Report::Recovered {
+                lasted,
+                failed,
+                dropped,
+            } = outage.succeeded(Instant::now())
+            {
+                tracing::info!(
+                    failing_ms = lasted.as_millis() as u64,
+                    failed_exports = failed,
+                    dropped_spans = dropped,
+                    "OTLP trace export works again (counts since the last warning)"
+                );
+            }
         }
         Some(error) => {
             metrics::counter!("tollgate_telemetry_export_failures_total").increment(1);
             dropped("export_failed", count);
-            tracing::warn!(spans = count, took_ms = started.elapsed().as_millis() as u64, %error, "OTLP trace export failed");
+            let took_ms = started.elapsed().as_millis() as u64;
+            match outage.failed(count, Instant::now()) {
+                Report::Started => tracing::warn!(
+                    spans = count,
+                    took_ms,
+                    %error,
+                    "OTLP trace export failed; retrying with back-off, spans dropped meanwhile"
+                ),
+                Report::StillFailing { failed, dropped } => tracing::warn!(
+                    failed_exports = failed,
+                    dropped_spans = dropped,
+                    %error,
+                    "OTLP trace export still failing (counts since the last warning)"
+                ),
+                Report::Quiet | Report::Recovered { .. } => {}
+            }
         }
     }
 }

@@ -1,6 +1,8 @@
 //! A collector that refuses connections or answers after 5 s never slows a request: 200 requests
 //! all succeed, each well under 100 ms, and what could not be exported is counted in `/metrics`
-//! (`tollgate_telemetry_spans_dropped_total`, `tollgate_telemetry_export_failures_total`).
+//! (`tollgate_telemetry_spans_dropped_total`, `tollgate_telemetry_export_failures_total`). While
+//! a collector keeps failing, the gateway backs off instead of trying every batch, and it sends
+//! spans again soon after the collector is back.
 
 use std::time::{Duration, Instant};
 
@@ -101,5 +103,51 @@ async fn collector_answering_after_five_seconds_costs_requests_nothing() {
     println!("slow collector: slowest request {slowest:?}, {full} spans dropped on a full queue");
     // One export is in flight for seconds and 16 requests wait behind it: the rest are dropped.
     assert!(full >= 300.0, "{text}");
+    gateway.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_collector_is_retried_with_back_off_and_gets_spans_once_it_is_back() {
+    let down_for = Duration::from_secs(3);
+    let receiver = Receiver::failing_until(Instant::now() + down_for).await;
+    let upstream = Upstream::echo("u").await;
+    let gateway = gateway(&receiver.endpoint(), &upstream).await;
+    let client = client();
+    // Traffic through the outage and after it: a request every 10 ms for 5 s, 2 spans each
+    // (batches of 8: about 125 batches while the collector is down).
+    let started = Instant::now();
+    let mut sent = 0;
+    while started.elapsed() < down_for + Duration::from_secs(2) {
+        let reply = send(&client, http::Method::GET, &gateway.url("/x"), &[], "").await;
+        assert_eq!(reply.status, 200);
+        sent += 1;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Spans arrive again once the collector is back: the pause is at most 10 s.
+    let spans = receiver.wait_for(1, Duration::from_secs(15)).await;
+    let refused = *receiver.refused.lock().unwrap();
+    let text = metrics(gateway.admin.unwrap()).await;
+    let failed = sample_sum(&text, "tollgate_telemetry_export_failures_total", "");
+    let dropped = sample_sum(
+        &text,
+        "tollgate_telemetry_spans_dropped_total",
+        r#"reason="export_failed""#,
+    );
+    println!(
+        "{sent} requests; collector down {down_for:?}: {refused} refused exports, {failed} failed, \
+         {dropped} spans dropped, {} spans exported after",
+        spans.len()
+    );
+    assert!(
+        !spans.is_empty(),
+        "spans are exported again after the outage"
+    );
+    // Back-off of 1, 2, 4 s: at most four attempts fall in a 3 s outage, not one per batch.
+    assert!(
+        (1..=4).contains(&refused),
+        "{refused} exports tried while the collector was down"
+    );
+    assert_eq!(failed, refused as f64, "{text}");
+    assert!(dropped >= 100.0, "the outage's spans are counted: {text}");
     gateway.shutdown().await;
 }

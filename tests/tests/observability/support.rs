@@ -20,19 +20,39 @@ pub struct Receiver {
     pub upstream: Upstream,
     pub spans: Arc<Mutex<Vec<(String, Span)>>>,
     pub exports: Arc<Mutex<usize>>,
+    /// Exports answered 503 (see [`Receiver::failing_until`]).
+    pub refused: Arc<Mutex<usize>>,
 }
 
 impl Receiver {
     /// A receiver that answers each export after `delay`.
     pub async fn start(delay: Duration) -> Self {
+        Self::serve(delay, None).await
+    }
+
+    /// A receiver that answers 503 to every export until `until` (keeping none of its spans),
+    /// then accepts them at once: a collector that is down for a while.
+    pub async fn failing_until(until: Instant) -> Self {
+        Self::serve(Duration::ZERO, Some(until)).await
+    }
+
+    async fn serve(delay: Duration, fail_until: Option<Instant>) -> Self {
         let spans: Arc<Mutex<Vec<(String, Span)>>> = Arc::default();
         let exports: Arc<Mutex<usize>> = Arc::default();
-        let (s, e) = (spans.clone(), exports.clone());
+        let refused: Arc<Mutex<usize>> = Arc::default();
+        let (s, e, r) = (spans.clone(), exports.clone(), refused.clone());
         let upstream = Upstream::start(Arc::new(move |req| {
-            let (spans, exports) = (s.clone(), e.clone());
+            let (spans, exports, refused) = (s.clone(), e.clone(), r.clone());
             Box::pin(async move {
                 assert_eq!(req.uri().path(), "/v1/traces");
                 assert_eq!(req.headers()["content-type"], "application/x-protobuf");
+                if fail_until.is_some_and(|until| Instant::now() < until) {
+                    *refused.lock().unwrap() += 1;
+                    return Response::builder()
+                        .status(503)
+                        .body(Full::new(Bytes::new()))
+                        .unwrap();
+                }
                 let export = ExportTraceServiceRequest::decode(req.body().clone()).unwrap();
                 *exports.lock().unwrap() += 1;
                 for resource in export.resource_spans {
@@ -65,6 +85,7 @@ impl Receiver {
             upstream,
             spans,
             exports,
+            refused,
         }
     }
 
