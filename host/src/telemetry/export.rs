@@ -28,7 +28,7 @@ use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanExporter, SpanLinks};
 use tokio::sync::{Notify, mpsc};
 
-use super::outage::{Outage, Report};
+use super::outage::{Outage, Recovered, Report};
 use super::record::{FinishedRequest, Sampler};
 use super::{TraceContext, random_span_id};
 use crate::config::TelemetrySettings;
@@ -205,11 +205,11 @@ async fn export(
     match failure {
         None => {
             metrics::counter!("tollgate_telemetry_spans_exported_total").increment(count as u64);
-            if let Report::Recovered {
+            if let Some(Recovered {
                 lasted,
                 failed,
                 dropped,
-            } = outage.succeeded(Instant::now())
+            }) = outage.succeeded(Instant::now())
             {
                 tracing::info!(
                     failing_ms = lasted.as_millis() as u64,
@@ -236,7 +236,7 @@ async fn export(
                     %error,
                     "OTLP trace export still failing (counts since the last warning)"
                 ),
-                Report::Quiet | Report::Recovered { .. } => {}
+                Report::Quiet => {}
             }
         }
     }

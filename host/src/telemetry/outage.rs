@@ -13,7 +13,7 @@ pub(super) const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// At most one "still failing" warning this often.
 pub(super) const WARN_EVERY: Duration = Duration::from_secs(30);
 
-/// What to tell the operator about an export that failed or succeeded.
+/// What to tell the operator about an export that failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Report {
     /// Nothing new to say.
@@ -22,12 +22,15 @@ pub(super) enum Report {
     Started,
     /// Still failing: the exports that failed and the spans dropped since the last warning.
     StillFailing { failed: u64, dropped: u64 },
-    /// An export succeeded after `lasted` of failures.
-    Recovered {
-        lasted: Duration,
-        failed: u64,
-        dropped: u64,
-    },
+}
+
+/// A failing spell that an export ended: how long it lasted, and the exports that failed and
+/// the spans dropped since the last warning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Recovered {
+    pub(super) lasted: Duration,
+    pub(super) failed: u64,
+    pub(super) dropped: u64,
 }
 
 /// The failing spell, if there is one.
@@ -90,16 +93,13 @@ impl Outage {
         report
     }
 
-    /// An export succeeded at `now`.
-    pub(super) fn succeeded(&mut self, now: Instant) -> Report {
-        match self.spell.take() {
-            None => Report::Quiet,
-            Some(spell) => Report::Recovered {
-                lasted: now.duration_since(spell.since),
-                failed: spell.failed,
-                dropped: spell.dropped,
-            },
-        }
+    /// An export succeeded at `now`: the spell it ended, if there was one.
+    pub(super) fn succeeded(&mut self, now: Instant) -> Option<Recovered> {
+        self.spell.take().map(|spell| Recovered {
+            lasted: now.duration_since(spell.since),
+            failed: spell.failed,
+            dropped: spell.dropped,
+        })
     }
 }
 
@@ -150,18 +150,18 @@ mod tests {
     fn a_success_ends_the_spell_and_says_how_long_it_lasted() {
         let t0 = Instant::now();
         let mut outage = Outage::default();
-        assert_eq!(outage.succeeded(t0), Report::Quiet);
+        assert_eq!(outage.succeeded(t0), None);
         outage.failed(4, t0);
         outage.skipped(4);
         outage.failed(4, t0 + Duration::from_secs(2));
         let report = outage.succeeded(t0 + Duration::from_secs(5));
         assert_eq!(
             report,
-            Report::Recovered {
+            Some(Recovered {
                 lasted: Duration::from_secs(5),
                 failed: 1,
                 dropped: 8
-            }
+            })
         );
         assert!(!outage.paused(t0 + Duration::from_secs(5)));
         // The next failure starts a new spell with a fresh warning and the first pause.
