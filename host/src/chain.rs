@@ -256,6 +256,11 @@ pub struct LogEntry {
 
 /// A route's plugin chain. One implementation runs Wasm plugins; the proxy only sees this trait.
 pub trait Chain: Send + Sync + 'static {
+    /// True when the chain has no plugins: the proxy then skips its phases altogether.
+    fn is_empty(&self) -> bool {
+        false
+    }
+
     /// True when some plugin declared it needs the request body (the proxy then buffers it).
     fn needs_request_body(&self) -> bool;
 

@@ -117,7 +117,14 @@ impl TraceContext {
         if self.parent_id.is_none() {
             headers.remove(&TRACESTATE);
         }
-        match HeaderValue::from_bytes(&self.traceparent_bytes()) {
+        let traceparent = self.traceparent_bytes();
+        // Applied to the plugins' view and again to the upstream request: the second time it is
+        // usually there already.
+        let mut present = headers.get_all(&TRACEPARENT).iter();
+        if present.next().is_some_and(|v| v.as_bytes() == traceparent) && present.next().is_none() {
+            return;
+        }
+        match HeaderValue::from_bytes(&traceparent) {
             Ok(value) => {
                 headers.insert(TRACEPARENT.clone(), value);
             }

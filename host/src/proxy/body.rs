@@ -273,14 +273,15 @@ where
 pub type OnDone = Box<dyn FnOnce(u64) + Send>;
 
 /// A response body that calls its hook exactly once: at end of stream, or when dropped
-/// (the client went away, or hyper finished with it without polling to the end).
-pub struct Completion<B> {
+/// (the client went away, or hyper finished with it without polling to the end). The hook is
+/// stored inline, so the body and its hook take one allocation when boxed.
+pub struct Completion<B, F: FnOnce(u64) = OnDone> {
     inner: B,
     sent: u64,
-    on_done: Option<OnDone>,
+    on_done: Option<F>,
 }
 
-impl<B> Drop for Completion<B> {
+impl<B, F: FnOnce(u64)> Drop for Completion<B, F> {
     fn drop(&mut self) {
         if let Some(done) = self.on_done.take() {
             done(self.sent);
@@ -288,9 +289,9 @@ impl<B> Drop for Completion<B> {
     }
 }
 
-impl<B> Completion<B> {
+impl<B, F: FnOnce(u64)> Completion<B, F> {
     /// Wrap `inner`; `on_done` runs once when the body is finished or dropped.
-    pub fn new(inner: B, on_done: OnDone) -> Self {
+    pub fn new(inner: B, on_done: F) -> Self {
         Self {
             inner,
             sent: 0,
@@ -299,9 +300,10 @@ impl<B> Completion<B> {
     }
 }
 
-impl<B> Body for Completion<B>
+impl<B, F> Body for Completion<B, F>
 where
     B: Body<Data = Bytes> + Unpin,
+    F: FnOnce(u64) + Unpin,
 {
     type Data = Bytes;
     type Error = B::Error;

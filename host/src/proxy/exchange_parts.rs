@@ -64,14 +64,18 @@ pub(super) fn request_state(
     authority: Option<&str>,
     client_ip: IpAddr,
     route: &RouteEntry,
-    request_id: &str,
+    request_id: Arc<str>,
     request_id_header: Option<HeaderValue>,
 ) -> RequestState {
     let mut headers = parts.headers;
     headers::strip_hop_by_hop(&mut headers);
     headers::strip_client_forwarding(&mut headers);
-    // HTTP/2 carries the host in `:authority`: give plugins and the upstream one `Host`.
-    if let Some(value) = authority.and_then(|a| HeaderValue::from_str(a).ok()) {
+    // HTTP/2 carries the host in `:authority`: give plugins and the upstream one `Host`. Over
+    // HTTP/1.1 it is usually the `Host` the client sent, already there.
+    if let Some(authority) = authority
+        && !headers::is_only_value(&headers, &HOST, authority.as_bytes())
+        && let Ok(value) = HeaderValue::from_str(authority)
+    {
         headers.insert(HOST, value);
     }
     if let Some(value) = request_id_header {
@@ -87,7 +91,7 @@ pub(super) fn request_state(
         upstream_error: None,
         client_ip,
         route: route.name.clone(),
-        request_id: Arc::from(request_id),
+        request_id,
         context: HashMap::new(),
         trace: None,
         canary_versions: 0,

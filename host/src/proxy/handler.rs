@@ -35,7 +35,7 @@ use super::upstream::replay::{AttemptBodies, ReplaySource};
 use super::upstream::{Clients, retry};
 use super::upstream_failure;
 use crate::access_log::{AccessLog, AccessRecord};
-use crate::chain::{Flow, LogEntry, RequestState, ResponseState};
+use crate::chain::{Flow, LogEntry, RequestOutcome, RequestState, ResponseState};
 use crate::path::normalize_path;
 use crate::telemetry::{TraceContext, Tracer};
 use crate::tls::ConnectionInfo;
@@ -91,7 +91,7 @@ where
         Ok(response) => response,
         Err(error) => {
             let _entered = span.enter();
-            let request_id = &exchange.request_id;
+            let request_id = &*exchange.request_id;
             tracing::debug!(%error, request_id, "request answered by the gateway");
             error.into_response()
         }
@@ -110,7 +110,7 @@ struct Exchange<'t> {
     started: Instant,
     /// The client's method: it decides whether the response may have a body, whatever plugins do.
     method: Method,
-    request_id: String,
+    request_id: Arc<str>,
     /// The request id as a header value, built once for the plugins' view and the response.
     request_id_header: Option<HeaderValue>,
     /// The W3C trace this request joined or started; the upstream gets a child `traceparent`.
@@ -164,7 +164,7 @@ impl<'t> Exchange<'t> {
         access_log: Option<Arc<AccessLog>>,
         tracer: Option<&Tracer>,
     ) -> Self {
-        let request_id = headers::request_id(req.headers());
+        let (request_id, request_id_header) = headers::request_id(req.headers());
         let mut trace_context = TraceContext::from_headers(req.headers());
         let traced = Traced::sample(tracer, &mut trace_context);
         let access = access_log.map(|log| {
@@ -178,7 +178,7 @@ impl<'t> Exchange<'t> {
             conn: ConnectionInfo::default(),
             started: Instant::now(),
             method: req.method().clone(),
-            request_id_header: HeaderValue::from_str(&request_id).ok(),
+            request_id_header: Some(request_id_header),
             request_id,
             trace_context,
             traced,
@@ -289,7 +289,7 @@ impl<'t> Exchange<'t> {
             authority.as_deref(),
             origin.client_ip,
             route,
-            &self.request_id,
+            self.request_id.clone(),
             self.request_id_header.clone(),
         );
         policy.strip_identity_headers(&mut state.headers);
@@ -355,7 +355,14 @@ impl<'t> Exchange<'t> {
             Some(capped.boxed_unsync())
         };
         // 7. Request phase, in chain order.
-        let outcome = chain.on_request(&mut routed.state).await?;
+        let outcome = if chain.is_empty() {
+            RequestOutcome {
+                ran: 0,
+                flow: Flow::Continue,
+            }
+        } else {
+            chain.on_request(&mut routed.state).await?
+        };
         //    Unread, the body streams on; read and over the cap (or broken), the client is
         //    answered for it whatever the plugins decided.
         let streamed = match parked {
@@ -441,8 +448,7 @@ impl<'t> Exchange<'t> {
                 None => e,
             },
         })?;
-        let target = forwarded.pick.addr().to_owned();
-        self.in_flight = Some(forwarded.pick);
+        let pick = &*self.in_flight.insert(forwarded.pick);
         let (mut head, incoming) = forwarded.response.into_parts();
         headers::strip_hop_by_hop(&mut head.headers);
         let mut response = ResponseState {
@@ -459,6 +465,7 @@ impl<'t> Exchange<'t> {
                 "response",
             );
             response.lazy_body = Some(body.lazy());
+            let target = pick.addr().to_owned();
             return Ok((response, Downstream::Parked(body, target)));
         }
         if !route.chain.needs_response_body() {
@@ -469,7 +476,7 @@ impl<'t> Exchange<'t> {
         let collected = Limited::new(incoming, usize::try_from(limit).unwrap_or(usize::MAX))
             .collect()
             .await
-            .map_err(|e| upstream_body_error(route, &target, limit, e))?;
+            .map_err(|e| upstream_body_error(route, pick.addr(), limit, e))?;
         response.body = Some(collected.to_bytes());
         Ok((response, Downstream::None))
     }
@@ -485,9 +492,13 @@ impl<'t> Exchange<'t> {
     ) -> Result<Response<ProxyBody>, ProxyError> {
         let upstream_length = response.headers.get(CONTENT_LENGTH).cloned();
         let chain = &routed.route.chain;
-        let flow = chain
-            .on_response(&mut routed.state, &mut response, ran)
-            .await?;
+        let flow = if chain.is_empty() {
+            Flow::Continue
+        } else {
+            chain
+                .on_response(&mut routed.state, &mut response, ran)
+                .await?
+        };
         let mut upstream_body = match downstream {
             Downstream::None => None,
             Downstream::Stream(body) => Some(body),
@@ -566,7 +577,7 @@ impl<'t> Exchange<'t> {
             traced,
             ..
         } = self;
-        let on_done = Box::new(move |sent: u64| {
+        let on_done = move |sent: u64| {
             drop(in_flight);
             drop(buffer);
             let elapsed = started.elapsed();
@@ -616,7 +627,7 @@ impl<'t> Exchange<'t> {
                 // Tracked, so that shutdown waits for the log phase too.
                 super::drain::spawn_log(chain.on_log(state, entry));
             }
-        });
+        };
         response.map(|body| Completion::new(body, on_done).boxed_unsync())
     }
 }

@@ -2,10 +2,13 @@
 //! (the host a request is addressed to is [`super::host`]'s).
 
 use std::collections::hash_map::RandomState;
+use std::fmt::Write as _;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use bytes::Bytes;
 use http::header::{
     CONNECTION, HeaderName, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE, TRAILER,
     TRANSFER_ENCODING, UPGRADE,
@@ -147,11 +150,15 @@ pub fn set_forwarding(
     trusted_chain: Option<&str>,
     host: Option<&str>,
 ) {
-    let xff = match trusted_chain {
-        Some(chain) => format!("{chain}, {peer}"),
-        None => peer.to_string(),
-    };
-    match HeaderValue::from_str(&xff) {
+    // Written once into a buffer the header value keeps (`from_str` would copy it again).
+    let mut xff = String::with_capacity(trusted_chain.map_or(0, |c| c.len() + 2) + 39);
+    if let Some(chain) = trusted_chain {
+        xff.push_str(chain);
+        xff.push_str(", ");
+    }
+    // Writing to a `String` cannot fail.
+    let _ = write!(xff, "{peer}");
+    match HeaderValue::from_maybe_shared(Bytes::from(xff)) {
         Ok(value) => {
             headers.insert(X_FORWARDED_FOR.clone(), value);
         }
@@ -166,21 +173,35 @@ pub fn set_forwarding(
     }
 }
 
-/// The client's `x-request-id` when it is a short printable token, else a new random one.
-pub fn request_id(headers: &HeaderMap) -> String {
-    let supplied = headers
-        .get(&X_REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()));
-    match supplied {
-        Some(id) => id.to_owned(),
-        None => new_request_id(),
-    }
+/// True when `name` has exactly one value and it is `value`: setting it again would change
+/// nothing (and would cost a copy of the value).
+pub fn is_only_value(headers: &HeaderMap, name: &HeaderName, value: &[u8]) -> bool {
+    let mut values = headers.get_all(name).iter();
+    values.next().is_some_and(|v| v.as_bytes() == value) && values.next().is_none()
+}
+
+/// The request id, as text and as the header value that the plugins' view, the upstream request
+/// and the response carry: the client's `x-request-id` when it is a short printable token, else a
+/// new random one. Either way the value is made once; its clones share it.
+pub fn request_id(headers: &HeaderMap) -> (Arc<str>, HeaderValue) {
+    let supplied = headers.get(&X_REQUEST_ID).and_then(|v| {
+        let token = v.to_str().ok()?;
+        let printable = token.bytes().all(|b| b.is_ascii_graphic());
+        (!token.is_empty() && token.len() <= 128 && printable)
+            .then(|| (Arc::from(token), v.clone()))
+    });
+    supplied.unwrap_or_else(|| {
+        let hex = new_request_id();
+        // Hex digits are a valid header value.
+        let value = HeaderValue::from_maybe_shared(Bytes::from_owner(hex))
+            .unwrap_or_else(|_| HeaderValue::from_static("invalid"));
+        (Arc::from(String::from_utf8_lossy(&hex)), value)
+    })
 }
 
 /// A random 128-bit id in hex. SipHash with per-process random keys over a counter: unique and
 /// unpredictable enough for correlation, without another dependency (it is not a secret).
-fn new_request_id() -> String {
+fn new_request_id() -> [u8; 32] {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     thread_local! {
         static KEYS: (RandomState, RandomState) = (RandomState::new(), RandomState::new());
@@ -189,7 +210,7 @@ fn new_request_id() -> String {
     let (a, b) = KEYS.with(|(k1, k2)| (k1.hash_one(n), k2.hash_one(n)));
     let mut hex = [0; 32];
     crate::telemetry::write_hex(&mut hex, (u128::from(a) << 64) | u128::from(b));
-    String::from_utf8_lossy(&hex).into_owned()
+    hex
 }
 
 #[cfg(test)]
@@ -269,9 +290,15 @@ mod tests {
 
     #[test]
     fn request_ids() {
-        assert_eq!(request_id(&map(&[("x-request-id", "abc-123")])), "abc-123");
-        let generated = request_id(&map(&[("x-request-id", "has space")]));
+        let (id, value) = request_id(&map(&[("x-request-id", "abc-123")]));
+        assert_eq!((&*id, value.as_bytes()), ("abc-123", &b"abc-123"[..]));
+        let (generated, value) = request_id(&map(&[("x-request-id", "has space")]));
         assert_eq!(generated.len(), 32);
-        assert_ne!(request_id(&HeaderMap::new()), request_id(&HeaderMap::new()));
+        assert_eq!(value.as_bytes(), generated.as_bytes());
+        assert!(generated.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(
+            request_id(&HeaderMap::new()).0,
+            request_id(&HeaderMap::new()).0
+        );
     }
 }

@@ -372,6 +372,10 @@ impl RoutingTable {
 struct EmptyChain;
 
 impl Chain for EmptyChain {
+    fn is_empty(&self) -> bool {
+        true
+    }
+
     fn needs_request_body(&self) -> bool {
         false
     }

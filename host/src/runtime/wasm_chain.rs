@@ -317,6 +317,10 @@ impl WasmChain {
 }
 
 impl Chain for WasmChain {
+    fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
     fn needs_request_body(&self) -> bool {
         self.needs_request_body
     }

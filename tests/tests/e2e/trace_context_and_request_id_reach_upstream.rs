@@ -112,3 +112,98 @@ upstream = "u"
     assert_eq!(f.header("x-request-id"), Some(id_f.as_str()));
     gateway.shutdown().await;
 }
+
+/// Every value the upstream saw for `header`.
+fn all_seen(reply: &Reply, header: &str) -> Vec<String> {
+    reply.json()["headers"][header]
+        .as_array()
+        .map(|values| {
+            let text = values.iter().filter_map(|v| v.as_str());
+            text.map(str::to_owned).collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A plugin may set, add or remove `x-request-id` and `traceparent` in the request it sees, but
+/// the upstream always gets the gateway's: one value each, the request id the client gets back and
+/// a `traceparent` of the gateway's trace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_cannot_change_the_ids_the_upstream_sees() {
+    let upstream = Upstream::echo("u").await;
+    let gateway = Gateway::start(&format!(
+        r#"
+[gateway]
+plugin_dir = "{{plugins}}"
+cache_dir = "{{cache}}"
+watch = false
+
+[[listeners]]
+addr = "127.0.0.1:0"
+
+[upstreams.u]
+targets = ["{}"]
+
+[plugins.set]
+module = "headers"
+config = {{ request = {{ set = {{ "x-request-id" = "forged", "traceparent" = "{PARENT}" }} }} }}
+
+[plugins.add]
+module = "headers"
+config = {{ request = {{ add = {{ "x-request-id" = "second", "traceparent" = "{PARENT}" }} }} }}
+
+[plugins.remove]
+module = "headers"
+config = {{ request = {{ remove = ["x-request-id", "traceparent"] }} }}
+
+[[routes]]
+name = "set"
+path_prefix = "/set"
+upstream = "u"
+chain = ["set"]
+
+[[routes]]
+name = "add"
+path_prefix = "/add"
+upstream = "u"
+chain = ["add"]
+
+[[routes]]
+name = "remove"
+path_prefix = "/remove"
+upstream = "u"
+chain = ["remove"]
+"#,
+        upstream.target()
+    ))
+    .await;
+
+    for (path, client_id) in [
+        ("/set", None),
+        ("/add", Some("client-id-7")),
+        ("/remove", None),
+        ("/add/x", None),
+    ] {
+        let sent: Vec<(&str, &str)> = client_id
+            .map(|id| ("x-request-id", id))
+            .into_iter()
+            .collect();
+        let reply = get(&gateway.url(path), &sent).await;
+        assert_eq!(reply.status, 200, "{path}: {:?}", reply.body);
+        let ids = all_seen(&reply, "x-request-id");
+        assert_eq!(ids.len(), 1, "{path}: {ids:?}");
+        assert_eq!(
+            reply.header("x-request-id"),
+            Some(ids[0].as_str()),
+            "{path}"
+        );
+        match client_id {
+            Some(id) => assert_eq!(ids[0], id, "{path}"),
+            None => assert_eq!(ids[0].len(), 32, "{path}: {ids:?}"),
+        }
+        let traceparents = all_seen(&reply, "traceparent");
+        assert_eq!(traceparents.len(), 1, "{path}: {traceparents:?}");
+        let (trace, _, _) = parts(&traceparents[0]);
+        assert_ne!(trace, "4bf92f3577b34da6a3ce929d0e0e4736", "{path}");
+    }
+    gateway.shutdown().await;
+}

@@ -9,7 +9,7 @@ use http::{HeaderMap, HeaderValue, Request, Uri, Version};
 
 use super::pool::UpstreamPool;
 use crate::chain::RequestState;
-use crate::path::normalize_path;
+use crate::path::{is_normalized, normalize_path};
 use crate::proxy::body::{ProxyBody, full};
 use crate::proxy::client::Origin;
 use crate::proxy::error::ProxyError;
@@ -60,17 +60,25 @@ pub fn upstream_request(
 ) -> Result<Request<ProxyBody>, ProxyError> {
     let (origin, framing) = (&client.origin, &client.framing);
     // A plugin may rewrite the path; the rewritten path obeys the same rule.
-    let path = normalize_path(&state.path)
-        .map_err(|e| ProxyError::InvalidRewrite(format!("rewritten path: {e}")))?;
-    state.path = path;
-    let mut uri = format!("{}://{target}{}", pool.scheme(), state.path);
-    if let Some(query) = &state.query {
+    if !is_normalized(&state.path) {
+        state.path = normalize_path(&state.path)
+            .map_err(|e| ProxyError::InvalidRewrite(format!("rewritten path: {e}")))?;
+    }
+    let query = state.query.as_deref();
+    let scheme = pool.scheme();
+    let length =
+        scheme.len() + 3 + target.len() + state.path.len() + query.map_or(0, |q| q.len() + 1);
+    let mut uri = String::with_capacity(length);
+    for part in [scheme, "://", target, &state.path] {
+        uri.push_str(part);
+    }
+    if let Some(query) = query {
         uri.push('?');
         uri.push_str(query);
     }
-    let uri: Uri = uri
-        .parse()
-        .map_err(|e| ProxyError::InvalidRewrite(format!("upstream URI: {e}")))?;
+    // From the `String`, the URI keeps its buffer; `parse` would copy it.
+    let uri =
+        Uri::try_from(uri).map_err(|e| ProxyError::InvalidRewrite(format!("upstream URI: {e}")))?;
 
     let mut headers = state.headers.clone();
     headers::strip_hop_by_hop(&mut headers);
@@ -84,7 +92,10 @@ pub fn upstream_request(
         headers.insert(X_FORWARDED_PROTO.clone(), HeaderValue::from_static("https"));
     }
     join_cookies(&mut headers);
-    if let Ok(value) = HeaderValue::from_str(&state.request_id) {
+    // The request id the plugins saw is already there unless a plugin changed it.
+    if !headers::is_only_value(&headers, &X_REQUEST_ID, state.request_id.as_bytes())
+        && let Ok(value) = HeaderValue::from_str(&state.request_id)
+    {
         headers.insert(X_REQUEST_ID.clone(), value);
     }
     headers.remove(CONTENT_LENGTH);

@@ -120,9 +120,12 @@ impl H1Pool {
         mut req: Request<ProxyBody>,
     ) -> Result<Response<Incoming>, SendError> {
         let absolute = to_origin_form(&mut req);
+        // One clock read per request, for the expiry check and the idle stamp: a connection
+        // stamped with its request's start expires a little early after a slow head, never late.
+        let now = Instant::now();
         let mut retries = 0;
         loop {
-            let (mut sender, reused) = match self.checkout(target) {
+            let (mut sender, reused) = match self.checkout(target, now) {
                 Some(sender) => (sender, true),
                 // Boxed: connecting is rare, and its future would otherwise make every
                 // request's future (moved whole at least once per request) larger.
@@ -130,7 +133,7 @@ impl H1Pool {
             };
             match sender.try_send_request(req).await {
                 Ok(response) => {
-                    self.give_back(target, sender);
+                    self.give_back(target, sender, now);
                     return Ok(response);
                 }
                 Err(mut failed) => match failed.take_message() {
@@ -148,21 +151,19 @@ impl H1Pool {
 
     /// The newest connection to `target` that is ready for a request and not expired; closed,
     /// expired and busy ones stay for the sweep or the per-target cap.
-    fn checkout(&self, target: &str) -> Option<SendRequest<ProxyBody>> {
+    fn checkout(&self, target: &str, now: Instant) -> Option<SendRequest<ProxyBody>> {
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         let list = idle.by_target.get_mut(target)?;
-        let now = Instant::now();
         let ready = list
             .iter()
             .rposition(|c| c.sender.is_ready() && now.duration_since(c.since) < IDLE_TIMEOUT)?;
         Some(list.swap_remove(ready).sender)
     }
 
-    fn give_back(&self, target: &str, sender: SendRequest<ProxyBody>) {
+    fn give_back(&self, target: &str, sender: SendRequest<ProxyBody>, now: Instant) {
         if sender.is_closed() {
             return;
         }
-        let now = Instant::now();
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         idle.returns += 1;
         if idle.returns >= SWEEP_EVERY {
