@@ -65,7 +65,7 @@ pub(super) fn request_state(
     client_ip: IpAddr,
     route: &RouteEntry,
     request_id: Arc<str>,
-    request_id_header: Option<HeaderValue>,
+    request_id_header: HeaderValue,
 ) -> RequestState {
     let mut headers = parts.headers;
     headers::strip_hop_by_hop(&mut headers);
@@ -78,9 +78,7 @@ pub(super) fn request_state(
     {
         headers.insert(HOST, value);
     }
-    if let Some(value) = request_id_header {
-        headers.insert(X_REQUEST_ID.clone(), value);
-    }
+    headers.insert(X_REQUEST_ID.clone(), request_id_header);
     RequestState {
         method: parts.method,
         path,

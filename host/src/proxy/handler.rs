@@ -112,7 +112,7 @@ struct Exchange<'t> {
     method: Method,
     request_id: Arc<str>,
     /// The request id as a header value, built once for the plugins' view and the response.
-    request_id_header: Option<HeaderValue>,
+    request_id_header: HeaderValue,
     /// The W3C trace this request joined or started; the upstream gets a child `traceparent`.
     trace_context: TraceContext,
     /// What a sampled request keeps for its trace (`[telemetry]`); `None` otherwise.
@@ -178,7 +178,7 @@ impl<'t> Exchange<'t> {
             conn: ConnectionInfo::default(),
             started: Instant::now(),
             method: req.method().clone(),
-            request_id_header: Some(request_id_header),
+            request_id_header,
             request_id,
             trace_context,
             traced,
@@ -545,9 +545,10 @@ impl<'t> Exchange<'t> {
     /// Tag the response with its request id and arrange metrics and the log phase for when the
     /// body is done: after the client has it, off the latency path.
     fn finish(self, mut response: Response<ProxyBody>) -> Response<ProxyBody> {
-        if let Some(value) = self.request_id_header.clone() {
-            response.headers_mut().insert(X_REQUEST_ID.clone(), value);
-        }
+        let request_id = self.request_id_header.clone();
+        response
+            .headers_mut()
+            .insert(X_REQUEST_ID.clone(), request_id);
         if let Some(deprecation) = self.route.and_then(|r| r.deprecation.as_deref()) {
             deprecation.apply(response.headers_mut());
         }
