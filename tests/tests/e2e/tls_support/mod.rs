@@ -198,7 +198,11 @@ pub async fn read(response: Response<Incoming>) -> Result<Reply, String> {
     })
 }
 
-/// One HTTPS GET on a new connection.
+/// How long one [`https_get`] may take before the test fails (the gateway's own handshake
+/// timeout is shorter): a stall becomes a failure that names the step, not a hung test.
+const HTTPS_GET_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// One HTTPS GET on a new connection. An error names the step that failed (or stalled).
 pub async fn https_get(
     addr: SocketAddr,
     sni: &str,
@@ -206,11 +210,17 @@ pub async fn https_get(
     path: &str,
     headers: &[(&str, &str)],
 ) -> Result<Reply, String> {
-    let stream = connect(addr, sni, config)
-        .await
+    let stream = bounded("handshake", connect(addr, sni, config))
+        .await?
         .map_err(|e| format!("handshake: {e}"))?;
     let mut h1 = H1::new(stream, sni).await.map_err(|e| e.to_string())?;
-    h1.get(path, headers).await
+    bounded("request", h1.get(path, headers)).await?
+}
+
+async fn bounded<T>(step: &str, work: impl std::future::Future<Output = T>) -> Result<T, String> {
+    tokio::time::timeout(HTTPS_GET_LIMIT, work)
+        .await
+        .map_err(|_| format!("{step}: no answer in {} s", HTTPS_GET_LIMIT.as_secs()))
 }
 
 /// An upstream speaking TLS with `cert`; with `client_ca` it requires client certificates
