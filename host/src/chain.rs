@@ -68,6 +68,17 @@ impl Default for RequestState {
     }
 }
 
+impl RequestState {
+    /// The client address as text, written into one buffer of the longest address's size
+    /// (`to_string` would grow its buffer as the formatter writes).
+    pub fn client_ip_text(&self) -> String {
+        use std::fmt::Write;
+        let mut text = String::with_capacity(45);
+        let _ = write!(text, "{}", self.client_ip);
+        text
+    }
+}
+
 /// The upstream's response as plugins see and change it in the response phase.
 #[derive(Debug, Clone, Default)]
 pub struct ResponseState {
@@ -269,6 +280,13 @@ pub trait Chain: Send + Sync + 'static {
 
     /// True when some plugin takes part in the log phase.
     fn wants_log(&self) -> bool;
+
+    /// True when some plugin may read the request after it went upstream (in a response or log
+    /// phase). When none may and no retry can follow, the upstream request takes the request's
+    /// headers instead of a copy of them.
+    fn reads_request_after_forward(&self) -> bool {
+        true
+    }
 
     /// True when some plugin may read a body on demand (contract 0.2.0 `body()`): the proxy then
     /// hands the chain the body as a [`LazyBody`] and streams it when nobody read it.

@@ -30,7 +30,7 @@ use super::response::client_response;
 use super::routing::{RouteEntry, RoutingTable};
 use super::tally::Tally;
 use super::upstream::balance::Pick;
-use super::upstream::forward::{Client, Framing, upstream_request};
+use super::upstream::forward::{Client, Framing, StateHeaders, upstream_request};
 use super::upstream::replay::{AttemptBodies, ReplaySource};
 use super::upstream::{Clients, retry};
 use super::upstream_failure;
@@ -404,8 +404,13 @@ impl<'t> Exchange<'t> {
         let sent_at = Instant::now();
         // Retries follow the method sent upstream, after any plugin rewrote it.
         let sent_method = routed.state.method.clone();
-        let mut body =
-            AttemptBodies::new(streamed, retry::may_retry(&route.upstream, &sent_method));
+        let may_retry = retry::may_retry(&route.upstream, &sent_method);
+        let mut body = AttemptBodies::new(streamed, may_retry);
+        let state_headers = if may_retry || route.chain.reads_request_after_forward() {
+            StateHeaders::Keep
+        } else {
+            StateHeaders::Take
+        };
         let mut last_target = None;
         let Routed {
             client: from,
@@ -421,8 +426,15 @@ impl<'t> Exchange<'t> {
             &|| replay.as_ref().is_none_or(ReplaySource::replayable),
             &|| meter.over_limit(),
             |target| {
-                let mut upstream_req =
-                    upstream_request(state, from, &route.upstream, target, body.next_body())?;
+                let next_body = body.next_body();
+                let mut upstream_req = upstream_request(
+                    state,
+                    from,
+                    &route.upstream,
+                    target,
+                    next_body,
+                    state_headers,
+                )?;
                 // The gateway's child `traceparent` wins over whatever a plugin left there.
                 trace_context.apply(upstream_req.headers_mut());
                 Ok(upstream_req)

@@ -388,6 +388,10 @@ impl Chain for EmptyChain {
         false
     }
 
+    fn reads_request_after_forward(&self) -> bool {
+        false
+    }
+
     fn on_request<'a>(
         &'a self,
         _req: &'a mut RequestState,

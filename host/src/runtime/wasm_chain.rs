@@ -31,6 +31,8 @@ pub struct WasmChain {
     needs_request_body: bool,
     needs_response_body: bool,
     wants_log: bool,
+    /// Some plugin has a response or log phase, where it may read the request again.
+    reads_request_late: bool,
     /// Some plugin targets contract 0.2.0 (bodies on demand, upstream errors).
     v02: bool,
     max_defer: Duration,
@@ -53,6 +55,7 @@ impl WasmChain {
         let needs_request_body = any(|p| p.capabilities().request_body);
         let needs_response_body = any(|p| p.capabilities().response_body);
         let wants_log = any(|p| p.capabilities().log);
+        let reads_request_late = any(|p| p.capabilities().response || p.capabilities().log);
         let v02 = any(|p| p.contract_version() == ContractVersion::V0_2);
         let max_defer = members
             .first()
@@ -63,6 +66,7 @@ impl WasmChain {
             needs_request_body,
             needs_response_body,
             wants_log,
+            reads_request_late,
             v02,
             max_defer,
         }
@@ -333,6 +337,10 @@ impl Chain for WasmChain {
         self.wants_log
     }
 
+    fn reads_request_after_forward(&self) -> bool {
+        self.reads_request_late
+    }
+
     fn on_request<'a>(
         &'a self,
         req: &'a mut RequestState,
@@ -391,7 +399,7 @@ impl Chain for WasmChain {
                 method: req.method.as_str().to_owned(),
                 path: req.path.clone(),
                 status: entry.status,
-                client_ip: req.client_ip.to_string(),
+                client_ip: req.client_ip_text(),
                 request_bytes: entry.request_bytes,
                 response_bytes: entry.response_bytes,
                 duration_micros: entry.duration_micros,

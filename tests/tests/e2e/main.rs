@@ -88,5 +88,6 @@ mod upstream_health_check_ejects_and_recovers;
 mod upstream_health_survives_reload;
 mod upstream_least_connections_prefers_idle_target;
 mod upstream_passive_ejection_of_a_dead_target;
+mod upstream_request_headers_on_every_attempt;
 mod upstream_retries_get_but_not_post;
 mod upstream_retry_budget_when_everything_fails;

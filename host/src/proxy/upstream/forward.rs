@@ -49,6 +49,15 @@ pub struct Client {
     pub framing: Framing,
 }
 
+/// What becomes of the request state's headers when the upstream request is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateHeaders {
+    /// Read again later (another attempt, a plugin's response or log phase): send a copy.
+    Keep,
+    /// Not read again: the upstream request takes them, saving the copy and its allocations.
+    Take,
+}
+
 /// The request for `target` of `pool`. `streamed` is the client's body when it was not
 /// buffered (each attempt gets its own); otherwise the buffered body (or none) is sent.
 pub fn upstream_request(
@@ -57,6 +66,7 @@ pub fn upstream_request(
     pool: &UpstreamPool,
     target: &str,
     streamed: Option<ProxyBody>,
+    state_headers: StateHeaders,
 ) -> Result<Request<ProxyBody>, ProxyError> {
     let (origin, framing) = (&client.origin, &client.framing);
     // A plugin may rewrite the path; the rewritten path obeys the same rule.
@@ -80,7 +90,10 @@ pub fn upstream_request(
     let uri =
         Uri::try_from(uri).map_err(|e| ProxyError::InvalidRewrite(format!("upstream URI: {e}")))?;
 
-    let mut headers = state.headers.clone();
+    let mut headers = match state_headers {
+        StateHeaders::Keep => state.headers.clone(),
+        StateHeaders::Take => std::mem::take(&mut state.headers),
+    };
     headers::strip_hop_by_hop(&mut headers);
     headers::set_forwarding(
         &mut headers,

@@ -115,10 +115,13 @@ fn counts_against_target(error: &ProxyError) -> bool {
     )
 }
 
-/// Whether the upstream's policy allows retrying `method` at all.
+/// Whether a request with `method` may be retried at all: the upstream's policy allows it, and
+/// there is another target to retry on (a retry never goes back to a target it tried). When not,
+/// nothing is kept for a second attempt: neither the body nor a copy of the headers.
 pub fn may_retry(pool: &UpstreamPool, method: &Method) -> bool {
-    let policy = &pool.spec().retry;
-    policy.retries > 0 && policy.methods.contains(method)
+    let spec = pool.spec();
+    let policy = &spec.retry;
+    policy.retries > 0 && spec.targets.len() > 1 && policy.methods.contains(method)
 }
 
 /// Send a request to `pool`, retrying as the upstream's policy allows. `build` makes the request
@@ -205,6 +208,23 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::Upstream;
+
+    #[test]
+    fn a_retry_needs_a_method_the_policy_allows_and_another_target() {
+        let upstream = |targets: &[&str]| {
+            UpstreamPool::new(&Upstream {
+                name: "u".into(),
+                targets: targets.iter().map(|t| (*t).to_owned()).collect(),
+                ..Upstream::default()
+            })
+        };
+        let two = upstream(&["a:1", "b:2"]);
+        assert!(may_retry(&two, &Method::GET));
+        assert!(!may_retry(&two, &Method::POST));
+        // One target: a retry could only go back to the target that failed, which it never does.
+        assert!(!may_retry(&upstream(&["a:1"]), &Method::GET));
+    }
 
     #[test]
     fn budget_allows_the_minimum_plus_a_share_of_requests() {
