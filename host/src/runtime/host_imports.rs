@@ -90,7 +90,12 @@ impl HostState {
                 self.limits.max_state_key_bytes
             ));
         }
-        Ok(format!("{}:{key}", self.plugin))
+        // Built at its final size: `format!` would go through the formatter and may grow twice.
+        let mut namespaced = String::with_capacity(self.plugin.len() + 1 + key.len());
+        namespaced.push_str(&self.plugin);
+        namespaced.push(':');
+        namespaced.push_str(key);
+        Ok(namespaced)
     }
 }
 

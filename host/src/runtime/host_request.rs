@@ -289,7 +289,7 @@ impl HostRequest for HostState {
     }
 
     fn client_ip(&mut self, r: Resource<RequestState>) -> wasmtime::Result<String> {
-        Ok(self.request(&r)?.client_ip.to_string())
+        Ok(self.request(&r)?.client_ip_text())
     }
 
     fn route(&mut self, r: Resource<RequestState>) -> wasmtime::Result<String> {

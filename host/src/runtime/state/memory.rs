@@ -57,12 +57,10 @@ struct Map {
 }
 
 impl Map {
-    /// The live entry under `key`, removing it first when expired.
+    /// The live entry under `key`, in one look-up. An expired entry is left in place: a write
+    /// replaces it ([`Map::insert`] removes it first) and sweeps drop it.
     fn live(&mut self, key: &str, now: Instant) -> Option<&mut Entry> {
-        if self.entries.get(key).is_some_and(|e| !e.live(now)) {
-            self.remove(key);
-        }
-        self.entries.get_mut(key)
+        self.entries.get_mut(key).filter(|e| e.live(now))
     }
 
     fn remove(&mut self, key: &str) {
@@ -209,23 +207,29 @@ impl MemoryState {
     /// only place that holds more than one), so the batch is atomic as a whole: all keys are
     /// checked before any is changed.
     fn incr_all(&self, ops: &[(&str, i64, Option<Duration>)]) -> Result<Vec<i64>, StateError> {
-        let mut shards: Vec<usize> = ops.iter().map(|(key, _, _)| shard_of(key)).collect();
+        // Each key is hashed once: its shard, then its slot among the locked maps.
+        let of_op: Vec<usize> = ops.iter().map(|(key, _, _)| shard_of(key)).collect();
+        let mut shards = of_op.clone();
         shards.sort_unstable();
         shards.dedup();
         let mut maps = Vec::with_capacity(shards.len());
         for &i in &shards {
             maps.push(self.shards[i].lock().map_err(|_| poisoned())?);
         }
-        let slot = |key: &str| shards.binary_search(&shard_of(key)).unwrap_or(0);
+        let slots: Vec<usize> = of_op
+            .iter()
+            .map(|shard| shards.binary_search(shard).unwrap_or(0))
+            .collect();
         let now = Instant::now();
-        for &(key, _, _) in ops {
-            let kind = maps[slot(key)].live(key, now).map(|e| &e.value);
+        for (&(key, _, _), &slot) in ops.iter().zip(&slots) {
+            let kind = maps[slot].live(key, now).map(|e| &e.value);
             if kind.is_some_and(|v| !matches!(v, Value::Counter(_))) {
                 return Err(not_a(key, "counter"));
             }
         }
         ops.iter()
-            .map(|&(key, delta, ttl)| incr_in(&mut maps[slot(key)], key, delta, ttl, now))
+            .zip(&slots)
+            .map(|(&(key, delta, ttl), &slot)| incr_in(&mut maps[slot], key, delta, ttl, now))
             .collect()
     }
 }
