@@ -12,6 +12,7 @@ pub mod control;
 pub mod ctl;
 pub mod follow;
 pub mod gateway;
+pub mod header_map;
 pub mod latency;
 pub mod path;
 pub mod plugin_test;

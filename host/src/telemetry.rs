@@ -120,8 +120,7 @@ impl TraceContext {
         let traceparent = self.traceparent_bytes();
         // Applied to the plugins' view and again to the upstream request: the second time it is
         // usually there already.
-        let mut present = headers.get_all(&TRACEPARENT).iter();
-        if present.next().is_some_and(|v| v.as_bytes() == traceparent) && present.next().is_none() {
+        if crate::header_map::is_only_value(headers, &TRACEPARENT, &traceparent) {
             return;
         }
         match HeaderValue::from_bytes(&traceparent) {

@@ -19,6 +19,7 @@ use super::lazy_body::{Parked, ReadFailure};
 use super::routing::{RouteEntry, RoutingTable};
 use crate::access_log::AccessRecord;
 use crate::chain::{RequestState, ResponseState};
+use crate::header_map::is_only_value;
 use crate::telemetry::TraceContext;
 
 /// The access log's view of the request as the client sent it: raw path and query, and the
@@ -73,7 +74,7 @@ pub(super) fn request_state(
     // HTTP/2 carries the host in `:authority`: give plugins and the upstream one `Host`. Over
     // HTTP/1.1 it is usually the `Host` the client sent, already there.
     if let Some(authority) = authority
-        && !headers::is_only_value(&headers, &HOST, authority.as_bytes())
+        && !is_only_value(&headers, &HOST, authority.as_bytes())
         && let Ok(value) = HeaderValue::from_str(authority)
     {
         headers.insert(HOST, value);

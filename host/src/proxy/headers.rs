@@ -173,13 +173,6 @@ pub fn set_forwarding(
     }
 }
 
-/// True when `name` has exactly one value and it is `value`: setting it again would change
-/// nothing (and would cost a copy of the value).
-pub fn is_only_value(headers: &HeaderMap, name: &HeaderName, value: &[u8]) -> bool {
-    let mut values = headers.get_all(name).iter();
-    values.next().is_some_and(|v| v.as_bytes() == value) && values.next().is_none()
-}
-
 /// The request id, as text and as the header value that the plugins' view, the upstream request
 /// and the response carry: the client's `x-request-id` when it is a short printable token, else a
 /// new random one. Either way the value is made once; its clones share it.

@@ -9,6 +9,7 @@ use http::{HeaderMap, HeaderValue, Request, Uri, Version};
 
 use super::pool::UpstreamPool;
 use crate::chain::RequestState;
+use crate::header_map::is_only_value;
 use crate::path::{is_normalized, normalize_path};
 use crate::proxy::body::{ProxyBody, full};
 use crate::proxy::client::Origin;
@@ -106,7 +107,7 @@ pub fn upstream_request(
     }
     join_cookies(&mut headers);
     // The request id the plugins saw is already there unless a plugin changed it.
-    if !headers::is_only_value(&headers, &X_REQUEST_ID, state.request_id.as_bytes())
+    if !is_only_value(&headers, &X_REQUEST_ID, state.request_id.as_bytes())
         && let Ok(value) = HeaderValue::from_str(&state.request_id)
     {
         headers.insert(X_REQUEST_ID.clone(), value);
