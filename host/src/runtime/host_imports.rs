@@ -90,12 +90,8 @@ impl HostState {
                 self.limits.max_state_key_bytes
             ));
         }
-        // Built at its final size: `format!` would go through the formatter and may grow twice.
-        let mut namespaced = String::with_capacity(self.plugin.len() + 1 + key.len());
-        namespaced.push_str(&self.plugin);
-        namespaced.push(':');
-        namespaced.push_str(key);
-        Ok(namespaced)
+        // `concat` allocates once at the final size; `format!` goes through the formatter.
+        Ok([&*self.plugin, ":", key].concat())
     }
 }
 

@@ -216,20 +216,19 @@ impl MemoryState {
         for &i in &shards {
             maps.push(self.shards[i].lock().map_err(|_| poisoned())?);
         }
-        let slots: Vec<usize> = of_op
-            .iter()
-            .map(|shard| shards.binary_search(shard).unwrap_or(0))
-            .collect();
+        let slot = |shard: &usize| shards.binary_search(shard).unwrap_or(0);
         let now = Instant::now();
-        for (&(key, _, _), &slot) in ops.iter().zip(&slots) {
-            let kind = maps[slot].live(key, now).map(|e| &e.value);
+        for (&(key, _, _), shard) in ops.iter().zip(&of_op) {
+            let kind = maps[slot(shard)].live(key, now).map(|e| &e.value);
             if kind.is_some_and(|v| !matches!(v, Value::Counter(_))) {
                 return Err(not_a(key, "counter"));
             }
         }
         ops.iter()
-            .zip(&slots)
-            .map(|(&(key, delta, ttl), &slot)| incr_in(&mut maps[slot], key, delta, ttl, now))
+            .zip(&of_op)
+            .map(|(&(key, delta, ttl), shard)| {
+                incr_in(&mut maps[slot(shard)], key, delta, ttl, now)
+            })
             .collect()
     }
 }
