@@ -19,6 +19,7 @@
 //! logs only and are not exported.
 
 mod export;
+mod histograms;
 mod metrics_export;
 mod outage;
 mod prometheus;

@@ -1,46 +1,70 @@
 //! The process-wide metrics recorder (Prometheus text, rendered for `/metrics` by the admin API
-//! and for OTLP metrics export by `metrics_export`), and the thread that keeps its histograms
-//! bounded.
+//! and for OTLP metrics export by `metrics_export`).
 //!
-//! The recorder keeps every histogram sample in a list until the samples are folded into their
-//! buckets, which happens when `/metrics` is rendered or at upkeep. A gateway nobody scrapes would
-//! otherwise grow by each request's samples (about 150 bytes per request with five plugins), so
-//! upkeep runs on its own thread every [`UPKEEP_INTERVAL`].
+//! Counters and gauges live in the Prometheus exporter's recorder. Histograms live in
+//! [`Histograms`]: fixed buckets counted as each sample is recorded, so nothing piles up between
+//! scrapes, no thread has to fold samples, and no sample is lost to a fold (see that module).
 
-use std::sync::OnceLock;
-use std::time::Duration;
+use std::sync::{Arc, OnceLock};
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics::{Counter, Gauge, Histogram, Key, KeyName, Metadata, Recorder, SharedString, Unit};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle, PrometheusRecorder};
 
-static PROMETHEUS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+use super::histograms::Histograms;
 
-/// Histogram buckets in seconds for every `tollgate_*` histogram: from 50 µs (a warm plugin
-/// call) to 30 s (a slow upstream).
-const BUCKETS: &[f64] = &[
-    0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
-    1.0, 2.5, 5.0, 10.0, 30.0,
-];
+/// The installed recorder's two halves, read back when `/metrics` is rendered.
+struct Installed {
+    prometheus: PrometheusHandle,
+    histograms: Arc<Histograms>,
+}
 
-/// How often histogram samples are folded into their buckets: the memory they take is at most
-/// this long's worth of samples (at 30,000 requests a second with five plugins, about 5 MB).
-const UPKEEP_INTERVAL: Duration = Duration::from_secs(1);
+static INSTALLED: OnceLock<Option<Installed>> = OnceLock::new();
 
-/// Install the process-wide Prometheus recorder and start its upkeep (once; later calls do
-/// nothing).
+/// The exporter's recorder for counters and gauges, our own histograms beside it.
+struct GatewayRecorder {
+    prometheus: PrometheusRecorder,
+    histograms: Arc<Histograms>,
+}
+
+impl Recorder for GatewayRecorder {
+    fn describe_counter(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.prometheus.describe_counter(key, unit, description);
+    }
+
+    fn describe_gauge(&self, key: KeyName, unit: Option<Unit>, description: SharedString) {
+        self.prometheus.describe_gauge(key, unit, description);
+    }
+
+    /// Histograms are rendered without `# HELP` lines, so their descriptions are not kept.
+    fn describe_histogram(&self, _: KeyName, _: Option<Unit>, _: SharedString) {}
+
+    fn register_counter(&self, key: &Key, metadata: &Metadata<'_>) -> Counter {
+        self.prometheus.register_counter(key, metadata)
+    }
+
+    fn register_gauge(&self, key: &Key, metadata: &Metadata<'_>) -> Gauge {
+        self.prometheus.register_gauge(key, metadata)
+    }
+
+    fn register_histogram(&self, key: &Key, _: &Metadata<'_>) -> Histogram {
+        Histogram::from_arc(self.histograms.series(key))
+    }
+}
+
+/// Install the process-wide recorder (once; later calls do nothing).
 pub fn install_metrics_recorder() {
-    PROMETHEUS.get_or_init(|| {
-        let builder = match PrometheusBuilder::new().set_buckets(BUCKETS) {
-            Ok(builder) => builder,
-            Err(e) => {
-                tracing::warn!(error = %e, "histogram buckets refused; using summaries");
-                PrometheusBuilder::new()
-            }
+    INSTALLED.get_or_init(|| {
+        let prometheus = PrometheusBuilder::new().build_recorder();
+        let installed = Installed {
+            prometheus: prometheus.handle(),
+            histograms: Arc::default(),
         };
-        match builder.install_recorder() {
-            Ok(handle) => {
-                start_upkeep(handle.clone());
-                Some(handle)
-            }
+        let recorder = GatewayRecorder {
+            prometheus,
+            histograms: Arc::clone(&installed.histograms),
+        };
+        match metrics::set_global_recorder(recorder) {
+            Ok(()) => Some(installed),
             Err(e) => {
                 tracing::warn!(error = %e, "metrics recorder not installed");
                 None
@@ -49,23 +73,10 @@ pub fn install_metrics_recorder() {
     });
 }
 
-/// Fold histogram samples into their buckets every [`UPKEEP_INTERVAL`], for the life of the
-/// process (as long as the recorder it serves).
-fn start_upkeep(handle: PrometheusHandle) {
-    let spawned = std::thread::Builder::new()
-        .name("tollgate-metrics".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(UPKEEP_INTERVAL);
-                handle.run_upkeep();
-            }
-        });
-    if let Err(e) = spawned {
-        tracing::error!(error = %e, "metrics upkeep thread not started: histograms grow until /metrics is read");
-    }
-}
-
 /// Every metric in the Prometheus text format, or `None` when no recorder is installed.
 pub fn render_metrics() -> Option<String> {
-    PROMETHEUS.get()?.as_ref().map(PrometheusHandle::render)
+    let installed = INSTALLED.get()?.as_ref()?;
+    let mut text = installed.prometheus.render();
+    installed.histograms.render_into(&mut text);
+    Some(text)
 }
