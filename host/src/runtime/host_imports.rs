@@ -272,7 +272,7 @@ impl wit_metrics::Host for HostState {
 impl HostState {
     /// The handle of a plugin series: kept by this instance, or made (when the plugin may
     /// create it) in the plugin's own `tollgate_custom_` namespace with its `plugin` label.
-    fn series(
+    pub(super) fn series(
         &mut self,
         histogram: bool,
         name: String,

@@ -28,6 +28,7 @@ mod imports_v2;
 mod limiter;
 mod limits;
 mod metric_handles;
+mod metric_imports;
 mod options;
 mod plugin;
 mod pool;
