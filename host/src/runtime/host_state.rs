@@ -176,6 +176,14 @@ impl HostState {
             .ok()
     }
 
+    /// The current request, read-only (for imports that hold borrows of the guest's memory).
+    pub(crate) fn current_request_ref(&self) -> Option<&RequestState> {
+        let rep = self.scope.request?;
+        self.table
+            .get(&Resource::<RequestState>::new_borrow(rep))
+            .ok()
+    }
+
     /// The current response, if a response-phase call is in progress.
     #[allow(dead_code)]
     pub(crate) fn current_response(&mut self) -> Option<&mut ResponseState> {

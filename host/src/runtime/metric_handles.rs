@@ -5,7 +5,7 @@
 //!
 //! The key is what the guest passed (name and labels, before they are cleaned up), and it is
 //! looked up with borrowed strings ([`MetricHandles::find`], read straight from the guest's
-//! memory by `metric_imports`), so a hit needs no allocation. Only series the plugin was allowed
+//! memory by `in_place_imports`), so a hit needs no allocation. Only series the plugin was allowed
 //! to create are kept (the admission check runs on the first record), and at most
 //! [`MAX_HANDLES`] per instance: past that, a record takes the full path as before. The cap
 //! also bounds what a plugin choosing colliding names could cost itself.

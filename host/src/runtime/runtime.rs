@@ -81,8 +81,8 @@ impl Runtime {
             .map_err(RuntimeError::Engine)?;
         v02::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(RuntimeError::Engine)?;
-        // The `metrics` imports read their strings in place instead of lifting them.
-        super::metric_imports::link(&mut linker).map_err(RuntimeError::Engine)?;
+        // The hottest string-taking imports read their strings in place instead of lifting them.
+        super::in_place_imports::link(&mut linker).map_err(RuntimeError::Engine)?;
         let ticker = EpochTicker::start(&engine, opts.epoch_tick)?;
         let cache = Arc::new(CompileCache::new(
             &engine,

@@ -1,13 +1,18 @@
-//! The `metrics` imports of both contract versions, linked by hand over the generated ones.
+//! The hottest imports that take strings, linked by hand over the generated ones for both
+//! contract versions, so that they read their strings in place in the guest's memory
+//! (`WasmStr`) instead of lifting each into its own `String` first.
 //!
-//! The generated bindings lift a record's name and every label into its own `String` before the
-//! host sees them: a record with two labels cost six allocations, and `meter` makes three such
-//! records per request (about 27 of a `chain7` request's 184 allocations). Here the name and
-//! labels are read in place from the guest's memory (`WasmStr`), and a series the instance
-//! already holds a handle for ([`MetricHandles::find`](super::metric_handles::MetricHandles::find))
-//! costs no allocation. A series met for the first time takes the generated path's code
-//! (`HostState::series`), with owned strings. What a plugin sees is the same: same types, same
-//! traps on invalid strings, same caps.
+//! - `metrics.counter-add` and `metrics.histogram-record`: the generated bindings lifted the
+//!   name and every label, six allocations for a record with two labels, and `meter` makes three
+//!   such records per request (about 27 of a `chain7` request's 184 allocations). A series the
+//!   instance already holds a handle for
+//!   ([`MetricHandles::find`](super::metric_handles::MetricHandles::find)) now costs no
+//!   allocation; one met for the first time takes the generated path's code
+//!   (`HostState::series`) with owned strings.
+//! - `context.get`: the key is looked up in place (most chains read `consumer` several times per
+//!   request). The value is still copied out, as the generated code did.
+//!
+//! What a plugin sees is the same: same types, same traps on invalid strings, same caps.
 
 use std::borrow::Cow;
 
@@ -24,11 +29,12 @@ type RawLabel = (WasmStr, WasmStr);
 /// Labels read in place; four fit without a heap allocation (the built-in plugins use three).
 type Labels<'a> = SmallVec<[(Cow<'a, str>, Cow<'a, str>); 4]>;
 
-/// Define `counter-add` and `histogram-record` of `tollgate:plugin/metrics` for every contract
-/// version, replacing the generated definitions.
+/// Define the imports above for every contract version, replacing the generated definitions.
 pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     for version in ["0.1.0", "0.2.0"] {
+        let mut context = linker.instance(&format!("tollgate:plugin/context@{version}"))?;
+        context.func_wrap("get", |store, (key,): (WasmStr,)| context_get(store, &key))?;
         let mut metrics = linker.instance(&format!("tollgate:plugin/metrics@{version}"))?;
         metrics.func_wrap(
             "counter-add",
@@ -45,6 +51,16 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     }
     linker.allow_shadowing(false);
     Ok(())
+}
+
+/// The request context's value for `key`, if any.
+fn context_get(
+    store: StoreContextMut<'_, HostState>,
+    key: &WasmStr,
+) -> wasmtime::Result<(Option<String>,)> {
+    let key = key.to_str(&store)?;
+    let request = store.data().current_request_ref();
+    Ok((request.and_then(|r| r.context.get(&*key).cloned()),))
 }
 
 /// What one record adds to its series.
