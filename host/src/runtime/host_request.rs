@@ -25,12 +25,12 @@ const QUERY_ESCAPE: &AsciiSet = &CONTROLS
 
 const READ_ONLY: &str = "the request is read-only after the request phase";
 
-fn header_first(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn header_first(headers: &HeaderMap, name: &str) -> Option<String> {
     let value = headers.get(name)?;
     Some(String::from_utf8_lossy(value.as_bytes()).into_owned())
 }
 
-fn header_all(headers: &HeaderMap, name: &str) -> Vec<String> {
+pub(super) fn header_all(headers: &HeaderMap, name: &str) -> Vec<String> {
     headers
         .get_all(name)
         .iter()

@@ -9,8 +9,9 @@
 //!   ([`MetricHandles::find`](super::metric_handles::MetricHandles::find)) now costs no
 //!   allocation; one met for the first time takes the generated path's code
 //!   (`HostState::series`) with owned strings.
-//! - `context.get`: the key is looked up in place (most chains read `consumer` several times per
-//!   request). The value is still copied out, as the generated code did.
+//! - `context.get`, and the request's `header` and `header-all`: the key or header name is
+//!   looked up in place (most chains read `consumer` several times per request, and an auth
+//!   plugin its credential header). The values are still copied out, as the generated code did.
 //!
 //! What a plugin sees is the same: same types, same traps on invalid strings, same caps.
 
@@ -18,10 +19,12 @@ use std::borrow::Cow;
 
 use smallvec::SmallVec;
 use wasmtime::StoreContextMut;
-use wasmtime::component::{Linker, WasmList, WasmStr};
+use wasmtime::component::{Linker, Resource, WasmList, WasmStr};
 
+use super::host_request::{header_all, header_first};
 use super::host_state::HostState;
 use super::metric_handles::Handle;
+use crate::chain::RequestState;
 
 /// A label as the guest passed it, not yet read.
 type RawLabel = (WasmStr, WasmStr);
@@ -35,6 +38,23 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     for version in ["0.1.0", "0.2.0"] {
         let mut context = linker.instance(&format!("tollgate:plugin/context@{version}"))?;
         context.func_wrap("get", |store, (key,): (WasmStr,)| context_get(store, &key))?;
+        let mut types = linker.instance(&format!("tollgate:plugin/types@{version}"))?;
+        types.func_wrap(
+            "[method]request.header",
+            |store, (request, name): (Resource<RequestState>, WasmStr)| {
+                let name = name.to_str(&store)?;
+                let request = store.data().table.get(&request)?;
+                Ok((header_first(&request.headers, &name),))
+            },
+        )?;
+        types.func_wrap(
+            "[method]request.header-all",
+            |store, (request, name): (Resource<RequestState>, WasmStr)| {
+                let name = name.to_str(&store)?;
+                let request = store.data().table.get(&request)?;
+                Ok((header_all(&request.headers, &name),))
+            },
+        )?;
         let mut metrics = linker.instance(&format!("tollgate:plugin/metrics@{version}"))?;
         metrics.func_wrap(
             "counter-add",
