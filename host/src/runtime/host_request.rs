@@ -127,7 +127,7 @@ impl HostState {
     }
 
     /// The request's headers and the caps, when setters are allowed.
-    fn request_headers(
+    pub(super) fn request_headers(
         &mut self,
         r: &Resource<RequestState>,
     ) -> wasmtime::Result<Result<(&mut HeaderMap, &PluginLimits), String>> {
@@ -145,7 +145,7 @@ impl HostState {
     }
 
     /// Count a header change refused for the caps (not one refused for a bad name or value).
-    fn header_result(&self, result: Result<(), String>) -> Result<(), String> {
+    pub(super) fn header_result(&self, result: Result<(), String>) -> Result<(), String> {
         if let Err(m) = &result
             && (m.starts_with("too many headers") || m.starts_with("headers too large"))
         {

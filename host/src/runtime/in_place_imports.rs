@@ -12,6 +12,8 @@
 //! - `context.get`, and the request's `header` and `header-all`: the key or header name is
 //!   looked up in place (most chains read `consumer` several times per request, and an auth
 //!   plugin its credential header). The values are still copied out, as the generated code did.
+//! - the request's `set-header`: the name is copied to the stack instead of the heap (the value
+//!   is lifted as before: the header keeps that buffer).
 //!
 //! What a plugin sees is the same: same types, same traps on invalid strings, same caps.
 
@@ -21,7 +23,7 @@ use smallvec::SmallVec;
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, Resource, WasmList, WasmStr};
 
-use super::host_request::{header_all, header_first};
+use super::host_request::{header_all, header_first, set_header};
 use super::host_state::HostState;
 use super::metric_handles::Handle;
 use crate::chain::RequestState;
@@ -55,6 +57,12 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
                 Ok((header_all(&request.headers, &name),))
             },
         )?;
+        types.func_wrap(
+            "[method]request.set-header",
+            |store, (request, name, value): (Resource<RequestState>, WasmStr, WasmStr)| {
+                set_request_header(store, &request, &name, &value)
+            },
+        )?;
         let mut metrics = linker.instance(&format!("tollgate:plugin/metrics@{version}"))?;
         metrics.func_wrap(
             "counter-add",
@@ -81,6 +89,24 @@ fn context_get(
     let key = key.to_str(&store)?;
     let request = store.data().current_request_ref();
     Ok((request.and_then(|r| r.context.get(&*key).cloned()),))
+}
+
+/// Replace every value of the request header `name` (within the caps; only in the request phase).
+fn set_request_header(
+    mut store: StoreContextMut<'_, HostState>,
+    request: &Resource<RequestState>,
+    name: &WasmStr,
+    value: &WasmStr,
+) -> wasmtime::Result<(Result<(), String>,)> {
+    // Header names are short: the copy stays on the stack (a longer one spills to the heap).
+    let name = SmallVec::<[u8; 64]>::from_slice(name.to_str(&store)?.as_bytes());
+    let name = std::str::from_utf8(&name)?;
+    let value = value.to_str(&store)?.into_owned();
+    let host = store.data_mut();
+    let result = host
+        .request_headers(request)?
+        .and_then(|(headers, limits)| set_header(headers, limits, name, value));
+    Ok((host.header_result(result),))
 }
 
 /// What one record adds to its series.
