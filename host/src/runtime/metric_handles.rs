@@ -65,7 +65,7 @@ impl MetricHandles {
         name: &str,
         labels: &[(impl AsRef<str>, impl AsRef<str>)],
     ) -> Option<&Handle> {
-        let hash = self.hash(histogram, name, labels);
+        let hash = hash_series(&self.hasher, histogram, name, labels);
         self.entries
             .find(hash, |e| e.is(histogram, name, labels))
             .map(|e| &e.handle)
@@ -81,12 +81,12 @@ impl MetricHandles {
         labels: Vec<(String, String)>,
         make: impl FnOnce(&str, &[(String, String)]) -> Option<Handle>,
     ) -> Option<Handle> {
-        if let Some(handle) = self.find(histogram, &name, &labels) {
-            return Some(handle.clone());
+        let hash = hash_series(&self.hasher, histogram, &name, &labels);
+        if let Some(e) = self.entries.find(hash, |e| e.is(histogram, &name, &labels)) {
+            return Some(e.handle.clone());
         }
         let handle = make(&name, &labels)?;
         if self.entries.len() < MAX_HANDLES {
-            let hash = self.hash(histogram, &name, &labels);
             let entry = Entry {
                 histogram,
                 name,
@@ -99,15 +99,6 @@ impl MetricHandles {
             });
         }
         Some(handle)
-    }
-
-    fn hash(
-        &self,
-        histogram: bool,
-        name: &str,
-        labels: &[(impl AsRef<str>, impl AsRef<str>)],
-    ) -> u64 {
-        hash_series(&self.hasher, histogram, name, labels)
     }
 }
 
