@@ -29,5 +29,8 @@ pub const RESPONSE_HEADER_PREFIX: &str = "response.header.";
 /// then needs no response phase, which saves a call per request. The header replaces the values
 /// already there; a bad name or value, or one past the gateway's header limits, is skipped.
 pub fn set_response_header(name: &str, value: &str) {
-    raw::set(&format!("{RESPONSE_HEADER_PREFIX}{name}"), value)
+    let mut key = String::with_capacity(RESPONSE_HEADER_PREFIX.len() + name.len());
+    key.push_str(RESPONSE_HEADER_PREFIX);
+    key.push_str(name);
+    raw::set(&key, value)
 }

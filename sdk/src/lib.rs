@@ -66,6 +66,7 @@ pub mod log;
 mod log_entry;
 pub mod metrics;
 pub mod state;
+pub mod text;
 
 pub use action::Action;
 pub use capabilities::Capabilities;

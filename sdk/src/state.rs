@@ -194,15 +194,49 @@ pub fn take(
 /// the keys of consumer `a`. The gateway's usage API reads meter keys with the same rule.
 pub fn key_segment(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
+    push_key_segment(&mut out, name);
+    out
+}
+
+/// [`key_segment`], appended to `out` (for a plugin that builds a whole key in one buffer).
+pub fn push_key_segment(out: &mut String, name: &str) {
+    // Printable ASCII other than `%` and `:` stays as it is: most names, copied in one go.
+    let plain = |b: u8| (0x20..0x7f).contains(&b) && b != b'%' && b != b':';
+    if name.bytes().all(plain) {
+        out.push_str(name);
+        return;
+    }
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     for c in name.chars() {
         if c == '%' || c == ':' || c.is_control() {
             let mut buf = [0u8; 4];
             for b in c.encode_utf8(&mut buf).bytes() {
-                out.push_str(&format!("%{b:02X}"));
+                out.push('%');
+                out.push(char::from(HEX[usize::from(b >> 4)]));
+                out.push(char::from(HEX[usize::from(b & 0x0f)]));
             }
         } else {
             out.push(c);
         }
     }
-    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_segments_escape_separators_and_controls_only() {
+        assert_eq!(key_segment("alice"), "alice");
+        assert_eq!(key_segment(""), "");
+        assert_eq!(key_segment("a:b%c"), "a%3Ab%25c");
+        assert_eq!(key_segment("x\ny\u{7f}"), "x%0Ay%7F");
+        // Non-ASCII text stays; a C1 control is escaped byte by byte.
+        assert_eq!(key_segment("café"), "café");
+        assert_eq!(key_segment("a\u{85}b"), "a%C2%85b");
+        let mut key = String::from("usage:");
+        push_key_segment(&mut key, "a:b");
+        push_key_segment(&mut key, "c");
+        assert_eq!(key, "usage:a%3Abc");
+    }
 }

@@ -1,12 +1,25 @@
 //! The hourly bucket label, `YYYYMMDDHH` in UTC, from the host's wall clock.
 
+use tollgate_sdk::text::push_padded;
+
 const MS_PER_HOUR: u64 = 3_600_000;
 
 /// The label of the hour containing `ms` (milliseconds since the Unix epoch).
+#[cfg(test)]
 pub fn label(ms: u64) -> String {
+    let mut out = String::with_capacity(10);
+    push_label(&mut out, ms);
+    out
+}
+
+/// The label of the hour containing `ms` (`YYYYMMDDHH`), appended to `out`.
+pub fn push_label(out: &mut String, ms: u64) {
     let hours = ms / MS_PER_HOUR;
     let (y, m, d) = civil_from_days(hours / 24);
-    format!("{y:04}{m:02}{d:02}{:02}", hours % 24)
+    push_padded(out, y, 4);
+    for part in [m, d, hours % 24] {
+        push_padded(out, part, 2);
+    }
 }
 
 /// First millisecond after the hour containing `ms`.

@@ -32,53 +32,61 @@ impl Meter {
         let now = clock::now_millis();
         // Bucket by the request's arrival, so a long download counts in the hour it started.
         let arrived = now.saturating_sub(entry.duration_micros / 1000);
-        let bucket = keys::bucket(consumer, &entry.route, &hour::label(arrived));
         // Keep the bucket `retention` past the end of its hour, whenever it is created.
         let ttl = (hour::end_of_hour(arrived) + self.0.retention_ms)
             .saturating_sub(now)
             .max(1);
-        let mut fields = vec![
+        let (upstream_us, upstream_count) = entry.upstream_micros.map_or((0, 0), |us| (us, 1));
+        let fields = [
             (keys::REQUESTS, 1),
             (keys::status_field(entry.status), 1),
             (keys::REQUEST_BYTES, entry.request_bytes),
             (keys::RESPONSE_BYTES, entry.response_bytes),
+            (keys::UPSTREAM_US, upstream_us),
+            (keys::UPSTREAM_COUNT, upstream_count),
         ];
-        if let Some(us) = entry.upstream_micros {
-            fields.extend([(keys::UPSTREAM_US, us), (keys::UPSTREAM_COUNT, 1)]);
-        }
-        // Zero deltas are skipped; the rest go in one `incr_many`: one backend round trip.
-        fields.retain(|&(_, value)| value > 0);
-        let counters: Vec<(String, i64)> = fields
+        // Zero deltas are skipped; the rest go in one `incr_many`: one backend round trip. Their
+        // keys are written one after another into one buffer.
+        let counted: Vec<(&str, i64)> = fields
             .iter()
-            .map(|&(field, value)| {
-                let delta = i64::try_from(value).unwrap_or(i64::MAX);
-                (format!("{bucket}{field}"), delta)
-            })
+            .filter(|&&(_, value)| value > 0)
+            .map(|&(field, value)| (field, i64::try_from(value).unwrap_or(i64::MAX)))
             .collect();
-        let ops: Vec<state::CounterAdd<'_>> = counters
+        let bucket = keys::bucket(consumer, &entry.route, arrived);
+        let keys = keys::Keys::new(&bucket, counted.iter().map(|&(field, _)| field));
+        let ops: Vec<state::CounterAdd<'_>> = keys
             .iter()
-            .map(|(key, delta)| state::CounterAdd {
+            .zip(&counted)
+            .map(|(key, &(_, delta))| state::CounterAdd {
                 key,
-                delta: *delta,
+                delta,
                 ttl_ms: ttl,
             })
             .collect();
         if let Err(e) = state::incr_many(&ops) {
-            let names: Vec<&str> = fields.iter().map(|&(field, _)| field).collect();
+            let names: Vec<&str> = counted.iter().map(|&(field, _)| field).collect();
             log::warn(&format!("meter: counting {}: {e}", names.join(", ")));
         }
     }
 
     fn export(&self, consumer: &str, entry: &LogEntry) {
-        let mut labels = vec![("route", entry.route.as_str())];
+        let route = ("route", entry.route.as_str());
+        let class = ("status_class", keys::status_class(entry.status));
+        let requests = |labels: &[(&str, &str)]| {
+            metrics::counter_add("usage_requests", labels, 1);
+        };
+        let bytes = |labels: &[(&str, &str)]| {
+            metrics::counter_add("usage_request_bytes", labels, entry.request_bytes);
+            metrics::counter_add("usage_response_bytes", labels, entry.response_bytes);
+        };
         if self.0.consumer_label {
-            labels.push(("consumer", consumer));
+            let consumer = ("consumer", consumer);
+            requests(&[route, consumer, class]);
+            bytes(&[route, consumer]);
+        } else {
+            requests(&[route, class]);
+            bytes(&[route]);
         }
-        let mut with_status = labels.clone();
-        with_status.push(("status_class", keys::status_class(entry.status)));
-        metrics::counter_add("usage_requests", &with_status, 1);
-        metrics::counter_add("usage_request_bytes", &labels, entry.request_bytes);
-        metrics::counter_add("usage_response_bytes", &labels, entry.response_bytes);
     }
 }
 

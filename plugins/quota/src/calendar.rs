@@ -2,6 +2,8 @@
 //! period starts and ends, a compact label for state keys and RFC 3339 text for clients.
 //! Plugins get no time zone data and need none: quotas count in UTC calendar periods.
 
+use tollgate_sdk::text::push_padded;
+
 const MS_PER_MINUTE: u64 = 60_000;
 const MS_PER_HOUR: u64 = 60 * MS_PER_MINUTE;
 const MS_PER_DAY: u64 = 24 * MS_PER_HOUR;
@@ -84,19 +86,32 @@ impl Window {
     /// `YYYYMMDD` (day), `YYYYMMDDHH` (hour), `YYYYMMDDHHMM` (minute).
     pub fn label(&self) -> String {
         let (y, mo, d, h, mi, _) = fields(self.start_ms);
-        match self.period {
-            Period::Month => format!("{y:04}{mo:02}"),
-            Period::Day => format!("{y:04}{mo:02}{d:02}"),
-            Period::Hour => format!("{y:04}{mo:02}{d:02}{h:02}"),
-            Period::Minute => format!("{y:04}{mo:02}{d:02}{h:02}{mi:02}"),
+        let parts: &[u64] = match self.period {
+            Period::Month => &[mo],
+            Period::Day => &[mo, d],
+            Period::Hour => &[mo, d, h],
+            Period::Minute => &[mo, d, h, mi],
+        };
+        let mut out = String::with_capacity(12);
+        push_padded(&mut out, y, 4);
+        for &part in parts {
+            push_padded(&mut out, part, 2);
         }
+        out
     }
 }
 
 /// `2026-11-26T00:00:00Z`.
 pub fn rfc3339(ms: u64) -> String {
     let (y, mo, d, h, mi, s) = fields(ms);
-    format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}Z")
+    let mut out = String::with_capacity(20);
+    push_padded(&mut out, y, 4);
+    for (separator, part) in [('-', mo), ('-', d), ('T', h), (':', mi), (':', s)] {
+        out.push(separator);
+        push_padded(&mut out, part, 2);
+    }
+    out.push('Z');
+    out
 }
 
 /// (year, month, day, hour, minute, second) in UTC.

@@ -2,16 +2,23 @@
 //! full key is `<plugin>:<consumer>:<period>:<period start label>`, e.g.
 //! `quota:alice:day:20261126`.
 
-pub use tollgate_sdk::state::key_segment as segment;
+use tollgate_sdk::state::push_key_segment;
 
 /// The counter of `consumer` for one period.
 pub fn counter(consumer: &str, period: &str, label: &str) -> String {
-    format!("{}:{period}:{label}", segment(consumer))
+    let mut key = String::with_capacity(consumer.len() + period.len() + label.len() + 2);
+    push_key_segment(&mut key, consumer);
+    key.push(':');
+    key.push_str(period);
+    key.push(':');
+    key.push_str(label);
+    key
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tollgate_sdk::state::key_segment as segment;
 
     #[test]
     fn names_cannot_forge_keys() {

@@ -166,6 +166,9 @@ pub fn build(parts: &[KeyPart], missing: Missing, source: &impl Source) -> Built
 }
 
 fn escape(value: &str) -> String {
+    if !value.contains(['%', '|', '=']) {
+        return value.to_owned();
+    }
     value
         .replace('%', "%25")
         .replace('|', "%7C")

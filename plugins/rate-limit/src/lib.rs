@@ -97,9 +97,9 @@ fn count(result: &str) {
 }
 
 impl RateLimit {
-    fn keep_quota(&self, quota: &Quota) {
+    fn keep_quota(&self, quota: &Quota, now_ms: u64) {
         if self.settings.headers {
-            context::set(&self.quota_key, &reply::stash(quota, clock::now_millis()));
+            context::set(&self.quota_key, &reply::stash(quota, now_ms));
         }
     }
 
@@ -171,8 +171,8 @@ impl Plugin for RateLimit {
             }
         };
 
-        let decision = match limiter::decide(&self.settings, &HostStore, &key, clock::now_millis())
-        {
+        let now_ms = clock::now_millis();
+        let decision = match limiter::decide(&self.settings, &HostStore, &key, now_ms) {
             Ok(decision) => decision,
             Err(e) => {
                 // Let the request through: the gateway's `on_state_error` for this entry then
@@ -187,12 +187,12 @@ impl Plugin for RateLimit {
         match decision {
             Decision::Allow(quota) => {
                 count("allowed");
-                self.keep_quota(&quota);
+                self.keep_quota(&quota, now_ms);
                 Action::Continue
             }
             Decision::Wait { quota, wait_ms } => {
                 count("queued");
-                self.keep_quota(&quota);
+                self.keep_quota(&quota, now_ms);
                 context::set(&self.queued_key, "1");
                 metrics::histogram_record("queue_wait_ms", &[], wait_ms as f64);
                 Action::defer(u32::try_from(wait_ms).unwrap_or(u32::MAX))

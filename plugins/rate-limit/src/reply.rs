@@ -3,6 +3,7 @@
 //! compact form in which a request's quota waits in the context for the response phase.
 
 use tollgate_sdk::Action;
+use tollgate_sdk::text::push_u64;
 
 use crate::config::{Algorithm, Settings};
 use crate::limiter::Quota;
@@ -18,11 +19,15 @@ pub fn policy(settings: &Settings) -> Option<String> {
     if !settings.period_ms.is_multiple_of(1000) {
         return None;
     }
-    let mut p = format!("{};w={}", settings.limit, settings.period_ms / 1000);
+    let mut p = String::with_capacity(40);
+    push_u64(&mut p, settings.limit);
+    p.push_str(";w=");
+    push_u64(&mut p, settings.period_ms / 1000);
     if let Algorithm::TokenBucket { capacity, .. } = settings.algorithm
         && u64::from(capacity) != settings.limit
     {
-        p.push_str(&format!(";burst={capacity}"));
+        p.push_str(";burst=");
+        push_u64(&mut p, u64::from(capacity));
     }
     Some(p)
 }
@@ -84,12 +89,13 @@ pub fn describe(settings: &Settings) -> String {
 /// reset is stored as an absolute time, so the response (which comes later) counts down from
 /// the right moment. Format: `limit remaining reset_at_ms`.
 pub fn stash(quota: &Quota, now_ms: u64) -> String {
-    format!(
-        "{} {} {}",
-        quota.limit,
-        quota.remaining,
-        now_ms.saturating_add(quota.reset_ms)
-    )
+    let mut text = String::with_capacity(62);
+    push_u64(&mut text, quota.limit);
+    text.push(' ');
+    push_u64(&mut text, quota.remaining);
+    text.push(' ');
+    push_u64(&mut text, now_ms.saturating_add(quota.reset_ms));
+    text
 }
 
 /// Read a stashed quota back at `now_ms`; `None` when it is not in the stashed format.
