@@ -47,11 +47,13 @@ impl Meter {
         ];
         // Zero deltas are skipped; the rest go in one `incr_many`: one backend round trip. Their
         // keys are written one after another into one buffer.
-        let counted: Vec<(&str, i64)> = fields
-            .iter()
-            .filter(|&&(_, value)| value > 0)
-            .map(|&(field, value)| (field, i64::try_from(value).unwrap_or(i64::MAX)))
-            .collect();
+        let mut counted: Vec<(&str, i64)> = Vec::with_capacity(fields.len());
+        counted.extend(
+            fields
+                .iter()
+                .filter(|&&(_, value)| value > 0)
+                .map(|&(field, value)| (field, i64::try_from(value).unwrap_or(i64::MAX))),
+        );
         let bucket = keys::bucket(consumer, &entry.route, arrived);
         let keys = keys::Keys::new(&bucket, counted.iter().map(|&(field, _)| field));
         let ops: Vec<state::CounterAdd<'_>> = keys
