@@ -12,6 +12,12 @@ use bytes::Bytes;
 use futures_util::future::BoxFuture;
 use http::{HeaderMap, Method, StatusCode};
 
+/// The per-request context: string values plugins set and read (`consumer`, `roles`, ...).
+/// Hashed with hashbrown's default hasher (foldhash, seeded per process), not SipHash: a chain
+/// makes a dozen look-ups per request, and the keys are the plugins' own, at most
+/// `limits.max_context_keys` of them.
+pub type Context = HashMap<String, String, hashbrown::DefaultHashBuilder>;
+
 /// The request as plugins see and change it. The proxy builds it after routing and path
 /// normalisation, hands it to the chain, and sends what comes back to the upstream.
 #[derive(Debug, Clone)]
@@ -39,7 +45,7 @@ pub struct RequestState {
     /// The request id (from `x-request-id` or generated).
     pub request_id: Arc<str>,
     /// Per-request context written and read by plugins.
-    pub context: HashMap<String, String>,
+    pub context: Context,
     /// The trace recorder of a sampled request (`[telemetry]`): plugin calls add their spans.
     /// `None` when tracing is off or the request was not sampled.
     pub trace: Option<Box<crate::telemetry::SpanRecorder>>,
@@ -61,7 +67,7 @@ impl Default for RequestState {
             client_ip: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             route: Arc::from(""),
             request_id: Arc::from(""),
-            context: HashMap::new(),
+            context: Context::default(),
             trace: None,
             canary_versions: 0,
         }

@@ -81,7 +81,7 @@ pub struct Outcome {
 /// The outcome of a plugin that failed in `phase`.
 pub(super) fn failed(
     req: &RequestState,
-    before: &std::collections::HashMap<String, String>,
+    before: &crate::chain::Context,
     phases: Vec<&'static str>,
     phase: &'static str,
     failure: crate::chain::PluginFailure,
@@ -164,8 +164,8 @@ impl RequestView {
 
 /// Keys set or changed, and keys removed, from `before` to `after`.
 pub(super) fn context_changes(
-    before: &std::collections::HashMap<String, String>,
-    after: &std::collections::HashMap<String, String>,
+    before: &crate::chain::Context,
+    after: &crate::chain::Context,
 ) -> ContextChanges {
     let set = after
         .iter()

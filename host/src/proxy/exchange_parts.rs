@@ -2,7 +2,6 @@
 //! client's request, the request as plugins see it, early length checks, and how body failures
 //! map to the client's or the upstream's error, and the upstream body parked for plugins.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,7 +90,7 @@ pub(super) fn request_state(
         client_ip,
         route: route.name.clone(),
         request_id,
-        context: HashMap::new(),
+        context: Default::default(),
         trace: None,
         canary_versions: 0,
     }

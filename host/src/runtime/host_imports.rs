@@ -15,6 +15,9 @@ use super::metric_handles::Handle;
 use super::state::{StateError, TokenBucket};
 use crate::chain::{FetchRequest, FetchResponse};
 
+/// The context's first allocation: keys, before it grows.
+const CONTEXT_CAPACITY: usize = 8;
+
 /// Most labels a plugin may attach to one metric (beyond them, labels are dropped).
 const MAX_LABELS: usize = 8;
 
@@ -46,6 +49,10 @@ impl context::Host for HostState {
             let message =
                 format!("context limit: at most {max_keys} keys and {max_bytes} bytes per request");
             return Err(self.violate(Limit::Context, message));
+        }
+        if req.context.capacity() == 0 {
+            // Room for the keys a policy chain sets (identity, plan, quotas), without regrowing.
+            req.context.reserve(CONTEXT_CAPACITY);
         }
         req.context.insert(key, value);
         Ok(())

@@ -10,8 +10,6 @@
 //! with a warning. Connection-level names (`connection`, `transfer-encoding`, ...) never reach
 //! the client, and `content-length` is the body's, as for headers a plugin sets itself.
 
-use std::collections::HashMap;
-
 use http::HeaderMap;
 
 use super::host_request::set_header;
@@ -22,7 +20,7 @@ const RESPONSE_HEADER_PREFIX: &str = "response.header.";
 
 /// Set on `headers` every header `context` asks for (see the module doc).
 pub(crate) fn apply(
-    context: &HashMap<String, String>,
+    context: &crate::chain::Context,
     headers: &mut HeaderMap,
     limits: &PluginLimits,
 ) {
@@ -43,7 +41,7 @@ pub(crate) fn apply(
 mod tests {
     use super::*;
 
-    fn context(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    fn context(pairs: &[(&str, &str)]) -> crate::chain::Context {
         pairs
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
