@@ -16,7 +16,47 @@
 
 use crate::__private::tollgate::plugin::crypto as raw;
 
-pub use raw::{Algorithm, KeyMaterial, RsaPublicKey};
+pub use raw::Algorithm;
+
+/// An RSA public key: modulus and public exponent, big-endian unsigned bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RsaPublicKey {
+    /// The modulus.
+    pub n: Vec<u8>,
+    /// The public exponent.
+    pub e: Vec<u8>,
+}
+
+/// Public key material (or, for HMAC, the shared secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyMaterial {
+    /// An HMAC secret (HS256/384/512), at least 32 bytes (48 for HS384, 64 for HS512).
+    Hmac(Vec<u8>),
+    /// An RSA public key of at least 2048 bits (RS* and PS*).
+    Rsa(RsaPublicKey),
+    /// A P-256 public key as an uncompressed SEC1 point, 65 bytes (ES256).
+    P256(Vec<u8>),
+    /// A P-384 public key as an uncompressed SEC1 point, 97 bytes (ES384).
+    P384(Vec<u8>),
+    /// An Ed25519 public key, 32 bytes (EdDSA).
+    Ed25519(Vec<u8>),
+}
+
+impl KeyMaterial {
+    /// The import's form: borrowed, nothing copied.
+    fn as_raw(&self) -> raw::KeyMaterial<'_> {
+        match self {
+            Self::Hmac(secret) => raw::KeyMaterial::Hmac(secret),
+            Self::Rsa(key) => raw::KeyMaterial::Rsa(raw::RsaPublicKey {
+                n: &key.n,
+                e: &key.e,
+            }),
+            Self::P256(point) => raw::KeyMaterial::P256(point),
+            Self::P384(point) => raw::KeyMaterial::P384(point),
+            Self::Ed25519(key) => raw::KeyMaterial::Ed25519(key),
+        }
+    }
+}
 
 /// A key held by the gateway for this instance, usable with the algorithms it was imported for.
 #[derive(Debug)]
@@ -27,7 +67,7 @@ impl VerifyKey {
     /// malformed or too small key (RSA under 2048 bits, an HMAC secret under 32 bytes) or an
     /// algorithm that does not fit it.
     pub fn create(material: &KeyMaterial, algorithms: &[Algorithm]) -> Result<Self, String> {
-        raw::VerifyKey::create(material, algorithms).map(Self)
+        raw::VerifyKey::create(material.as_raw(), algorithms).map(Self)
     }
 
     /// True when `signature` over `message` is valid for `alg` with this key; false when `alg`

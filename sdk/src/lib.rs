@@ -88,6 +88,9 @@ pub mod __private {
             pub_export_macro: true,
             export_macro_name: "__export_plugin_world",
             default_bindings_module: "tollgate_sdk::__private",
+            // Imports take borrowed lists and records (`&[(&str, &str)]`, `CounterAddParam`),
+            // so the SDK passes a plugin's borrowed labels and keys without copying them.
+            ownership: Borrowing { duplicate_if_necessary: true },
         });
     }
     pub use bindings::*;

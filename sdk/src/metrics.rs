@@ -3,19 +3,12 @@
 
 use crate::__private::tollgate::plugin::metrics as raw;
 
-fn owned(labels: &[(&str, &str)]) -> Vec<(String, String)> {
-    labels
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect()
-}
-
 /// Add `value` to the counter `tollgate_custom_<name>` with these labels.
 pub fn counter_add(name: &str, labels: &[(&str, &str)], value: u64) {
-    raw::counter_add(name, &owned(labels), value)
+    raw::counter_add(name, labels, value)
 }
 
 /// Record one observation in the histogram `tollgate_custom_<name>` with these labels.
 pub fn histogram_record(name: &str, labels: &[(&str, &str)], value: f64) {
-    raw::histogram_record(name, &owned(labels), value)
+    raw::histogram_record(name, labels, value)
 }

@@ -72,10 +72,10 @@ pub fn incr_many(ops: &[CounterAdd<'_>]) -> Result<Vec<i64>, String> {
     if ops.is_empty() {
         return Ok(Vec::new());
     }
-    let ops: Vec<raw::CounterAdd> = ops
+    let ops: Vec<raw::CounterAdd<'_>> = ops
         .iter()
         .map(|op| raw::CounterAdd {
-            key: op.key.to_owned(),
+            key: op.key,
             delta: op.delta,
             ttl_ms: op.ttl_ms,
         })
