@@ -137,7 +137,7 @@ impl HostState {
         Ok(Ok((&mut self.table.get_mut(r)?.headers, &self.limits)))
     }
 
-    fn response_headers(
+    pub(super) fn response_headers(
         &mut self,
         r: &Resource<ResponseState>,
     ) -> wasmtime::Result<(&mut HeaderMap, &PluginLimits)> {

@@ -9,24 +9,27 @@
 //!   ([`MetricHandles::find`](super::metric_handles::MetricHandles::find)) now costs no
 //!   allocation; one met for the first time takes the generated path's code
 //!   (`HostState::series`) with owned strings.
-//! - `context.get`, and the request's `header` and `header-all`: the key or header name is
-//!   looked up in place (most chains read `consumer` several times per request, and an auth
-//!   plugin its credential header). The values are still copied out, as the generated code did.
-//! - the request's `set-header`: the name is copied to the stack instead of the heap (the value
-//!   is lifted as before: the header keeps that buffer).
+//! - `context.get`, and the request's and the response's `header` and `header-all`: the key or
+//!   header name is looked up in place (most chains read `consumer` several times per request,
+//!   an auth plugin its credential header, `rate-limit` the response's `RateLimit-Remaining`).
+//!   The values are still copied out, as the generated code did.
+//! - the request's and the response's `set-header`: the name is copied to the stack instead of
+//!   the heap (the value is lifted as before: the header keeps that buffer).
 //!
 //! What a plugin sees is the same: same types, same traps on invalid strings, same caps.
 
 use std::borrow::Cow;
 
+use http::HeaderMap;
 use smallvec::SmallVec;
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, Resource, WasmList, WasmStr};
 
 use super::host_request::{header_all, header_first, set_header};
 use super::host_state::HostState;
+use super::limits::PluginLimits;
 use super::metric_handles::Handle;
-use crate::chain::RequestState;
+use crate::chain::{RequestState, ResponseState};
 
 /// A label as the guest passed it, not yet read.
 type RawLabel = (WasmStr, WasmStr);
@@ -43,24 +46,38 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         let mut types = linker.instance(&format!("tollgate:plugin/types@{version}"))?;
         types.func_wrap(
             "[method]request.header",
-            |store, (request, name): (Resource<RequestState>, WasmStr)| {
-                let name = name.to_str(&store)?;
-                let request = store.data().table.get(&request)?;
-                Ok((header_first(&request.headers, &name),))
+            |store, (r, name): (Resource<RequestState>, WasmStr)| {
+                read_headers(&store, &r, &name, header_first)
             },
         )?;
         types.func_wrap(
             "[method]request.header-all",
-            |store, (request, name): (Resource<RequestState>, WasmStr)| {
-                let name = name.to_str(&store)?;
-                let request = store.data().table.get(&request)?;
-                Ok((header_all(&request.headers, &name),))
+            |store, (r, name): (Resource<RequestState>, WasmStr)| {
+                read_headers(&store, &r, &name, header_all)
             },
         )?;
         types.func_wrap(
             "[method]request.set-header",
-            |store, (request, name, value): (Resource<RequestState>, WasmStr, WasmStr)| {
-                set_request_header(store, &request, &name, &value)
+            |store, (r, name, value): (Resource<RequestState>, WasmStr, WasmStr)| {
+                replace_header(store, &r, &name, &value)
+            },
+        )?;
+        types.func_wrap(
+            "[method]response.header",
+            |store, (r, name): (Resource<ResponseState>, WasmStr)| {
+                read_headers(&store, &r, &name, header_first)
+            },
+        )?;
+        types.func_wrap(
+            "[method]response.header-all",
+            |store, (r, name): (Resource<ResponseState>, WasmStr)| {
+                read_headers(&store, &r, &name, header_all)
+            },
+        )?;
+        types.func_wrap(
+            "[method]response.set-header",
+            |store, (r, name, value): (Resource<ResponseState>, WasmStr, WasmStr)| {
+                replace_header(store, &r, &name, &value)
             },
         )?;
         let mut metrics = linker.instance(&format!("tollgate:plugin/metrics@{version}"))?;
@@ -91,10 +108,60 @@ fn context_get(
     Ok((request.and_then(|r| r.context.get(&*key).cloned()),))
 }
 
-/// Replace every value of the request header `name` (within the caps; only in the request phase).
-fn set_request_header(
+/// A request or a response: what the header imports work on.
+trait Headed: Send + Sync + 'static {
+    /// The headers, to read.
+    fn headers(&self) -> &HeaderMap;
+    /// The headers a plugin may change now and the caps on them, or why it may not.
+    fn writable<'h>(
+        host: &'h mut HostState,
+        r: &Resource<Self>,
+    ) -> wasmtime::Result<Result<(&'h mut HeaderMap, &'h PluginLimits), String>>
+    where
+        Self: Sized;
+}
+
+impl Headed for RequestState {
+    fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+    fn writable<'h>(
+        host: &'h mut HostState,
+        r: &Resource<Self>,
+    ) -> wasmtime::Result<Result<(&'h mut HeaderMap, &'h PluginLimits), String>> {
+        host.request_headers(r)
+    }
+}
+
+impl Headed for ResponseState {
+    fn headers(&self) -> &HeaderMap {
+        &self.headers
+    }
+    fn writable<'h>(
+        host: &'h mut HostState,
+        r: &Resource<Self>,
+    ) -> wasmtime::Result<Result<(&'h mut HeaderMap, &'h PluginLimits), String>> {
+        host.response_headers(r).map(Ok)
+    }
+}
+
+/// `read` of the headers of `r`, with the header's name read in place.
+fn read_headers<T: Headed, R>(
+    store: &StoreContextMut<'_, HostState>,
+    r: &Resource<T>,
+    name: &WasmStr,
+    read: fn(&HeaderMap, &str) -> R,
+) -> wasmtime::Result<(R,)> {
+    let name = name.to_str(store)?;
+    let state = store.data().table.get(r)?;
+    Ok((read(state.headers(), &name),))
+}
+
+/// Replace every value of header `name` of `r` (within the caps; a request only in the request
+/// phase).
+fn replace_header<T: Headed>(
     mut store: StoreContextMut<'_, HostState>,
-    request: &Resource<RequestState>,
+    r: &Resource<T>,
     name: &WasmStr,
     value: &WasmStr,
 ) -> wasmtime::Result<(Result<(), String>,)> {
@@ -103,8 +170,7 @@ fn set_request_header(
     let name = std::str::from_utf8(&name)?;
     let value = value.to_str(&store)?.into_owned();
     let host = store.data_mut();
-    let result = host
-        .request_headers(request)?
+    let result = T::writable(host, r)?
         .and_then(|(headers, limits)| set_header(headers, limits, name, value));
     Ok((host.header_result(result),))
 }

@@ -143,8 +143,11 @@ impl Plugin for RateLimit {
     }
 
     fn on_request(&self, req: &Request<'_>) -> Action {
-        // The call after a deferral: the slot was reserved on the first call.
-        if context::get(&self.queued_key).is_some() {
+        // The call after a deferral: the slot was reserved on the first call. Only a queueing
+        // config defers, so only it looks (one import less per request for the others).
+        if matches!(self.settings.on_limit, OnLimit::Queue { .. })
+            && context::get(&self.queued_key).is_some()
+        {
             context::remove(&self.queued_key);
             return Action::Continue;
         }
