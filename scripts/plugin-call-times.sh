@@ -10,26 +10,11 @@
 # rps: the median ignores the calls that a preemption or a stolen tick stretched.
 set -euo pipefail
 BIN=$1 DIR=$2 CASE=$3 SECS=${4:-4}
-[ -f "$DIR/$CASE.toml" ] || { echo "no $DIR/$CASE.toml: run bench-vs-nginx.sh --out $DIR first" >&2; exit 2; }
-NGINX=$(command -v nginx || echo /usr/sbin/nginx)
+. "$(dirname "$0")/bench-case.sh"
 ADMIN=127.0.0.1:${ADMIN_PORT:-19191}
 CONFIG="$DIR/$CASE-call-times.toml"
-{ cat "$DIR/$CASE.toml"; printf '\n[admin]\naddr = "%s"\n' "$ADMIN"; } >"$CONFIG"
-GW=""
-cleanup() {
-  [ -n "$GW" ] && kill "$GW" 2>/dev/null && wait "$GW" 2>/dev/null
-  [ -f "$DIR/upstream.pid" ] && kill "$(cat "$DIR/upstream.pid")" 2>/dev/null
-  true
-}
-trap cleanup EXIT
-taskset -c 0 "$NGINX" -c "$DIR/upstream.conf" -p "$DIR" >/dev/null 2>&1 &
-PORT=$(sed -n 's/^addr = "127.0.0.1:\([0-9]*\)"/\1/p' "$DIR/$CASE.toml" | head -1)
-taskset -c 0 "$BIN" run -c "$CONFIG" >"$DIR/plugin-call-times.log" 2>&1 &
-GW=$!
-URL="http://127.0.0.1:$PORT/" HDR=()
-case $CASE in json-*) URL="http://127.0.0.1:$PORT/redact.json";; esac
-case $CASE in chain7*) HDR=(-H "x-api-key: bench-key-0123456789abcdef0123456789");; esac
-for _ in $(seq 50); do curl -s --noproxy '*' -o /dev/null "${HDR[@]}" "$URL" && break; sleep 0.2; done
+[ -f "$DIR/$CASE.toml" ] && { cat "$DIR/$CASE.toml"; printf '\n[admin]\naddr = "%s"\n' "$ADMIN"; } >"$CONFIG"
+start_case "$BIN" "$DIR" "$CASE" "$CONFIG" "$DIR/plugin-call-times.log"
 OUT=$(taskset -c 1 wrk -t1 -c64 -d"${SECS}s" "${HDR[@]}" "$URL")
 printf '%s: %s rps;' "$CASE" "$(awk '/Requests\/sec/{printf "%.0f", $2}' <<<"$OUT")"
 curl -s --noproxy '*' "http://$ADMIN/admin/plugins" | python3 -c '

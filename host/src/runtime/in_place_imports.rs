@@ -23,7 +23,7 @@ use std::borrow::Cow;
 use http::HeaderMap;
 use smallvec::SmallVec;
 use wasmtime::StoreContextMut;
-use wasmtime::component::{Linker, Resource, WasmList, WasmStr};
+use wasmtime::component::{Linker, LinkerInstance, Resource, WasmList, WasmStr};
 
 use super::host_request::{header_all, header_first, set_header};
 use super::host_state::HostState;
@@ -44,42 +44,8 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
         let mut context = linker.instance(&format!("tollgate:plugin/context@{version}"))?;
         context.func_wrap("get", |store, (key,): (WasmStr,)| context_get(store, &key))?;
         let mut types = linker.instance(&format!("tollgate:plugin/types@{version}"))?;
-        types.func_wrap(
-            "[method]request.header",
-            |store, (r, name): (Resource<RequestState>, WasmStr)| {
-                read_headers(&store, &r, &name, header_first)
-            },
-        )?;
-        types.func_wrap(
-            "[method]request.header-all",
-            |store, (r, name): (Resource<RequestState>, WasmStr)| {
-                read_headers(&store, &r, &name, header_all)
-            },
-        )?;
-        types.func_wrap(
-            "[method]request.set-header",
-            |store, (r, name, value): (Resource<RequestState>, WasmStr, WasmStr)| {
-                replace_header(store, &r, &name, &value)
-            },
-        )?;
-        types.func_wrap(
-            "[method]response.header",
-            |store, (r, name): (Resource<ResponseState>, WasmStr)| {
-                read_headers(&store, &r, &name, header_first)
-            },
-        )?;
-        types.func_wrap(
-            "[method]response.header-all",
-            |store, (r, name): (Resource<ResponseState>, WasmStr)| {
-                read_headers(&store, &r, &name, header_all)
-            },
-        )?;
-        types.func_wrap(
-            "[method]response.set-header",
-            |store, (r, name, value): (Resource<ResponseState>, WasmStr, WasmStr)| {
-                replace_header(store, &r, &name, &value)
-            },
-        )?;
+        link_headers::<RequestState>(&mut types, "request")?;
+        link_headers::<ResponseState>(&mut types, "response")?;
         let mut metrics = linker.instance(&format!("tollgate:plugin/metrics@{version}"))?;
         metrics.func_wrap(
             "counter-add",
@@ -96,6 +62,27 @@ pub(crate) fn link(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     }
     linker.allow_shadowing(false);
     Ok(())
+}
+
+/// `header`, `header-all` and `set-header` of the resource `resource` (a request or a response).
+fn link_headers<T: Headed>(
+    types: &mut LinkerInstance<'_, HostState>,
+    resource: &str,
+) -> wasmtime::Result<()> {
+    types.func_wrap(
+        &format!("[method]{resource}.header"),
+        |store, (r, name): (Resource<T>, WasmStr)| read_headers(&store, &r, &name, header_first),
+    )?;
+    types.func_wrap(
+        &format!("[method]{resource}.header-all"),
+        |store, (r, name): (Resource<T>, WasmStr)| read_headers(&store, &r, &name, header_all),
+    )?;
+    types.func_wrap(
+        &format!("[method]{resource}.set-header"),
+        |store, (r, name, value): (Resource<T>, WasmStr, WasmStr)| {
+            replace_header(store, &r, &name, &value)
+        },
+    )
 }
 
 /// The request context's value for `key`, if any.
@@ -190,27 +177,36 @@ fn record(
 ) -> wasmtime::Result<()> {
     let histogram = matches!(sample, Sample::Observe(_));
     let raw: SmallVec<[RawLabel; 4]> = labels.iter(&mut store)?.collect::<Result<_, _>>()?;
-    let kept = {
+    let missing = {
         let name = name.to_str(&store)?;
         let mut read = Labels::with_capacity(raw.len());
         for (key, value) in &raw {
             read.push((key.to_str(&store)?, value.to_str(&store)?));
         }
         match store.data().metric_handles.find(histogram, &name, &read) {
-            Some(handle) => Ok(handle.clone()),
-            None => Err((name.into_owned(), owned(read))),
+            // A series the instance holds: recorded through the kept handle, nothing cloned.
+            Some(handle) => {
+                add(handle, sample);
+                None
+            }
+            None => Some((name.into_owned(), owned(read))),
         }
     };
-    let handle = match kept {
-        Ok(handle) => Some(handle),
-        Err((name, labels)) => store.data_mut().series(histogram, name, labels),
-    };
-    match (handle, sample) {
-        (Some(Handle::Counter(counter)), Sample::Count(value)) => counter.increment(value),
-        (Some(Handle::Histogram(histogram)), Sample::Observe(value)) => histogram.record(value),
-        _ => {}
+    if let Some((name, labels)) = missing
+        && let Some(handle) = store.data_mut().series(histogram, name, labels)
+    {
+        add(&handle, sample);
     }
     Ok(())
+}
+
+/// Add `sample` to the series behind `handle` (a sample of the other kind is ignored).
+fn add(handle: &Handle, sample: Sample) {
+    match (handle, sample) {
+        (Handle::Counter(counter), Sample::Count(value)) => counter.increment(value),
+        (Handle::Histogram(histogram), Sample::Observe(value)) => histogram.record(value),
+        _ => {}
+    }
 }
 
 fn owned(labels: Labels<'_>) -> Vec<(String, String)> {
