@@ -55,6 +55,7 @@ pub(crate) mod v02 {
             "tollgate:plugin/types.request": crate::chain::RequestState,
             "tollgate:plugin/types.response": crate::chain::ResponseState,
             "tollgate:plugin/crypto.verify-key": crate::runtime::crypto::VerifyKey,
+            "tollgate:plugin/crypto.mac-key": crate::runtime::crypto::MacKey,
         },
     });
 }

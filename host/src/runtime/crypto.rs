@@ -1,5 +1,5 @@
-//! The 0.2.0 `crypto` import: JWS signature verification in native code (ring), with keys that a
-//! plugin imports once and then uses through a handle in its store's table.
+//! The 0.2.0 `crypto` import: JWS signature verification and HMAC-SHA256 in native code (ring),
+//! with keys that a plugin imports once and then uses through a handle in its store's table.
 //!
 //! The plugin keeps the policy (which issuer may use which algorithms, which key fits which
 //! token); the host makes sure a key only verifies the algorithms it was imported for and that
@@ -8,7 +8,9 @@
 use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
 use wasmtime::component::Resource;
 
-use super::bindings::v02::tollgate::plugin::crypto::{Algorithm, Host, HostVerifyKey, KeyMaterial};
+use super::bindings::v02::tollgate::plugin::crypto::{
+    Algorithm, Host, HostMacKey, HostVerifyKey, KeyMaterial,
+};
 use super::host_state::HostState;
 
 /// Smallest RSA modulus accepted, in bits.
@@ -17,6 +19,12 @@ const MIN_RSA_BITS: usize = 2048;
 const MAX_RSA_BITS: usize = 8192;
 /// Most keys one instance may hold (a plugin that imports keys per request hits this).
 const MAX_KEYS_PER_INSTANCE: usize = 1024;
+/// Longest HMAC secret accepted, in bytes.
+const MAX_MAC_SECRET: usize = 1024;
+/// Most messages one `sign-many` call hashes.
+const MAX_MACS_PER_CALL: usize = 4096;
+/// Most message bytes one `sign-many` call hashes (it runs on the request's thread).
+const MAX_MAC_BYTES_PER_CALL: usize = 4 << 20;
 
 /// The key material, typed by family.
 #[derive(Clone)]
@@ -202,6 +210,78 @@ impl VerifyKey {
 
 impl Host for HostState {}
 
+/// An HMAC-SHA256 secret held by the host for one plugin instance.
+pub struct MacKey(ring::hmac::Key);
+
+impl std::fmt::Debug for MacKey {
+    // Never print the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MacKey").finish_non_exhaustive()
+    }
+}
+
+impl MacKey {
+    /// Check and hold a secret.
+    fn new(secret: &[u8]) -> Result<Self, String> {
+        if secret.is_empty() || secret.len() > MAX_MAC_SECRET {
+            return Err(format!(
+                "an HMAC secret must be 1 to {MAX_MAC_SECRET} bytes (got {})",
+                secret.len()
+            ));
+        }
+        Ok(Self(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret)))
+    }
+
+    /// The HMAC of each message, 32 bytes each, concatenated; refused past the per-call caps.
+    pub fn sign_many(&self, messages: &[Vec<u8>]) -> Result<Vec<u8>, String> {
+        let bytes: usize = messages.iter().map(Vec::len).sum();
+        if messages.len() > MAX_MACS_PER_CALL || bytes > MAX_MAC_BYTES_PER_CALL {
+            return Err(format!(
+                "sign-many takes at most {MAX_MACS_PER_CALL} messages and {} MiB per call \
+                 (got {} messages, {bytes} bytes)",
+                MAX_MAC_BYTES_PER_CALL >> 20,
+                messages.len()
+            ));
+        }
+        let mut out = Vec::with_capacity(messages.len() * 32);
+        for message in messages {
+            out.extend_from_slice(ring::hmac::sign(&self.0, message).as_ref());
+        }
+        Ok(out)
+    }
+}
+
+impl HostMacKey for HostState {
+    fn create(&mut self, secret: Vec<u8>) -> wasmtime::Result<Result<Resource<MacKey>, String>> {
+        let key = match MacKey::new(&secret) {
+            Ok(key) => key,
+            Err(message) => return Ok(Err(message)),
+        };
+        if self.keys_held >= MAX_KEYS_PER_INSTANCE {
+            return Ok(Err(format!(
+                "an instance may hold at most {MAX_KEYS_PER_INSTANCE} keys; drop unused ones"
+            )));
+        }
+        let handle = self.table.push(key)?;
+        self.keys_held += 1;
+        Ok(Ok(handle))
+    }
+
+    fn sign_many(
+        &mut self,
+        key: Resource<MacKey>,
+        messages: Vec<Vec<u8>>,
+    ) -> wasmtime::Result<Result<Vec<u8>, String>> {
+        Ok(self.table.get(&key)?.sign_many(&messages))
+    }
+
+    fn drop(&mut self, key: Resource<MacKey>) -> wasmtime::Result<()> {
+        self.table.delete(key)?;
+        self.keys_held = self.keys_held.saturating_sub(1);
+        Ok(())
+    }
+}
+
 impl HostVerifyKey for HostState {
     fn create(
         &mut self,
@@ -266,5 +346,26 @@ mod tests {
         let err = VerifyKey::new(small, vec![Algorithm::Rs256]).expect_err("1024 bits");
         assert!(err.contains("2048"), "{err}");
         assert!(VerifyKey::new(KeyMaterial::P256(vec![4; 64]), vec![Algorithm::Es256]).is_err());
+    }
+
+    #[test]
+    fn mac_keys_sign_many_messages_within_the_caps() {
+        // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
+        let key = MacKey::new(b"Jefe").expect("a short secret is allowed");
+        let macs = key
+            .sign_many(&[b"what do ya want for nothing?".to_vec(), Vec::new()])
+            .expect("two messages");
+        assert_eq!(macs.len(), 64);
+        let hex: String = macs[..4].iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(hex, "5bdcc146");
+        let empty = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"Jefe"), b"");
+        assert_eq!(&macs[32..], empty.as_ref());
+        assert!(MacKey::new(b"").is_err());
+        assert!(MacKey::new(&[1; MAX_MAC_SECRET + 1]).is_err());
+        let many = vec![Vec::new(); MAX_MACS_PER_CALL + 1];
+        let err = key.sign_many(&many).expect_err("too many messages");
+        assert!(err.contains("4096"), "{err}");
+        let big = vec![vec![0; MAX_MAC_BYTES_PER_CALL / 2 + 1]; 2];
+        assert!(key.sign_many(&big).is_err());
     }
 }
