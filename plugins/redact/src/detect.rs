@@ -379,17 +379,29 @@ impl Detectors {
         canonical: &mut String,
         out: &mut String,
     ) {
-        let Some(detector) = self.list.get(hit.detector) else {
-            return;
-        };
+        if let Some(style) = self.hit_style(text, hit, counts, canonical) {
+            masker.mask_into(style, canonical, out);
+        }
+    }
+
+    /// The mask style of `hit`'s detector, with the canonical form of the match (what a hash
+    /// or partial mask sees) in `canonical`; counts the match under its rule.
+    pub fn hit_style(
+        &self,
+        text: &str,
+        hit: Hit,
+        counts: &mut [u64],
+        canonical: &mut String,
+    ) -> Option<Style> {
+        let detector = self.list.get(hit.detector)?;
         canonical.clear();
         if detector.style != Style::Full {
             detector.canonical(text.get(hit.start..hit.end).unwrap_or(""), canonical);
         }
-        masker.mask_into(detector.style, canonical, out);
         if let Some(count) = counts.get_mut(detector.rule) {
             *count += 1;
         }
+        Some(detector.style)
     }
 
     /// The text with every match masked, counting each match under its rule in `counts`;

@@ -18,7 +18,7 @@ use std::borrow::Cow;
 use crate::detect::{Detectors, Hit};
 use crate::features::{Features, STRING_END};
 use crate::jsonstr::{FeatureWords, before_first, ends, push_escaped, word_at};
-use crate::mask::{Masker, Style};
+use crate::mask::{Deferred, Masker, Style};
 use crate::path::{Pattern, Seg};
 
 /// A field rule with its mask style and rule index.
@@ -82,6 +82,7 @@ pub fn redact(input: &str, rules: Rules<'_>, counts: &mut [u64]) -> Result<Optio
         hits: Vec::new(),
         canonical: String::new(),
         mask: String::new(),
+        deferred: Deferred::default(),
         decode_error: String::new(),
         classes: rules.detectors.classes(),
         feature_words: FeatureWords::new(rules.detectors.classes()),
@@ -92,6 +93,7 @@ pub fn redact(input: &str, rules: Rules<'_>, counts: &mut [u64]) -> Result<Optio
             scanner
                 .out
                 .push_str(input.get(scanner.copied..).unwrap_or(""));
+            rules.masker.fill(&mut scanner.out, &mut scanner.deferred);
             Ok(Some(scanner.out))
         }
         Err(fail) => {
@@ -140,6 +142,8 @@ struct Scanner<'a, 'r, 'c> {
     hits: Vec<Hit>,
     canonical: String,
     mask: String,
+    /// Hash masks whose digits are written when the document is done.
+    deferred: Deferred,
     /// `serde_json`'s message for a string that does not decode.
     decode_error: String,
     /// What ends a string and what its detectors count.
@@ -476,11 +480,19 @@ impl<'a> Scanner<'a, '_, '_> {
     fn masked(&mut self, start: usize, end: usize, style: Style, text: &str) {
         self.catch_up(start);
         self.mask.clear();
-        self.rules.masker.mask_into(style, text, &mut self.mask);
+        let first = self.deferred.len();
+        (self.rules.masker).mask_deferring(style, text, &mut self.mask, &mut self.deferred);
         self.out.push('"');
-        push_escaped(&mut self.out, &self.mask);
+        self.push_mask(first);
         self.out.push('"');
         self.copied = end;
+    }
+
+    /// Append the mask in scratch space, as JSON string content, moving the hashes deferred
+    /// since the `first` one with it (a hash mask is hex digits: escaping leaves it as it is).
+    fn push_mask(&mut self, first: usize) {
+        self.deferred.shift_from(first, self.out.len());
+        push_escaped(&mut self.out, &self.mask);
     }
 
     /// Run the detectors over `text` (the value at input `start..end`, with features `seen`);
@@ -498,20 +510,19 @@ impl<'a> Scanner<'a, '_, '_> {
         self.catch_up(start);
         self.out.push('"');
         let mut copied = 0;
-        for &hit in &self.hits {
+        let hits = std::mem::take(&mut self.hits);
+        for &hit in &hits {
             push_escaped(&mut self.out, text.get(copied..hit.start).unwrap_or(""));
             self.mask.clear();
-            detectors.mask(
-                text,
-                hit,
-                self.rules.masker,
-                self.counts,
-                &mut self.canonical,
-                &mut self.mask,
-            );
-            push_escaped(&mut self.out, &self.mask);
+            let first = self.deferred.len();
+            if let Some(style) = detectors.hit_style(text, hit, self.counts, &mut self.canonical) {
+                let masker = self.rules.masker;
+                masker.mask_deferring(style, &self.canonical, &mut self.mask, &mut self.deferred);
+            }
+            self.push_mask(first);
             copied = hit.end;
         }
+        self.hits = hits;
         push_escaped(&mut self.out, text.get(copied..).unwrap_or(""));
         self.out.push('"');
         self.copied = end;

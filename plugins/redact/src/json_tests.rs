@@ -164,3 +164,28 @@ fn deep_nesting_is_refused_by_the_validator_not_the_stack() {
     };
     assert!(redact(&deep, rules, &mut [0]).is_err());
 }
+
+#[test]
+fn deferred_hashes_land_where_their_values_were() {
+    // Field hashes and detector hashes, between escaped and non-ASCII text, in one body: each
+    // placeholder must get the HMAC of its own value (e-mails hash lower-cased).
+    let f = fixture(&[("$..id", Style::Hash)], &[("email", Style::Hash)]);
+    let input = r#"{"a":{"id":"x\"1","t":"é → write to Bob@Example.com, or dan@example.org é"},"b":[{"id":7},{"id":"ü"}],"c":"\n carol@example.net"}"#;
+    let (out, counts) = f.run(input);
+    let out: Value = serde_json::from_str(&out.expect("masked")).expect("output is JSON");
+    let hash = |v: &str| f.masker.mask(Style::Hash, v);
+    assert_eq!(out["a"]["id"], hash("x\"1"));
+    assert_eq!(
+        out["a"]["t"],
+        format!(
+            "é → write to {}, or {} é",
+            hash("bob@example.com"),
+            hash("dan@example.org")
+        )
+    );
+    assert_eq!(out["b"][0]["id"], hash("7"));
+    assert_eq!(out["b"][1]["id"], hash("ü"));
+    assert_eq!(out["c"], format!("\n {}", hash("carol@example.net")));
+    assert_eq!(counts[0], 3, "three ids");
+    assert_eq!(counts[1], 3, "three e-mails");
+}

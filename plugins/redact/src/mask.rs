@@ -44,6 +44,36 @@ pub struct Masker {
     replacement: String,
     keep: usize,
     key: Option<Hmac<Sha256>>,
+    /// The same key held by the gateway, which hashes natively and many values per call.
+    /// Outside Wasm (native tests) there is no gateway, and the local key is used.
+    #[cfg(target_arch = "wasm32")]
+    host_key: Option<std::rc::Rc<tollgate_sdk::crypto::MacKey>>,
+}
+
+/// Hash masks written as placeholders, whose digits [`Masker::fill`] writes later: one call
+/// into the gateway for all the values of a body instead of one HMAC each in Wasm.
+#[derive(Debug, Default)]
+pub struct Deferred {
+    /// Where each placeholder's digits start in the output.
+    at: Vec<usize>,
+    /// The values to hash, back to back, and where each ends.
+    values: String,
+    ends: Vec<usize>,
+}
+
+impl Deferred {
+    /// How many hashes wait.
+    pub fn len(&self) -> usize {
+        self.at.len()
+    }
+
+    /// Move the placeholders recorded since the `first` one by `by` bytes: they were written
+    /// into scratch space that was then appended to the output at offset `by`.
+    pub fn shift_from(&mut self, first: usize, by: usize) {
+        for at in self.at.iter_mut().skip(first) {
+            *at += by;
+        }
+    }
 }
 
 impl std::fmt::Debug for Masker {
@@ -61,12 +91,77 @@ impl Masker {
     /// A masker with its replacement text, the characters kept by `partial`, and the HMAC key
     /// (required for `hash`; checked by the config).
     pub fn new(replacement: String, keep: usize, key: Option<&[u8]>) -> Self {
+        #[cfg(target_arch = "wasm32")]
+        let host_key = key
+            .and_then(|k| tollgate_sdk::crypto::MacKey::create(k).ok())
+            .map(std::rc::Rc::new);
         let key = key.and_then(|k| Hmac::<Sha256>::new_from_slice(k).ok());
         Self {
             replacement,
             keep,
             key,
+            #[cfg(target_arch = "wasm32")]
+            host_key,
         }
+    }
+
+    /// [`Masker::mask_into`], except that a hash is left as a placeholder recorded in
+    /// `deferred` for [`Masker::fill`].
+    pub fn mask_deferring(
+        &self,
+        style: Style,
+        canonical: &str,
+        out: &mut String,
+        deferred: &mut Deferred,
+    ) {
+        if style != Style::Hash || self.key.is_none() {
+            return self.mask_into(style, canonical, out);
+        }
+        out.push_str(HASH_PREFIX);
+        deferred.at.push(out.len());
+        out.extend(std::iter::repeat_n('0', HASH_BYTES * 2));
+        deferred.values.push_str(canonical);
+        deferred.ends.push(deferred.values.len());
+    }
+
+    /// Write the digits of every hash in `deferred` into its placeholder in `out`.
+    pub fn fill(&self, out: &mut String, deferred: &mut Deferred) {
+        let mut start = 0;
+        let values: Vec<&[u8]> = deferred
+            .ends
+            .iter()
+            .map(|&end| {
+                let value = deferred.values.as_bytes().get(start..end).unwrap_or(b"");
+                start = end;
+                value
+            })
+            .collect();
+        let macs = self.macs(&values);
+        for (&at, mac) in deferred.at.iter().zip(&macs) {
+            if out.get(at..at + HASH_BYTES * 2).is_some() {
+                out.replace_range(at..at + HASH_BYTES * 2, &hex(mac));
+            }
+        }
+        *deferred = Deferred::default();
+    }
+
+    /// The HMAC of each value: by the gateway in one call when it holds the key, else here.
+    fn macs(&self, values: &[&[u8]]) -> Vec<[u8; 32]> {
+        #[cfg(target_arch = "wasm32")]
+        if let Some(Ok(macs)) = self.host_key.as_ref().map(|k| k.sign_many(values)) {
+            return macs;
+        }
+        let Some(key) = &self.key else {
+            return Vec::new();
+        };
+        values
+            .iter()
+            .map(|value| {
+                let mut mac = key.clone();
+                mac.update(value);
+                mac.finalize().into_bytes().into()
+            })
+            .collect()
     }
 
     /// The masked form of `value`. `canonical` is the value as the hash and the partial mask
@@ -111,21 +206,39 @@ impl Masker {
     }
 
     fn hash(&self, value: &str, out: &mut String) {
-        let Some(key) = &self.key else {
-            // The config refuses `hash` without a key; never fall back to the value.
-            out.push_str(&self.replacement);
-            return;
-        };
-        let mut mac = key.clone();
-        mac.update(value.as_bytes());
-        let digest = mac.finalize().into_bytes();
-        let mut hex = [0u8; HASH_BYTES * 2];
-        for (pair, byte) in hex.chunks_exact_mut(2).zip(digest.iter()) {
-            pair[0] = HEX[usize::from(byte >> 4)];
-            pair[1] = HEX[usize::from(byte & 0x0f)];
+        // The config refuses `hash` without a key; never fall back to the value.
+        match self.macs(&[value.as_bytes()]).first() {
+            Some(mac) => {
+                out.push_str(HASH_PREFIX);
+                out.push_str(&hex(mac));
+            }
+            None => out.push_str(&self.replacement),
         }
-        out.push_str("hmac:");
-        out.push_str(std::str::from_utf8(&hex).unwrap_or(""));
+    }
+}
+
+/// What a hash mask starts with.
+const HASH_PREFIX: &str = "hmac:";
+
+/// The first [`HASH_BYTES`] of a MAC in lower-case hexadecimal.
+fn hex(mac: &[u8; 32]) -> HexDigits {
+    let mut hex = [0u8; HASH_BYTES * 2];
+    for (pair, byte) in hex.chunks_exact_mut(2).zip(mac) {
+        pair[0] = HEX[usize::from(byte >> 4)];
+        pair[1] = HEX[usize::from(byte & 0x0f)];
+    }
+    HexDigits(hex)
+}
+
+/// A hash mask's digits, on the stack.
+struct HexDigits([u8; HASH_BYTES * 2]);
+
+impl std::ops::Deref for HexDigits {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        // Only ASCII digits and letters are ever written.
+        std::str::from_utf8(&self.0).unwrap_or("")
     }
 }
 
