@@ -19,7 +19,7 @@ use regex::{Regex, RegexBuilder};
 
 use crate::features::{AT, COLON, Classes, DASH, DIGIT, DOT, Features, PLUS, Presence};
 use crate::finders;
-use crate::mask::{Masker, Style};
+use crate::mask::{Deferred, Masker, Style};
 
 /// Compiled program size limit for operators' patterns (the `regex` crate's `size_limit`).
 pub const PATTERN_SIZE_LIMIT: usize = 1 << 20;
@@ -368,24 +368,9 @@ impl Detectors {
         }
     }
 
-    /// Append the mask of `hit` (a match in `text` from [`Detectors::scan`]) to `out`, counting
-    /// it under its rule. `canonical` is scratch space.
-    pub fn mask(
-        &self,
-        text: &str,
-        hit: Hit,
-        masker: &Masker,
-        counts: &mut [u64],
-        canonical: &mut String,
-        out: &mut String,
-    ) {
-        if let Some(style) = self.hit_style(text, hit, counts, canonical) {
-            masker.mask_into(style, canonical, out);
-        }
-    }
-
-    /// The mask style of `hit`'s detector, with the canonical form of the match (what a hash
-    /// or partial mask sees) in `canonical`; counts the match under its rule.
+    /// The mask style of `hit` (a match in `text` from [`Detectors::scan`]), with the canonical
+    /// form of the match (what a hash or partial mask sees) in `canonical`; counts the match
+    /// under its rule.
     pub fn hit_style(
         &self,
         text: &str,
@@ -414,13 +399,17 @@ impl Detectors {
         }
         let mut out = String::with_capacity(text.len());
         let mut canonical = String::new();
+        let mut deferred = Deferred::default();
         let mut copied = 0;
         for hit in hits {
             out.push_str(text.get(copied..hit.start).unwrap_or(""));
-            self.mask(text, hit, masker, counts, &mut canonical, &mut out);
+            if let Some(style) = self.hit_style(text, hit, counts, &mut canonical) {
+                masker.mask_deferring(style, &canonical, &mut out, &mut deferred);
+            }
             copied = hit.end;
         }
         out.push_str(text.get(copied..).unwrap_or(""));
+        masker.fill(&mut out, &mut deferred);
         Some(out)
     }
 }

@@ -119,7 +119,7 @@ impl Masker {
         }
         out.push_str(HASH_PREFIX);
         deferred.at.push(out.len());
-        out.extend(std::iter::repeat_n('0', HASH_BYTES * 2));
+        out.push_str(PLACEHOLDER);
         deferred.values.push_str(canonical);
         deferred.ends.push(deferred.values.len());
     }
@@ -219,6 +219,10 @@ impl Masker {
 
 /// What a hash mask starts with.
 const HASH_PREFIX: &str = "hmac:";
+
+/// A deferred hash mask's digits until [`Masker::fill`] writes them.
+const PLACEHOLDER: &str = "00000000000000000000000000000000";
+const _: () = assert!(PLACEHOLDER.len() == HASH_BYTES * 2);
 
 /// The first [`HASH_BYTES`] of a MAC in lower-case hexadecimal.
 fn hex(mac: &[u8; 32]) -> HexDigits {
