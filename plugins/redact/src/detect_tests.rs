@@ -162,6 +162,29 @@ fn hash_canonical_forms_make_spellings_join() {
 }
 
 #[test]
+fn hashes_in_text_are_written_in_place_of_their_own_values() {
+    let list = vec![
+        Detector::builtin("email", Style::Hash, 0).expect("email"),
+        Detector::builtin("card", Style::Partial, 1).expect("card"),
+    ];
+    let d = Detectors::new(list);
+    let m = masker();
+    let mut counts = vec![0, 0];
+    let out = d.redact(
+        "Grüße an Jörg.X@example.com, card 4111 1111 1111 1111 ✓ and bob@example.org",
+        &m,
+        &mut counts,
+    );
+    let expected = format!(
+        "Grüße an {}, card ****1111 ✓ and {}",
+        m.mask(Style::Hash, "jörg.x@example.com"),
+        m.mask(Style::Hash, "bob@example.org")
+    );
+    assert_eq!(out.as_deref(), Some(expected.as_str()));
+    assert_eq!(counts, vec![2, 1]);
+}
+
+#[test]
 fn non_ascii_text_is_handled() {
     assert_eq!(run("Grüße an jörg@example.com ✓").0, "Grüße an [X] ✓");
 }
