@@ -197,6 +197,10 @@ pub(crate) async fn new_instance(
     });
     let mut store = Store::new(&rt.engine, data);
     store.limiter(|s| &mut s.limiter);
+    // What one import call (or an export's result) may copy out of the plugin: no more than its
+    // own memory limit. A list that names the same buffer many times would otherwise be lifted
+    // into up to wasmtime's default of 128 MiB of host memory per call in flight.
+    store.set_hostcall_fuel(spec.memory_limit);
     // The epoch deadline fires every tick while the guest runs: each firing spends one tick of
     // the call's budget (after crediting back time spent waiting on host I/O) and, while budget
     // is left, yields to the async runtime so a spinning plugin delays only its own request.

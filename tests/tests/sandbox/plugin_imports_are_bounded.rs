@@ -1,6 +1,7 @@
 //! Every import a plugin can grow is bounded, with an error (or a failed call) for the plugin and
 //! a counter: per-request context, log lines, metric series (in their own namespace), state keys
-//! and values, and fetches per request phase.
+//! and values, and fetches per request phase. What one import call copies out of a plugin is
+//! bounded too, also when the plugin passes one buffer many times over.
 
 use http::Method;
 use tollgate_tests::{Upstream, client, send};
@@ -36,6 +37,16 @@ config = { mode = "state", bytes = 100000, report = true }
 module = "{fixtures}/abuser.wasm"
 fetch = ["up"]
 config = { mode = "fetch", count = 20, upstream = "up", report = true }
+
+[plugins.aliased]
+module = "{fixtures}/abuser.wasm"
+config = { mode = "aliased-list", count = 4096, bytes = 1048576, report = true }
+
+[[routes]]
+name = "aliased"
+path_prefix = "/aliased"
+upstream = "up"
+chain = ["aliased"]
 
 [[routes]]
 name = "ctx"
@@ -147,4 +158,16 @@ async fn imports_refuse_past_their_caps() {
         "{body}"
     );
     assert!(limit_hits(&gateway, "fetch-flood", "fetch").await >= 1.0);
+
+    // One 1 MiB key passed 4,096 times in one `incr-many`: lifted as it stands, 4 GiB of host
+    // memory. The call copies no more than the plugin's memory limit, then fails, naming the
+    // plugin; the gateway goes on serving.
+    for _ in 0..3 {
+        let reply = call("/aliased").await;
+        assert_eq!(reply.status, 500);
+        let body = reply.json();
+        assert_eq!(body["plugin"], "aliased", "{body}");
+        assert_eq!(body["kind"], "trap", "{body}");
+    }
+    assert_eq!(call("/log").await.status, 200);
 }
