@@ -305,9 +305,11 @@ fn failure_message(e: &wasmtime::Error, store: &Store<HostState>) -> String {
     match classify(e, store) {
         FailureKind::MemoryLimit => "the plugin exceeded its memory limit".to_owned(),
         FailureKind::Timeout => "the plugin ran past its deadline".to_owned(),
+        // The cause, not the wasm backtrace wrapped around it (e.g. wasmtime's "too much data
+        // is being copied between the host and the guest" past the hostcall fuel).
         _ => match e.downcast_ref::<Trap>() {
             Some(trap) => trap.to_string(),
-            None => e.to_string(),
+            None => e.root_cause().to_string(),
         },
     }
 }

@@ -168,6 +168,10 @@ async fn imports_refuse_past_their_caps() {
         let body = reply.json();
         assert_eq!(body["plugin"], "aliased", "{body}");
         assert_eq!(body["kind"], "trap", "{body}");
+        assert!(
+            body["message"].as_str().unwrap().contains("too much data"),
+            "{body}"
+        );
     }
     assert_eq!(call("/log").await.status, 200);
 }
