@@ -1,6 +1,7 @@
 //! Signature verification and keyed hashes by the gateway, in native code: a JWS check (RS256,
 //! PS256, ES256, EdDSA, HS256, ...) costs tens of microseconds instead of a millisecond or two
-//! compiled to Wasm, and [`MacKey`] hashes a batch of values with HMAC-SHA256 in one call. Import each key once (in [`crate::Plugin::init`], or when a key set is fetched) and keep
+//! compiled to Wasm, and [`MacKey`] hashes a batch of values with HMAC-SHA256 in one call.
+//! Import each key once (in [`crate::Plugin::init`], or when a key set is fetched) and keep
 //! the [`VerifyKey`]; it only verifies the algorithms it was imported for, and there is no
 //! `none`. Which algorithms an issuer may use, and which key fits which token, stays your
 //! plugin's decision.

@@ -210,6 +210,33 @@ impl VerifyKey {
 
 impl Host for HostState {}
 
+/// Put a key that passed its checks (`made`) in the instance's table, within
+/// [`MAX_KEYS_PER_INSTANCE`] keys of any kind.
+fn hold_key<K: Send + 'static>(
+    host: &mut HostState,
+    made: Result<K, String>,
+) -> wasmtime::Result<Result<Resource<K>, String>> {
+    let key = match made {
+        Ok(key) => key,
+        Err(message) => return Ok(Err(message)),
+    };
+    if host.keys_held >= MAX_KEYS_PER_INSTANCE {
+        return Ok(Err(format!(
+            "an instance may hold at most {MAX_KEYS_PER_INSTANCE} keys; drop unused ones"
+        )));
+    }
+    let handle = host.table.push(key)?;
+    host.keys_held += 1;
+    Ok(Ok(handle))
+}
+
+/// Drop a key the plugin dropped, and give its place back.
+fn release_key<K: 'static>(host: &mut HostState, key: Resource<K>) -> wasmtime::Result<()> {
+    host.table.delete(key)?;
+    host.keys_held = host.keys_held.saturating_sub(1);
+    Ok(())
+}
+
 /// An HMAC-SHA256 secret held by the host for one plugin instance.
 pub struct MacKey(ring::hmac::Key);
 
@@ -253,18 +280,7 @@ impl MacKey {
 
 impl HostMacKey for HostState {
     fn create(&mut self, secret: Vec<u8>) -> wasmtime::Result<Result<Resource<MacKey>, String>> {
-        let key = match MacKey::new(&secret) {
-            Ok(key) => key,
-            Err(message) => return Ok(Err(message)),
-        };
-        if self.keys_held >= MAX_KEYS_PER_INSTANCE {
-            return Ok(Err(format!(
-                "an instance may hold at most {MAX_KEYS_PER_INSTANCE} keys; drop unused ones"
-            )));
-        }
-        let handle = self.table.push(key)?;
-        self.keys_held += 1;
-        Ok(Ok(handle))
+        hold_key(self, MacKey::new(&secret))
     }
 
     fn sign_many(
@@ -276,9 +292,7 @@ impl HostMacKey for HostState {
     }
 
     fn drop(&mut self, key: Resource<MacKey>) -> wasmtime::Result<()> {
-        self.table.delete(key)?;
-        self.keys_held = self.keys_held.saturating_sub(1);
-        Ok(())
+        release_key(self, key)
     }
 }
 
@@ -288,18 +302,7 @@ impl HostVerifyKey for HostState {
         material: KeyMaterial,
         algorithms: Vec<Algorithm>,
     ) -> wasmtime::Result<Result<Resource<VerifyKey>, String>> {
-        let key = match VerifyKey::new(material, algorithms) {
-            Ok(key) => key,
-            Err(message) => return Ok(Err(message)),
-        };
-        if self.keys_held >= MAX_KEYS_PER_INSTANCE {
-            return Ok(Err(format!(
-                "an instance may hold at most {MAX_KEYS_PER_INSTANCE} keys; drop unused ones"
-            )));
-        }
-        let handle = self.table.push(key)?;
-        self.keys_held += 1;
-        Ok(Ok(handle))
+        hold_key(self, VerifyKey::new(material, algorithms))
     }
 
     fn verify(
@@ -313,9 +316,7 @@ impl HostVerifyKey for HostState {
     }
 
     fn drop(&mut self, key: Resource<VerifyKey>) -> wasmtime::Result<()> {
-        self.table.delete(key)?;
-        self.keys_held = self.keys_held.saturating_sub(1);
-        Ok(())
+        release_key(self, key)
     }
 }
 

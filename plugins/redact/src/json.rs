@@ -481,7 +481,9 @@ impl<'a> Scanner<'a, '_, '_> {
         self.catch_up(start);
         self.mask.clear();
         let first = self.deferred.len();
-        (self.rules.masker).mask_deferring(style, text, &mut self.mask, &mut self.deferred);
+        self.rules
+            .masker
+            .mask_deferring(style, text, &mut self.mask, &mut self.deferred);
         self.out.push('"');
         self.push_mask(first);
         self.out.push('"');
