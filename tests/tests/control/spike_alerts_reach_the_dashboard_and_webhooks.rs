@@ -329,6 +329,20 @@ async fn scenario(db: Database, label: &str) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
+    // Delivery is at least once: a control plane stopped between the receiver's 200 and its own
+    // record of it sends again. So the restart waits until both deliveries are recorded.
+    while !alerts(&cp)
+        .await
+        .iter()
+        .all(|a| a["deliveries"][0]["state"] == "delivered")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "[{label}] deliveries not recorded: {:?}",
+            alerts(&cp).await
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     // The spikes go on for 20 s more, with the control plane restarted in between: still one
     // alert each (the open episodes are rebuilt from the stored alerts).
     cp.kill();
