@@ -1,11 +1,14 @@
-//! The 0.2.0 `crypto` import: JWS signature verification and HMAC-SHA256 in native code (ring),
-//! with keys that a plugin imports once and then uses through a handle in its store's table.
+//! The 0.2.0 `crypto` import: JWS signature verification (ring) and HMAC-SHA256 (the `hmac` and
+//! `sha2` crates, on the CPU's SHA instructions where it has them) in native code, with keys
+//! that a plugin imports once and then uses through a handle in its store's table.
 //!
 //! The plugin keeps the policy (which issuer may use which algorithms, which key fits which
 //! token); the host makes sure a key only verifies the algorithms it was imported for and that
 //! each algorithm fits the key's family. There is no `none`.
 
+use hmac::{Hmac, Mac};
 use ring::signature::{self, RsaPublicKeyComponents, UnparsedPublicKey};
+use sha2::Sha256;
 use wasmtime::component::Resource;
 
 use super::bindings::v02::tollgate::plugin::crypto::{
@@ -237,8 +240,10 @@ fn release_key<K: 'static>(host: &mut HostState, key: Resource<K>) -> wasmtime::
     Ok(())
 }
 
-/// An HMAC-SHA256 secret held by the host for one plugin instance.
-pub struct MacKey(ring::hmac::Key);
+/// An HMAC-SHA256 secret held by the host for one plugin instance, as the hash states after
+/// its inner and outer pads. `hmac` rather than ring: ring copies its larger per-message
+/// contexts several times, and 20 MACs of short values took 3.2 us with it against 2.4 us.
+pub struct MacKey(Hmac<Sha256>);
 
 impl std::fmt::Debug for MacKey {
     // Never print the secret.
@@ -256,25 +261,39 @@ impl MacKey {
                 secret.len()
             ));
         }
-        Ok(Self(ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret)))
+        Hmac::<Sha256>::new_from_slice(secret)
+            .map(Self)
+            .map_err(|e| format!("HMAC secret: {e}"))
     }
 
     /// The HMAC of each message, 32 bytes each, concatenated; refused past the per-call caps.
     pub fn sign_many(&self, messages: &[Vec<u8>]) -> Result<Vec<u8>, String> {
         let bytes: usize = messages.iter().map(Vec::len).sum();
-        if messages.len() > MAX_MACS_PER_CALL || bytes > MAX_MAC_BYTES_PER_CALL {
+        Self::check_caps(messages.len(), bytes)?;
+        Ok(self.sign_each(messages.iter().map(Vec::as_slice), messages.len()))
+    }
+
+    /// Why a `sign-many` call of `count` messages of `bytes` bytes in all is refused, if it is.
+    pub fn check_caps(count: usize, bytes: usize) -> Result<(), String> {
+        if count > MAX_MACS_PER_CALL || bytes > MAX_MAC_BYTES_PER_CALL {
             return Err(format!(
                 "sign-many takes at most {MAX_MACS_PER_CALL} messages and {} MiB per call \
-                 (got {} messages, {bytes} bytes)",
+                 (got {count} messages, {bytes} bytes)",
                 MAX_MAC_BYTES_PER_CALL >> 20,
-                messages.len()
             ));
         }
-        let mut out = Vec::with_capacity(messages.len() * 32);
+        Ok(())
+    }
+
+    /// The HMAC of each of `count` messages, concatenated (the caps already checked).
+    pub fn sign_each<'m>(&self, messages: impl Iterator<Item = &'m [u8]>, count: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(count.saturating_mul(32));
         for message in messages {
-            out.extend_from_slice(ring::hmac::sign(&self.0, message).as_ref());
+            let mut mac = self.0.clone();
+            mac.update(message);
+            out.extend_from_slice(&mac.finalize().into_bytes());
         }
-        Ok(out)
+        out
     }
 }
 
@@ -357,8 +376,20 @@ mod tests {
             .sign_many(&[b"what do ya want for nothing?".to_vec(), Vec::new()])
             .expect("two messages");
         assert_eq!(macs.len(), 64);
-        let hex: String = macs[..4].iter().map(|b| format!("{b:02x}")).collect();
-        assert_eq!(hex, "5bdcc146");
+        let hex = |b: &[u8]| b.iter().map(|b| format!("{b:02x}")).collect::<String>();
+        assert_eq!(
+            hex(&macs[..32]),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        // RFC 4231 test case 6: a secret longer than a block is hashed first.
+        let long = MacKey::new(&[0xaa; 131]).expect("131 bytes");
+        let mac = long
+            .sign_many(&[b"Test Using Larger Than Block-Size Key - Hash Key First".to_vec()])
+            .expect("one message");
+        assert_eq!(
+            hex(&mac),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
         let empty = ring::hmac::sign(&ring::hmac::Key::new(ring::hmac::HMAC_SHA256, b"Jefe"), b"");
         assert_eq!(&macs[32..], empty.as_ref());
         assert!(MacKey::new(b"").is_err());
