@@ -15,7 +15,6 @@
 //!   The values are still copied out, as the generated code did.
 //! - the request's and the response's `set-header`: the name is copied to the stack instead of
 //!   the heap (the value is lifted as before: the header keeps that buffer).
-//!
 //! - `crypto.mac-key.sign-many` (0.2.0): the messages are hashed where they are, instead of
 //!   each being lifted into its own `Vec` (`redact` hashes twenty e-mail addresses per body).
 //!
@@ -81,14 +80,14 @@ fn sign_many(
     key: &Resource<MacKey>,
     messages: &WasmList<WasmList<u8>>,
 ) -> wasmtime::Result<Result<Vec<u8>, String>> {
-    if let Err(e) = MacKey::check_caps(messages.len(), 0) {
+    // The count first: it bounds the look at each message's place and length.
+    if let Err(e) = MacKey::check_count(messages.len()) {
         return Ok(Err(e));
     }
     let lists = messages
         .iter::<HostState>(&mut store)?
         .collect::<wasmtime::Result<Vec<WasmList<u8>>>>()?;
-    let bytes = lists.iter().map(WasmList::len).sum();
-    if let Err(e) = MacKey::check_caps(lists.len(), bytes) {
+    if let Err(e) = MacKey::check_bytes(lists.iter().map(WasmList::len).sum()) {
         return Ok(Err(e));
     }
     let key = store.data().table.get(key)?;
