@@ -270,7 +270,7 @@ impl MacKey {
     pub fn sign_many(&self, messages: &[Vec<u8>]) -> Result<Vec<u8>, String> {
         Self::check_count(messages.len())?;
         Self::check_bytes(messages.iter().map(Vec::len).sum())?;
-        Ok(self.sign_each(messages.iter().map(Vec::as_slice), messages.len()))
+        Ok(self.sign_each(messages.iter().map(Vec::as_slice)))
     }
 
     /// Why `count` messages are too many for one `sign-many` call, if they are.
@@ -294,9 +294,9 @@ impl MacKey {
         Ok(())
     }
 
-    /// The HMAC of each of `count` messages, concatenated (the caps already checked).
-    pub fn sign_each<'m>(&self, messages: impl Iterator<Item = &'m [u8]>, count: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(count.saturating_mul(32));
+    /// The HMAC of each message, concatenated (the caps already checked).
+    pub fn sign_each<'m>(&self, messages: impl ExactSizeIterator<Item = &'m [u8]>) -> Vec<u8> {
+        let mut out = Vec::with_capacity(messages.len().saturating_mul(32));
         for message in messages {
             let mut mac = self.0.clone();
             mac.update(message);

@@ -92,7 +92,7 @@ fn sign_many(
     }
     let key = store.data().table.get(key)?;
     let slices = lists.iter().map(|list| list.as_le_slice(&store));
-    Ok(Ok(key.sign_each(slices, lists.len())))
+    Ok(Ok(key.sign_each(slices)))
 }
 
 /// `header`, `header-all` and `set-header` of the resource `resource` (a request or a response).
