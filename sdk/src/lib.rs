@@ -65,6 +65,7 @@ mod http;
 pub mod log;
 mod log_entry;
 pub mod metrics;
+pub mod redaction;
 pub mod state;
 pub mod text;
 

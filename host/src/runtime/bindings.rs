@@ -56,6 +56,7 @@ pub(crate) mod v02 {
             "tollgate:plugin/types.response": crate::chain::ResponseState,
             "tollgate:plugin/crypto.verify-key": crate::runtime::crypto::VerifyKey,
             "tollgate:plugin/crypto.mac-key": crate::runtime::crypto::MacKey,
+            "tollgate:plugin/redaction.policy": crate::runtime::redaction::Policy,
         },
     });
 }

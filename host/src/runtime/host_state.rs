@@ -74,6 +74,8 @@ pub(crate) struct HostState {
     pub(crate) clock: Arc<dyn PluginClock>,
     /// `crypto` keys this instance holds in its table (bounded).
     pub(crate) keys_held: usize,
+    /// `redaction` policies this instance holds in its table (bounded).
+    pub(crate) policies_held: usize,
     /// Caps on what the plugin hands the host.
     pub(crate) limits: PluginLimits,
     pub(crate) shared: Arc<PluginShared>,
@@ -143,6 +145,7 @@ impl HostState {
             state_error: None,
             clock: env.clock,
             keys_held: 0,
+            policies_held: 0,
             limits: env.limits,
             shared: env.shared,
             violation: None,

@@ -32,6 +32,7 @@ mod metric_handles;
 mod options;
 mod plugin;
 mod pool;
+mod redaction;
 mod response_headers;
 #[allow(clippy::module_inception)]
 mod runtime;

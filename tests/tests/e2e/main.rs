@@ -56,6 +56,7 @@ mod rbac_method_override_and_head;
 mod redact_card_numbers_luhn;
 mod redact_gzip_response;
 mod redact_json_fields_paths_and_detectors;
+mod redact_json_in_the_host_and_past_its_cap;
 mod redact_large_response_over_cap;
 mod redact_refuses_compressed_when_decompression_disabled;
 mod redact_request_body_before_upstream;

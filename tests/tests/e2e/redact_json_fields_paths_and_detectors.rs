@@ -7,9 +7,8 @@
 
 use crate::redact_support;
 
-use redact_support::{HASH_KEY, config, fixed, gateway, metrics, redactions};
+use redact_support::{HASH_KEY, config, expected_hash, fixed, gateway, metrics, redactions};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use tollgate_tests::get;
 
 const DOCUMENT: &str = r#"{
@@ -21,28 +20,6 @@ const DOCUMENT: &str = r#"{
   "iban": "DE89 3704 0044 0532 0130 00",
   "big": 123456789012345678901234567890
 }"#;
-
-/// HMAC-SHA256 written out from its definition (RFC 2104), independent of the plugin's crate.
-fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
-    let mut block = [0u8; 64];
-    block[..key.len()].copy_from_slice(key);
-    let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
-    let inner = Sha256::new()
-        .chain_update(pad(0x36))
-        .chain_update(data)
-        .finalize();
-    Sha256::new()
-        .chain_update(pad(0x5c))
-        .chain_update(inner)
-        .finalize()
-        .to_vec()
-}
-
-fn expected_hash(value: &str) -> String {
-    let mac = hmac_sha256(HASH_KEY.as_bytes(), value.as_bytes());
-    let hex: String = mac[..16].iter().map(|b| format!("{b:02x}")).collect();
-    format!("hmac:{hex}")
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn json_fields_paths_and_detectors_are_masked_in_their_styles() {

@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::Full;
+use sha2::{Digest, Sha256};
 use tollgate_tests::{Gateway, Upstream, get};
 
 /// The HMAC key the scenarios configure (test-only).
@@ -130,4 +131,27 @@ pub fn gunzip(data: &[u8]) -> Vec<u8> {
         .read_to_end(&mut out)
         .unwrap();
     out
+}
+
+/// HMAC-SHA256 written out from its definition (RFC 2104), independent of the plugin's crate.
+pub fn hmac_sha256(key: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut block = [0u8; 64];
+    block[..key.len()].copy_from_slice(key);
+    let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(data)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .to_vec()
+}
+
+/// The mask `hash` writes for `value` with [`HASH_KEY`].
+pub fn expected_hash(value: &str) -> String {
+    let mac = hmac_sha256(HASH_KEY.as_bytes(), value.as_bytes());
+    let hex: String = mac[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("hmac:{hex}")
 }

@@ -116,6 +116,10 @@ pub struct Settings {
     pub skip_content_types: Vec<String>,
     /// Access-log scrubbing.
     pub log: LogSettings,
+    /// The gateway's native copy of this config (contract 0.2 `redaction`), which JSON
+    /// documents go through in the plugin; none until [`Settings::use_gateway`] made one.
+    #[cfg(target_arch = "wasm32")]
+    pub gateway: Option<std::rc::Rc<tollgate_sdk::redaction::Policy>>,
 }
 
 /// Content types that carry no text to scan, passed through untouched by default.
@@ -341,10 +345,21 @@ pub fn validate(raw: RawConfig) -> Result<Settings, String> {
         invalid_json,
         skip_content_types,
         log,
+        #[cfg(target_arch = "wasm32")]
+        gateway: None,
     })
 }
 
 impl Settings {
+    /// Have the gateway compile `config` (the JSON these settings were validated from), so
+    /// that JSON documents are masked natively. If it refuses, the plugin masks them itself.
+    #[cfg(target_arch = "wasm32")]
+    pub fn use_gateway(&mut self, config: &str) {
+        self.gateway = tollgate_sdk::redaction::Policy::create(config)
+            .ok()
+            .map(std::rc::Rc::new);
+    }
+
     /// The rule index under which a whole-value log field counts.
     pub fn log_rule(&self, field: LogField) -> Option<usize> {
         let name = format!("log:{}", field.name());

@@ -254,15 +254,8 @@ fn redact_plain(
             .is_some_and(|b| *b == b'{' || *b == b'[')
     };
     if format == Format::Json || (format == Format::Sniff && looks_json()) {
-        let rules = json::Rules {
-            fields: &settings.fields,
-            detectors: &settings.detectors,
-            masker: &settings.masker,
-        };
-        let text = std::str::from_utf8(body).map_err(|e| e.to_string());
-        let text = text.map(|t| t.strip_prefix('\u{feff}').unwrap_or(t));
-        match text.and_then(|t| json::redact(t, rules, &mut *counts)) {
-            Ok(out) => return Ok(out.map(String::into_bytes)),
+        match redact_json(settings, body, counts) {
+            Ok(out) => return Ok(out),
             Err(e) if format == Format::Json && settings.invalid_json == InvalidJson::Refuse => {
                 return Err(Refusal::InvalidJson(e));
             }
@@ -270,6 +263,49 @@ fn redact_plain(
         }
     }
     Ok(redact_text(settings, body, counts))
+}
+
+/// A JSON document through the field rules and detectors: `Ok(None)` when nothing was masked,
+/// `Err` with the reason when it is not a UTF-8 JSON document (nothing is counted then). In the
+/// plugin the gateway's native copy of the config does it, when there is one and it takes the
+/// document.
+fn redact_json(
+    settings: &Settings,
+    body: &[u8],
+    counts: &mut [u64],
+) -> Result<Option<Vec<u8>>, String> {
+    #[cfg(target_arch = "wasm32")]
+    if let Some(policy) = &settings.gateway
+        && let Ok(done) = policy.redact_json(body)
+        && done.counts.len() == counts.len()
+    {
+        use tollgate_sdk::redaction::JsonOutcome;
+        for (count, add) in counts.iter_mut().zip(&done.counts) {
+            *count = count.saturating_add(*add);
+        }
+        return match done.outcome {
+            JsonOutcome::Unchanged => Ok(None),
+            JsonOutcome::Masked(document) => Ok(Some(document)),
+            JsonOutcome::Invalid(why) => Err(why),
+        };
+    }
+    redact_json_here(settings, body, counts)
+}
+
+/// [`redact_json`] in this process: what the gateway runs for the plugin's `redaction` import.
+pub fn redact_json_here(
+    settings: &Settings,
+    body: &[u8],
+    counts: &mut [u64],
+) -> Result<Option<Vec<u8>>, String> {
+    let rules = json::Rules {
+        fields: &settings.fields,
+        detectors: &settings.detectors,
+        masker: &settings.masker,
+    };
+    let text = std::str::from_utf8(body).map_err(|e| e.to_string())?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    json::redact(text, rules, counts).map(|out| out.map(String::into_bytes))
 }
 
 /// Detectors over text. UTF-8 is scanned as it is; other bytes are read one character per byte

@@ -67,6 +67,11 @@ impl Deferred {
         self.at.len()
     }
 
+    /// Whether no hash waits.
+    pub fn is_empty(&self) -> bool {
+        self.at.is_empty()
+    }
+
     /// Move the placeholders recorded since the `first` one by `by` bytes: they were written
     /// into scratch space that was then appended to the output at offset `by`.
     pub fn shift_from(&mut self, first: usize, by: usize) {

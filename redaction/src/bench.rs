@@ -2,7 +2,7 @@
 //! (the fastest of short batches, see `per_body`): the `json-redact` case of `scripts/bench-vs-nginx.sh` (a 3,074-byte JSON of customers
 //! with e-mails and card numbers, `$..email` hashed and cards partially masked), each detector
 //! alone, each mask style, field rules alone, and a body with no personal data at all. Run with
-//! `cargo test --release --target "$(rustc -vV | sed -n 's/^host: //p')" -p redact -- --ignored --nocapture`
+//! `cargo test --release -p tollgate-redaction -- --ignored --nocapture`
 //! (`REDACT_BENCH=<part of "label body">` for some rows only, `REDACT_BENCH_MS=<ms>` of
 //! CPU per row, e.g. under `perf record`). Hashes here use the CPU's SHA instructions when it
 //! has them; WebAssembly has none (its 20 HMACs cost about twice as much).

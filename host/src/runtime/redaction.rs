@@ -1,0 +1,186 @@
+//! The 0.2.0 `redaction` import: the `redact` plugin's engine (the `tollgate-redaction` crate),
+//! run natively on a JSON document the plugin hands over. Compiled to Wasm, the same scanner and
+//! detectors take about three times as long, and on a JSON response they are nearly all of the
+//! plugin's cost.
+//!
+//! The guest's limits still hold: a config is at most 64 KiB and an instance holds at most 8
+//! policies (each compiles its patterns, capped at 1 MiB of program each); a document is at
+//! most 1 MiB, so one call's output (masks can be longer than the values they replace) and its
+//! running time without an epoch check stay bounded; the plugin masks a larger document
+//! itself, under its own memory and time limits. A panic in the engine fails the call with a
+//! message instead of unwinding through the guest.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+use tollgate_redaction::body::redact_json_here;
+use tollgate_redaction::config::{RawConfig, Settings, validate};
+use wasmtime::component::Resource;
+
+use super::bindings::v02::tollgate::plugin::redaction::{
+    Host, HostPolicy, JsonOutcome, JsonRedaction,
+};
+use super::host_state::HostState;
+
+/// Longest config text `create` compiles.
+const MAX_CONFIG_BYTES: usize = 64 << 10;
+/// Largest document `redact-json` masks.
+const MAX_DOCUMENT_BYTES: usize = 1 << 20;
+/// Policies one instance may hold at once.
+const MAX_POLICIES_PER_INSTANCE: usize = 8;
+
+/// A `redact` config compiled by the host for one plugin instance.
+#[derive(Debug)]
+pub struct Policy(Settings);
+
+impl Policy {
+    /// Validate and compile a config, with the messages the plugin gives for it.
+    pub fn compile(config: &str) -> Result<Self, String> {
+        if config.len() > MAX_CONFIG_BYTES {
+            return Err(format!(
+                "a redaction config may be at most {} KiB (got {} bytes)",
+                MAX_CONFIG_BYTES >> 10,
+                config.len()
+            ));
+        }
+        let raw: RawConfig =
+            serde_json::from_str(config).map_err(|e| format!("invalid config: {e}"))?;
+        validate(raw).map(Self)
+    }
+
+    /// Mask one document: its outcome and the values masked per rule.
+    pub fn redact_json(&self, document: &[u8]) -> Result<JsonRedaction, String> {
+        if document.len() > MAX_DOCUMENT_BYTES {
+            return Err(format!(
+                "the host masks documents of at most {} MiB (got {} bytes)",
+                MAX_DOCUMENT_BYTES >> 20,
+                document.len()
+            ));
+        }
+        let mut counts = vec![0; self.0.rule_names.len()];
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            redact_json_here(&self.0, document, &mut counts)
+        }))
+        .map_err(|_| "the host's redaction engine failed on this document".to_owned())?;
+        let outcome = match result {
+            Ok(None) => JsonOutcome::Unchanged,
+            Ok(Some(masked)) => JsonOutcome::Masked(masked),
+            Err(why) => JsonOutcome::Invalid(why),
+        };
+        Ok(JsonRedaction { outcome, counts })
+    }
+}
+
+impl Host for HostState {}
+
+impl HostPolicy for HostState {
+    fn create(&mut self, config: String) -> wasmtime::Result<Result<Resource<Policy>, String>> {
+        if self.policies_held >= MAX_POLICIES_PER_INSTANCE {
+            return Ok(Err(format!(
+                "an instance may hold at most {MAX_POLICIES_PER_INSTANCE} redaction policies; drop unused ones"
+            )));
+        }
+        let policy = match Policy::compile(&config) {
+            Ok(policy) => policy,
+            Err(message) => return Ok(Err(message)),
+        };
+        let handle = self.table.push(policy)?;
+        self.policies_held += 1;
+        Ok(Ok(handle))
+    }
+
+    fn redact_json(
+        &mut self,
+        policy: Resource<Policy>,
+        document: Vec<u8>,
+    ) -> wasmtime::Result<Result<JsonRedaction, String>> {
+        Ok(self.table.get(&policy)?.redact_json(&document))
+    }
+
+    fn drop(&mut self, policy: Resource<Policy>) -> wasmtime::Result<()> {
+        self.table.delete(policy)?;
+        self.policies_held = self.policies_held.saturating_sub(1);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"{"fields": [{"match": "$..email", "style": "hash"}],
+        "detectors": {"card": "partial"}, "hash_key": "unit-test-only-key-0123456789"}"#;
+
+    fn policy() -> Policy {
+        Policy::compile(CONFIG).expect("the config is valid")
+    }
+
+    #[test]
+    fn a_document_is_masked_and_counted_per_rule() {
+        // A leading byte-order mark is allowed, as the plugin allows it.
+        let document = "\u{feff}{\"user\": {\"email\": \"a@example.com\"}, \"card\": \"4111 1111 1111 1111\", \"n\": 7}";
+        let done = policy()
+            .redact_json(document.as_bytes())
+            .expect("under the cap");
+        let JsonOutcome::Masked(masked) = done.outcome else {
+            panic!("expected a masked document, got {:?}", done.outcome);
+        };
+        let value: serde_json::Value = serde_json::from_slice(&masked).expect("still JSON");
+        let email = value["user"]["email"].as_str().expect("a string");
+        assert!(email.starts_with("hmac:") && email.len() == 37, "{email}");
+        assert_eq!(value["card"], "****1111");
+        assert_eq!(value["n"], 7);
+        assert_eq!(done.counts, vec![1, 1]);
+    }
+
+    #[test]
+    fn nothing_to_mask_leaves_the_document_and_counts_nothing() {
+        let done = policy()
+            .redact_json(br#"{"city": "Lisbon", "n": [1, 2]}"#)
+            .expect("under the cap");
+        assert!(matches!(done.outcome, JsonOutcome::Unchanged));
+        assert_eq!(done.counts, vec![0, 0]);
+    }
+
+    #[test]
+    fn a_document_that_is_not_json_says_why_and_counts_nothing() {
+        for bad in [
+            &br#"{"email": "a@example.com", "card": "4111 1111 1111 1111""#[..],
+            b"{\"email\": \"\xff\"}",
+        ] {
+            let done = policy().redact_json(bad).expect("under the cap");
+            let JsonOutcome::Invalid(why) = done.outcome else {
+                panic!("expected invalid, got {:?}", done.outcome);
+            };
+            assert!(!why.is_empty());
+            assert_eq!(done.counts, vec![0, 0]);
+        }
+    }
+
+    #[test]
+    fn configs_and_documents_past_the_caps_are_refused_with_a_message() {
+        let long = format!(r#"{{"fields": ["{}"]}}"#, "a".repeat(MAX_CONFIG_BYTES));
+        let err = Policy::compile(&long).expect_err("over 64 KiB");
+        assert!(err.contains("64 KiB"), "{err}");
+        let err = Policy::compile(r#"{"fields": ["email"], "style": "blur"}"#)
+            .expect_err("an unknown style");
+        assert!(err.contains("blur"), "{err}");
+        let err = Policy::compile("[1, 2]").expect_err("not a config");
+        assert!(err.starts_with("invalid config"), "{err}");
+
+        let mut big = String::from("[");
+        while big.len() <= MAX_DOCUMENT_BYTES {
+            big.push_str("\"a@example.com\",");
+        }
+        big.push_str("1]");
+        let err = policy()
+            .redact_json(big.as_bytes())
+            .expect_err("over 1 MiB");
+        assert!(err.contains("1 MiB"), "{err}");
+        assert!(
+            policy()
+                .redact_json(&big.as_bytes()[..MAX_DOCUMENT_BYTES])
+                .is_ok(),
+            "exactly 1 MiB is taken"
+        );
+    }
+}

@@ -1,0 +1,102 @@
+//! `redact` hands JSON documents to the gateway's native copy of its engine (contract 0.2
+//! `redaction`), which takes documents of up to 1 MiB; a larger one the plugin masks itself in
+//! Wasm. Either way the client gets the same masks: each e-mail address hashed with the
+//! operator's key (checked against HMAC-SHA256 written out from RFC 2104), each card number
+//! cut to its last four digits, every value counted per rule, and nothing of the originals.
+
+#![allow(clippy::unwrap_used)]
+
+use crate::redact_support;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::Response;
+use http_body_util::Full;
+use redact_support::{HASH_KEY, config, expected_hash, gateway, metrics, redactions};
+use serde_json::Value;
+use tollgate_tests::{Upstream, get};
+
+/// A JSON array of `rows` customers, each with its own address and the same card number.
+fn customers(rows: usize) -> String {
+    let rows: Vec<String> = (0..rows)
+        .map(|i| {
+            format!(
+                r#"{{"id":{i},"email":"customer.{i}@example.com","card":"4111 1111 1111 1111","note":"deliver before noon"}}"#
+            )
+        })
+        .collect();
+    format!(r#"{{"customers":[{}]}}"#, rows.join(","))
+}
+
+/// Every row masked: its own address's hash, the card's last four digits, the rest untouched.
+fn assert_masked(body: &Bytes, rows: usize) {
+    let text = String::from_utf8_lossy(body);
+    assert!(!text.contains("@example.com"), "an address got through");
+    assert!(!text.contains("4111 1111"), "a card number got through");
+    let doc: Value = serde_json::from_slice(body).unwrap();
+    let list = doc["customers"].as_array().unwrap();
+    assert_eq!(list.len(), rows);
+    for (i, row) in list.iter().enumerate() {
+        assert_eq!(row["id"], i);
+        assert_eq!(
+            row["email"],
+            expected_hash(&format!("customer.{i}@example.com"))
+        );
+        assert_eq!(row["card"], "****1111");
+        assert_eq!(row["note"], "deliver before noon");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_is_masked_the_same_in_the_host_and_past_its_one_mib_cap() {
+    // 100 rows: 10 KB, masked by the host. 12,000 rows: about 1.2 MB, masked by the plugin.
+    const SMALL: usize = 100;
+    const LARGE: usize = 12_000;
+    let small = Bytes::from(customers(SMALL));
+    let large = Bytes::from(customers(LARGE));
+    assert!(
+        large.len() > 1 << 20,
+        "the large document must pass the host's cap"
+    );
+    let upstream = Upstream::start(Arc::new(move |req| {
+        let body = if req.uri().path().ends_with("/large") {
+            large.clone()
+        } else {
+            small.clone()
+        };
+        Box::pin(async move {
+            Response::builder()
+                .header("content-type", "application/json")
+                .body(Full::new(body))
+                .unwrap()
+        })
+    }))
+    .await;
+    let plugin = format!(
+        r#"fields = [{{ match = "$..email", style = "hash" }}]
+detectors = {{ card = "partial" }}
+hash_key = "{HASH_KEY}""#
+    );
+    let extra = "[limits]\nmax_response_body_bytes = 4194304\n";
+    let gateway = gateway(&config(&upstream.target(), &plugin, extra)).await;
+
+    for _ in 0..3 {
+        let reply = get(&gateway.url("/api/small"), &[]).await;
+        assert_eq!(reply.status, 200, "{:?}", reply.body);
+        assert_masked(&reply.body, SMALL);
+    }
+    let reply = get(&gateway.url("/api/large"), &[]).await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_masked(&reply.body, LARGE);
+
+    let scraped = metrics(&gateway).await;
+    let expected = (3 * SMALL + LARGE) as u64;
+    assert_eq!(redactions(&scraped, "field:$..email", "response"), expected);
+    assert_eq!(redactions(&scraped, "card", "response"), expected);
+}
