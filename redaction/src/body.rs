@@ -194,6 +194,22 @@ fn encode(body: &[u8], coding: Coding) -> std::io::Result<Vec<u8>> {
     }
 }
 
+/// Whether a body with this Content-Type and Content-Encoding is a JSON document as it stands:
+/// labelled JSON, no charset other than UTF-8 named, not compressed. The plugin has the gateway
+/// mask such a response body where it holds it (contract 0.2 `redaction.redact-response`).
+pub fn is_plain_json(
+    settings: &Settings,
+    content_type: Option<&str>,
+    content_encoding: &[String],
+) -> bool {
+    let (format, charset) = format_of(content_type, &settings.skip_content_types);
+    format == Format::Json
+        && charset
+            .as_deref()
+            .is_none_or(|c| !(c.starts_with("utf-16") || c.starts_with("utf-32")))
+        && codings(content_encoding, settings.decompress).is_ok_and(|c| c.is_empty())
+}
+
 /// Redact one body. `content_encoding` holds every value of the Content-Encoding header.
 pub fn redact(
     settings: &Settings,

@@ -119,6 +119,11 @@ impl<'a> Response<'a> {
         Self { raw }
     }
 
+    /// The handle, for imports that take the response (`redaction`).
+    pub(crate) fn raw(&self) -> &'a raw::Response {
+        self.raw
+    }
+
     /// The status code.
     pub fn status(&self) -> u16 {
         self.raw.status()

@@ -16,8 +16,9 @@
 //! ```
 
 use crate::__private::tollgate::plugin::redaction as raw;
+use crate::Response;
 
-pub use raw::{JsonOutcome, JsonRedaction};
+pub use raw::{BodyOutcome, BodyRedaction, JsonOutcome, JsonRedaction};
 
 /// A `redact` config compiled and held by the gateway for this instance.
 #[derive(Debug)]
@@ -33,5 +34,13 @@ impl Policy {
     /// 1 MiB.
     pub fn redact_json(&self, document: &[u8]) -> Result<JsonRedaction, String> {
         self.0.redact_json(document)
+    }
+
+    /// Mask the response body, a JSON document, where the gateway holds it (in `on_response`):
+    /// read if no plugin has, masked, and replaced when anything was masked, without crossing
+    /// into the plugin. A body over 1 MiB is left for the plugin ([`BodyOutcome::TooLarge`]).
+    /// Fails with [`Response::body`]'s message when the body cannot be read.
+    pub fn redact_response(&self, resp: &Response<'_>) -> Result<BodyRedaction, String> {
+        self.0.redact_response(resp.raw())
     }
 }

@@ -48,6 +48,7 @@ pub(crate) mod v02 {
             "tollgate:plugin/http-client": async,
             "tollgate:plugin/types.[method]request.body": async | trappable,
             "tollgate:plugin/types.[method]response.body": async | trappable,
+            "tollgate:plugin/redaction.[method]policy.redact-response": async | trappable,
             default: trappable,
         },
         exports: { default: async },

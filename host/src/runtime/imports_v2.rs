@@ -43,6 +43,26 @@ async fn read_lazy(host_wait: &mut std::time::Duration, lazy: LazyBody) -> Resul
 
 impl types::Host for HostState {}
 
+impl HostState {
+    /// The response body as the host holds it, read from the upstream now if no plugin has
+    /// read it yet (`response.body` and `redaction`'s `redact-response`).
+    pub(crate) async fn response_body(
+        &mut self,
+        r: &Resource<ResponseState>,
+    ) -> wasmtime::Result<Result<Bytes, String>> {
+        let resp = self.table.get_mut(r)?;
+        if let Some(body) = &resp.body {
+            return Ok(Ok(body.clone()));
+        }
+        let Some(lazy) = resp.lazy_body.take() else {
+            return Ok(Err("the response body is not available".into()));
+        };
+        let result = read_lazy(&mut self.host_wait, lazy).await;
+        let resp = self.table.get_mut(r)?;
+        Ok(result.inspect(|bytes| resp.body = Some(bytes.clone())))
+    }
+}
+
 impl types::HostRequest for HostState {
     fn method(&mut self, r: Resource<RequestState>) -> wasmtime::Result<String> {
         V1Request::method(self, r)
@@ -233,20 +253,7 @@ impl types::HostResponse for HostState {
         &mut self,
         r: Resource<ResponseState>,
     ) -> wasmtime::Result<Result<Vec<u8>, String>> {
-        let resp = self.table.get_mut(&r)?;
-        if let Some(body) = &resp.body {
-            return Ok(Ok(body.to_vec()));
-        }
-        let Some(lazy) = resp.lazy_body.take() else {
-            return Ok(Err("the response body is not available".into()));
-        };
-        let result = read_lazy(&mut self.host_wait, lazy).await;
-        let resp = self.table.get_mut(&r)?;
-        Ok(result.map(|bytes| {
-            let out = bytes.to_vec();
-            resp.body = Some(bytes);
-            out
-        }))
+        Ok(self.response_body(&r).await?.map(|bytes| bytes.to_vec()))
     }
 
     fn set_body(

@@ -1,5 +1,6 @@
 //! The 0.2.0 `redaction` import: the `redact` plugin's engine (the `tollgate-redaction` crate),
-//! run natively on a JSON document the plugin hands over. Compiled to Wasm, the same scanner and
+//! run natively on a JSON document the plugin hands over, or on the response body where the
+//! host holds it (`redact-response`: the body does not cross into the guest and back). Compiled to Wasm, the same scanner and
 //! detectors take about three times as long, and on a JSON response they are nearly all of the
 //! plugin's cost.
 //!
@@ -12,14 +13,16 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
+use bytes::Bytes;
 use tollgate_redaction::body::redact_json_here;
 use tollgate_redaction::config::{RawConfig, Settings, validate};
 use wasmtime::component::Resource;
 
 use super::bindings::v02::tollgate::plugin::redaction::{
-    Host, HostPolicy, JsonOutcome, JsonRedaction,
+    BodyOutcome, BodyRedaction, Host, HostPolicy, JsonOutcome, JsonRedaction,
 };
 use super::host_state::HostState;
+use crate::chain::ResponseState;
 
 /// Longest config text `create` compiles.
 const MAX_CONFIG_BYTES: usize = 64 << 10;
@@ -56,17 +59,46 @@ impl Policy {
                 document.len()
             ));
         }
-        let mut counts = vec![0; self.0.rule_names.len()];
-        let result = catch_unwind(AssertUnwindSafe(|| {
-            redact_json_here(&self.0, document, &mut counts)
-        }))
-        .map_err(|_| "the host's redaction engine failed on this document".to_owned())?;
+        let (result, counts) = self.pass(document)?;
         let outcome = match result {
             Ok(None) => JsonOutcome::Unchanged,
             Ok(Some(masked)) => JsonOutcome::Masked(masked),
             Err(why) => JsonOutcome::Invalid(why),
         };
         Ok(JsonRedaction { outcome, counts })
+    }
+
+    /// Mask a response body: the outcome, the masked body when anything was masked, and the
+    /// counts. An empty body is unchanged; one over the cap is left for the plugin.
+    pub fn redact_body(
+        &self,
+        body: &[u8],
+    ) -> Result<(BodyOutcome, Option<Vec<u8>>, Vec<u64>), String> {
+        if body.is_empty() || body.len() > MAX_DOCUMENT_BYTES {
+            let outcome = if body.is_empty() {
+                BodyOutcome::Unchanged
+            } else {
+                BodyOutcome::TooLarge
+            };
+            return Ok((outcome, None, vec![0; self.0.rule_names.len()]));
+        }
+        let (result, counts) = self.pass(body)?;
+        Ok(match result {
+            Ok(None) => (BodyOutcome::Unchanged, None, counts),
+            Ok(Some(masked)) => (BodyOutcome::Masked, Some(masked), counts),
+            Err(why) => (BodyOutcome::Invalid(why), None, counts),
+        })
+    }
+
+    /// The engine over one document, with a panic turned into a message.
+    #[allow(clippy::type_complexity)] // the engine's own result, and the counts beside it
+    fn pass(&self, document: &[u8]) -> Result<(Result<Option<Vec<u8>>, String>, Vec<u64>), String> {
+        let mut counts = vec![0; self.0.rule_names.len()];
+        let result = catch_unwind(AssertUnwindSafe(|| {
+            redact_json_here(&self.0, document, &mut counts)
+        }))
+        .map_err(|_| "the host's redaction engine failed on this document".to_owned())?;
+        Ok((result, counts))
     }
 }
 
@@ -94,6 +126,27 @@ impl HostPolicy for HostState {
         document: Vec<u8>,
     ) -> wasmtime::Result<Result<JsonRedaction, String>> {
         Ok(self.table.get(&policy)?.redact_json(&document))
+    }
+
+    async fn redact_response(
+        &mut self,
+        policy: Resource<Policy>,
+        resp: Resource<ResponseState>,
+    ) -> wasmtime::Result<Result<BodyRedaction, String>> {
+        let body = match self.response_body(&resp).await? {
+            Ok(body) => body,
+            Err(message) => return Ok(Err(message)),
+        };
+        let (outcome, masked, counts) = match self.table.get(&policy)?.redact_body(&body) {
+            Ok(done) => done,
+            Err(message) => return Ok(Err(message)),
+        };
+        if let Some(masked) = masked {
+            let resp = self.table.get_mut(&resp)?;
+            resp.body = Some(Bytes::from(masked));
+            resp.lazy_body = None;
+        }
+        Ok(Ok(BodyRedaction { outcome, counts }))
     }
 
     fn drop(&mut self, policy: Resource<Policy>) -> wasmtime::Result<()> {
@@ -154,6 +207,34 @@ mod tests {
             assert!(!why.is_empty());
             assert_eq!(done.counts, vec![0, 0]);
         }
+    }
+
+    #[test]
+    fn a_body_is_masked_left_alone_or_left_for_the_plugin() {
+        let policy = policy();
+        let (outcome, masked, counts) = policy
+            .redact_body(br#"{"email": "a@example.com"}"#)
+            .expect("the engine ran");
+        assert!(matches!(outcome, BodyOutcome::Masked));
+        let masked = String::from_utf8(masked.expect("a masked body")).expect("UTF-8");
+        assert!(
+            masked.contains("hmac:") && !masked.contains("a@example.com"),
+            "{masked}"
+        );
+        assert_eq!(counts, vec![1, 0]);
+
+        let (outcome, masked, counts) = policy.redact_body(b"").expect("nothing to run");
+        assert!(matches!(outcome, BodyOutcome::Unchanged) && masked.is_none());
+        assert_eq!(counts, vec![0, 0]);
+
+        let big = vec![b' '; MAX_DOCUMENT_BYTES + 1];
+        let (outcome, masked, _) = policy.redact_body(&big).expect("not run");
+        assert!(matches!(outcome, BodyOutcome::TooLarge) && masked.is_none());
+
+        let (outcome, masked, counts) =
+            policy.redact_body(b"{\"email\": ").expect("the engine ran");
+        assert!(matches!(outcome, BodyOutcome::Invalid(_)) && masked.is_none());
+        assert_eq!(counts, vec![0, 0]);
     }
 
     #[test]

@@ -99,6 +99,14 @@ impl Redact {
         if status < 200 || status == 204 || status == 304 {
             return Action::Continue;
         }
+        let content_type = resp.header("content-type");
+        let encoding = resp.header_all("content-encoding");
+        #[cfg(target_arch = "wasm32")]
+        if let Some(action) =
+            self.response_in_gateway(resp, content_type.as_deref(), &encoding, counts)
+        {
+            return action;
+        }
         let body = match resp.body() {
             Ok(b) => b,
             Err(e) => return self.refuse("response", 502, "redact_body_unavailable", &e),
@@ -106,8 +114,6 @@ impl Redact {
         if body.is_empty() {
             return Action::Continue;
         }
-        let content_type = resp.header("content-type");
-        let encoding = resp.header_all("content-encoding");
         match self.redact_body(
             "response",
             content_type.as_deref(),
@@ -117,19 +123,44 @@ impl Redact {
         ) {
             body::Outcome::Unchanged | body::Outcome::Skipped => Action::Continue,
             body::Outcome::Replaced(bytes) => match resp.set_body(&bytes) {
-                Ok(()) => {
-                    for name in DIGEST_HEADERS {
-                        resp.remove_header(name);
-                    }
-                    // Same redaction, same content: a weak validator still holds.
-                    if let Some(etag) = resp.header("etag").filter(|e| !e.starts_with("W/")) {
-                        let _ = resp.set_header("etag", &format!("W/{etag}"));
-                    }
-                    Action::Continue
-                }
+                Ok(()) => replaced(resp),
                 Err(e) => self.refuse("response", 502, "redact_body_unavailable", &e),
             },
             body::Outcome::Refused(r) => self.refuse("response", 502, r.code(), &r.message()),
+        }
+    }
+
+    /// A plain JSON response body masked by the gateway where it holds it (it never crosses
+    /// into the plugin); `None` when the plugin reads and masks the body itself: another
+    /// format, an encoding, over the gateway's 1 MiB, or not JSON with `invalid_json = "text"`.
+    #[cfg(target_arch = "wasm32")]
+    fn response_in_gateway(
+        &self,
+        resp: &Response<'_>,
+        content_type: Option<&str>,
+        encoding: &[String],
+        counts: &mut [u64],
+    ) -> Option<Action> {
+        use tollgate_sdk::redaction::BodyOutcome;
+        let policy = self.0.gateway.as_ref()?;
+        if !body::is_plain_json(&self.0, content_type, encoding) {
+            return None;
+        }
+        let done = match policy.redact_response(resp) {
+            Ok(done) => done,
+            Err(e) => return Some(self.refuse("response", 502, "redact_body_unavailable", &e)),
+        };
+        for (count, add) in counts.iter_mut().zip(&done.counts) {
+            *count = count.saturating_add(*add);
+        }
+        match done.outcome {
+            BodyOutcome::Unchanged => Some(Action::Continue),
+            BodyOutcome::Masked => Some(replaced(resp)),
+            BodyOutcome::Invalid(why) if self.0.invalid_json == config::InvalidJson::Refuse => {
+                let r = body::Refusal::InvalidJson(why);
+                Some(self.refuse("response", 502, r.code(), &r.message()))
+            }
+            BodyOutcome::Invalid(_) | BodyOutcome::TooLarge => None,
         }
     }
 
@@ -157,6 +188,18 @@ impl Redact {
         }
         outcome
     }
+}
+
+/// After the response body was replaced: the digests no longer describe it, and a strong
+/// validator becomes weak (same redaction, same content).
+fn replaced(resp: &Response<'_>) -> Action {
+    for name in DIGEST_HEADERS {
+        resp.remove_header(name);
+    }
+    if let Some(etag) = resp.header("etag").filter(|e| !e.starts_with("W/")) {
+        let _ = resp.set_header("etag", &format!("W/{etag}"));
+    }
+    Action::Continue
 }
 
 impl Plugin for Redact {

@@ -3,6 +3,9 @@
 //! Wasm. Either way the client gets the same masks: each e-mail address hashed with the
 //! operator's key (checked against HMAC-SHA256 written out from RFC 2104), each card number
 //! cut to its last four digits, every value counted per rule, and nothing of the originals.
+//! A response body masked where the gateway holds it follows the plugin's rules as before: the
+//! digest headers go and a strong ETag becomes weak, an empty or clean body is left alone, and
+//! a broken document labelled JSON is masked as text or refused, as `invalid_json` says.
 
 #![allow(clippy::unwrap_used)]
 
@@ -99,4 +102,85 @@ hash_key = "{HASH_KEY}""#
     let expected = (3 * SMALL + LARGE) as u64;
     assert_eq!(redactions(&scraped, "field:$..email", "response"), expected);
     assert_eq!(redactions(&scraped, "card", "response"), expected);
+}
+
+/// An upstream that answers `/api/<name>` with the JSON body of that name, an `ETag` and a
+/// `Content-MD5`.
+async fn documents(bodies: &'static [(&'static str, &'static str)]) -> Upstream {
+    Upstream::start(Arc::new(move |req| {
+        let name = req.uri().path().trim_start_matches("/api/").to_owned();
+        let body = bodies
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map_or("", |(_, b)| b);
+        Box::pin(async move {
+            Response::builder()
+                .header("content-type", "application/json; charset=utf-8")
+                .header("etag", "\"v7\"")
+                .header("content-md5", "Q2hlY2sgSW50ZWdyaXR5IQ==")
+                .body(Full::new(Bytes::from_static(body.as_bytes())))
+                .unwrap()
+        })
+    }))
+    .await
+}
+
+const BODIES: &[(&str, &str)] = &[
+    (
+        "personal",
+        r#"{"user": {"email": "alice@example.com", "plan": "pro"}}"#,
+    ),
+    ("clean", r#"{"user": {"plan": "pro"}}"#),
+    ("empty", ""),
+    ("broken", r#"{"note": "write to bob@example.org", "#),
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn json_masked_in_the_host_keeps_the_plugins_rules_for_headers_and_broken_documents() {
+    let upstream = documents(BODIES).await;
+    let gateway = gateway(&config(&upstream.target(), r#"detectors = ["email"]"#, "")).await;
+
+    // Masked: the digest no longer describes the body, and the ETag becomes weak.
+    let masked = get(&gateway.url("/api/personal"), &[]).await;
+    assert_eq!(masked.status, 200);
+    assert_eq!(
+        masked.json(),
+        serde_json::json!({"user": {"email": "[REDACTED]", "plan": "pro"}})
+    );
+    assert_eq!(masked.header("etag"), Some("W/\"v7\""));
+    assert_eq!(masked.header("content-md5"), None);
+
+    // Nothing to mask, or nothing at all: the answer is the upstream's, headers included.
+    for name in ["clean", "empty"] {
+        let reply = get(&gateway.url(&format!("/api/{name}")), &[]).await;
+        assert_eq!(reply.status, 200, "{name}");
+        let expected = BODIES.iter().find(|(n, _)| *n == name).unwrap().1;
+        assert_eq!(reply.body, expected.as_bytes(), "{name}");
+        assert_eq!(reply.header("etag"), Some("\"v7\""), "{name}");
+        assert!(reply.header("content-md5").is_some(), "{name}");
+    }
+
+    // Labelled JSON but broken: with the default `invalid_json = "text"` it is masked as text.
+    let broken = get(&gateway.url("/api/broken"), &[]).await;
+    assert_eq!(broken.status, 200);
+    assert_eq!(broken.body, &br#"{"note": "write to [REDACTED]", "#[..]);
+    let scraped = metrics(&gateway).await;
+    assert_eq!(redactions(&scraped, "email", "response"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn broken_json_is_refused_when_the_config_says_so() {
+    let upstream = documents(BODIES).await;
+    let plugin = "detectors = [\"email\"]\ninvalid_json = \"refuse\"";
+    let gateway = gateway(&config(&upstream.target(), plugin, "")).await;
+
+    let refused = get(&gateway.url("/api/broken"), &[]).await;
+    assert_eq!(refused.status, 502);
+    let error = refused.json();
+    assert_eq!(error["error"], "redact_invalid_json", "{error}");
+    assert!(!String::from_utf8_lossy(&refused.body).contains("bob@"));
+
+    let masked = get(&gateway.url("/api/personal"), &[]).await;
+    assert_eq!(masked.status, 200);
+    assert_eq!(masked.json()["user"]["email"], "[REDACTED]");
 }
