@@ -42,7 +42,8 @@
 //! The SDK targets the contract `tollgate:plugin@0.2.0` (`wit/v0.2/plugin.wit`): bodies are
 //! read when [`Request::body`] / [`Response::body`] is called, [`Response::upstream_error`] tells
 //! the response phase that the upstream failed, [`state`] has binary values, set-if-absent and
-//! compare-and-set, and [`crypto`] verifies signatures in the host.
+//! compare-and-set, [`crypto`] verifies signatures in the host, and [`redaction`] runs the
+//! `redact` plugin's engine in the host.
 //!
 //! # Instance model
 //!
