@@ -1,7 +1,8 @@
 //! One body through redaction: choose JSON, text or pass-through from the Content-Type, undo
 //! the Content-Encoding (gzip, deflate), redact, and encode again. Anything that cannot be
 //! looked into (an unknown encoding, a corrupt or oversized compressed body, UTF-16 text) is
-//! refused, never passed through unredacted. Plain Rust with no host calls.
+//! refused, never passed through unredacted. Plain Rust; in the plugin (Wasm), a JSON document
+//! goes to the gateway's native copy of the config when there is one (`redact_json`).
 
 use std::borrow::Cow;
 use std::io::{Read, Write};

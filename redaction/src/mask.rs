@@ -45,7 +45,7 @@ pub struct Masker {
     keep: usize,
     key: Option<Hmac<Sha256>>,
     /// The same key held by the gateway, which hashes natively and many values per call.
-    /// Outside Wasm (native tests) there is no gateway, and the local key is used.
+    /// Outside Wasm (the gateway's own copy of the engine, native tests) the local key is used.
     #[cfg(target_arch = "wasm32")]
     host_key: Option<std::rc::Rc<tollgate_sdk::crypto::MacKey>>,
 }

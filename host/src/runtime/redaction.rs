@@ -1,8 +1,8 @@
 //! The 0.2.0 `redaction` import: the `redact` plugin's engine (the `tollgate-redaction` crate),
 //! run natively on a JSON document the plugin hands over, or on the response body where the
-//! host holds it (`redact-response`: the body does not cross into the guest and back). Compiled to Wasm, the same scanner and
-//! detectors take about three times as long, and on a JSON response they are nearly all of the
-//! plugin's cost.
+//! host holds it (`redact-response`: the body does not cross into the guest and back).
+//! Compiled to Wasm, the same scanner and detectors take about three times as long, and on a
+//! JSON response they are nearly all of the plugin's cost.
 //!
 //! The guest's limits still hold: a config is at most 64 KiB and an instance holds at most 8
 //! policies (each compiles its patterns, capped at 1 MiB of program each); a document is at
@@ -26,7 +26,7 @@ use crate::chain::ResponseState;
 
 /// Longest config text `create` compiles.
 const MAX_CONFIG_BYTES: usize = 64 << 10;
-/// Largest document `redact-json` masks.
+/// Largest document `redact-json` and `redact-response` mask.
 const MAX_DOCUMENT_BYTES: usize = 1 << 20;
 /// Policies one instance may hold at once.
 const MAX_POLICIES_PER_INSTANCE: usize = 8;
