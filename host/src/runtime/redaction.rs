@@ -238,6 +238,51 @@ mod tests {
     }
 
     #[test]
+    fn an_instance_holds_at_most_eight_policies_and_gets_its_place_back_on_drop() {
+        use std::sync::Arc;
+
+        use crate::chain::NoFetcher;
+        use crate::runtime::clock::SystemClock;
+        use crate::runtime::host_state::HostEnv;
+        use crate::runtime::limits::PluginLimits;
+        use crate::runtime::state::MemoryState;
+
+        let mut host = HostState::new(HostEnv {
+            plugin: "redact".into(),
+            memory_limit: 1 << 20,
+            state: Arc::new(MemoryState::new()),
+            fetcher: Arc::new(NoFetcher),
+            fetch_allowed: Arc::from(Vec::new()),
+            clock: Arc::new(SystemClock),
+            guest_output_to_stderr: false,
+            limits: PluginLimits::default(),
+            shared: Arc::default(),
+        });
+        // A config the plugin would refuse is refused here with the same message, and holds
+        // no place.
+        let err = HostPolicy::create(&mut host, r#"{"detectors": ["dna"]}"#.to_owned())
+            .expect("no trap")
+            .expect_err("an unknown detector");
+        assert!(err.contains("dna"), "{err}");
+        let mut held = Vec::new();
+        for _ in 0..MAX_POLICIES_PER_INSTANCE {
+            let policy = HostPolicy::create(&mut host, CONFIG.to_owned())
+                .expect("no trap")
+                .expect("under the cap");
+            held.push(policy);
+        }
+        let err = HostPolicy::create(&mut host, CONFIG.to_owned())
+            .expect("no trap")
+            .expect_err("the ninth is refused");
+        assert!(err.contains("at most 8"), "{err}");
+
+        let first = held.remove(0);
+        HostPolicy::drop(&mut host, first).expect("dropped");
+        let again = HostPolicy::create(&mut host, CONFIG.to_owned()).expect("no trap");
+        assert!(again.is_ok(), "a dropped policy's place is free again");
+    }
+
+    #[test]
     fn configs_and_documents_past_the_caps_are_refused_with_a_message() {
         let long = format!(r#"{{"fields": ["{}"]}}"#, "a".repeat(MAX_CONFIG_BYTES));
         let err = Policy::compile(&long).expect_err("over 64 KiB");
