@@ -31,6 +31,24 @@ const MAX_DOCUMENT_BYTES: usize = 1 << 20;
 /// Policies one instance may hold at once.
 const MAX_POLICIES_PER_INSTANCE: usize = 8;
 
+/// One run of the engine over a document: the masked text (`None`: nothing was masked) or why
+/// it is not JSON, and the values masked per rule.
+struct Pass {
+    result: Result<Option<Vec<u8>>, String>,
+    counts: Vec<u64>,
+}
+
+/// What `redact-response` makes of a body: its outcome, the masked body to put in its place,
+/// and the values masked per rule.
+pub struct BodyPass {
+    /// What the guest is told.
+    pub outcome: BodyOutcome,
+    /// The new body, when anything was masked.
+    pub masked: Option<Vec<u8>>,
+    /// Values masked per rule.
+    pub counts: Vec<u64>,
+}
+
 /// A `redact` config compiled by the host for one plugin instance.
 #[derive(Debug)]
 pub struct Policy(Settings);
@@ -59,7 +77,7 @@ impl Policy {
                 document.len()
             ));
         }
-        let (result, counts) = self.pass(document)?;
+        let Pass { result, counts } = self.pass(document)?;
         let outcome = match result {
             Ok(None) => JsonOutcome::Unchanged,
             Ok(Some(masked)) => JsonOutcome::Masked(masked),
@@ -68,37 +86,43 @@ impl Policy {
         Ok(JsonRedaction { outcome, counts })
     }
 
-    /// Mask a response body: the outcome, the masked body when anything was masked, and the
-    /// counts. An empty body is unchanged; one over the cap is left for the plugin.
-    pub fn redact_body(
-        &self,
-        body: &[u8],
-    ) -> Result<(BodyOutcome, Option<Vec<u8>>, Vec<u64>), String> {
+    /// Mask a response body. An empty body is unchanged; one over the cap is left for the
+    /// plugin.
+    pub fn redact_body(&self, body: &[u8]) -> Result<BodyPass, String> {
         if body.is_empty() || body.len() > MAX_DOCUMENT_BYTES {
             let outcome = if body.is_empty() {
                 BodyOutcome::Unchanged
             } else {
                 BodyOutcome::TooLarge
             };
-            return Ok((outcome, None, vec![0; self.0.rule_names.len()]));
+            let counts = vec![0; self.0.rule_names.len()];
+            return Ok(BodyPass {
+                outcome,
+                masked: None,
+                counts,
+            });
         }
-        let (result, counts) = self.pass(body)?;
-        Ok(match result {
-            Ok(None) => (BodyOutcome::Unchanged, None, counts),
-            Ok(Some(masked)) => (BodyOutcome::Masked, Some(masked), counts),
-            Err(why) => (BodyOutcome::Invalid(why), None, counts),
+        let Pass { result, counts } = self.pass(body)?;
+        let (outcome, masked) = match result {
+            Ok(None) => (BodyOutcome::Unchanged, None),
+            Ok(Some(masked)) => (BodyOutcome::Masked, Some(masked)),
+            Err(why) => (BodyOutcome::Invalid(why), None),
+        };
+        Ok(BodyPass {
+            outcome,
+            masked,
+            counts,
         })
     }
 
     /// The engine over one document, with a panic turned into a message.
-    #[allow(clippy::type_complexity)] // the engine's own result, and the counts beside it
-    fn pass(&self, document: &[u8]) -> Result<(Result<Option<Vec<u8>>, String>, Vec<u64>), String> {
+    fn pass(&self, document: &[u8]) -> Result<Pass, String> {
         let mut counts = vec![0; self.0.rule_names.len()];
         let result = catch_unwind(AssertUnwindSafe(|| {
             redact_json_here(&self.0, document, &mut counts)
         }))
         .map_err(|_| "the host's redaction engine failed on this document".to_owned())?;
-        Ok((result, counts))
+        Ok(Pass { result, counts })
     }
 }
 
@@ -137,16 +161,19 @@ impl HostPolicy for HostState {
             Ok(body) => body,
             Err(message) => return Ok(Err(message)),
         };
-        let (outcome, masked, counts) = match self.table.get(&policy)?.redact_body(&body) {
+        let done = match self.table.get(&policy)?.redact_body(&body) {
             Ok(done) => done,
             Err(message) => return Ok(Err(message)),
         };
-        if let Some(masked) = masked {
+        if let Some(masked) = done.masked {
             let resp = self.table.get_mut(&resp)?;
             resp.body = Some(Bytes::from(masked));
             resp.lazy_body = None;
         }
-        Ok(Ok(BodyRedaction { outcome, counts }))
+        Ok(Ok(BodyRedaction {
+            outcome: done.outcome,
+            counts: done.counts,
+        }))
     }
 
     fn drop(&mut self, policy: Resource<Policy>) -> wasmtime::Result<()> {
@@ -212,29 +239,28 @@ mod tests {
     #[test]
     fn a_body_is_masked_left_alone_or_left_for_the_plugin() {
         let policy = policy();
-        let (outcome, masked, counts) = policy
+        let done = policy
             .redact_body(br#"{"email": "a@example.com"}"#)
             .expect("the engine ran");
-        assert!(matches!(outcome, BodyOutcome::Masked));
-        let masked = String::from_utf8(masked.expect("a masked body")).expect("UTF-8");
+        assert!(matches!(done.outcome, BodyOutcome::Masked));
+        let masked = String::from_utf8(done.masked.expect("a masked body")).expect("UTF-8");
         assert!(
             masked.contains("hmac:") && !masked.contains("a@example.com"),
             "{masked}"
         );
-        assert_eq!(counts, vec![1, 0]);
+        assert_eq!(done.counts, vec![1, 0]);
 
-        let (outcome, masked, counts) = policy.redact_body(b"").expect("nothing to run");
-        assert!(matches!(outcome, BodyOutcome::Unchanged) && masked.is_none());
-        assert_eq!(counts, vec![0, 0]);
+        let done = policy.redact_body(b"").expect("nothing to run");
+        assert!(matches!(done.outcome, BodyOutcome::Unchanged) && done.masked.is_none());
+        assert_eq!(done.counts, vec![0, 0]);
 
         let big = vec![b' '; MAX_DOCUMENT_BYTES + 1];
-        let (outcome, masked, _) = policy.redact_body(&big).expect("not run");
-        assert!(matches!(outcome, BodyOutcome::TooLarge) && masked.is_none());
+        let done = policy.redact_body(&big).expect("not run");
+        assert!(matches!(done.outcome, BodyOutcome::TooLarge) && done.masked.is_none());
 
-        let (outcome, masked, counts) =
-            policy.redact_body(b"{\"email\": ").expect("the engine ran");
-        assert!(matches!(outcome, BodyOutcome::Invalid(_)) && masked.is_none());
-        assert_eq!(counts, vec![0, 0]);
+        let done = policy.redact_body(b"{\"email\": ").expect("the engine ran");
+        assert!(matches!(done.outcome, BodyOutcome::Invalid(_)) && done.masked.is_none());
+        assert_eq!(done.counts, vec![0, 0]);
     }
 
     #[test]
