@@ -205,10 +205,13 @@ pub fn is_plain_json(
 ) -> bool {
     let (format, charset) = format_of(content_type, &settings.skip_content_types);
     format == Format::Json
-        && charset
-            .as_deref()
-            .is_none_or(|c| !(c.starts_with("utf-16") || c.starts_with("utf-32")))
+        && charset.as_deref().is_none_or(|c| !unreadable_charset(c))
         && codings(content_encoding, settings.decompress).is_ok_and(|c| c.is_empty())
+}
+
+/// A charset the detectors cannot read as it stands (UTF-16, UTF-32): such bodies are refused.
+fn unreadable_charset(charset: &str) -> bool {
+    charset.starts_with("utf-16") || charset.starts_with("utf-32")
 }
 
 /// Redact one body. `content_encoding` holds every value of the Content-Encoding header.
@@ -260,7 +263,7 @@ fn redact_plain(
     counts: &mut [u64],
     notes: &mut Notes,
 ) -> Result<Option<Vec<u8>>, Refusal> {
-    if let Some(cs) = charset.filter(|c| c.starts_with("utf-16") || c.starts_with("utf-32")) {
+    if let Some(cs) = charset.filter(|c| unreadable_charset(c)) {
         return Err(Refusal::Charset(format!(
             "charset `{cs}` cannot be redacted; send UTF-8"
         )));

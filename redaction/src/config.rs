@@ -117,7 +117,7 @@ pub struct Settings {
     /// Access-log scrubbing.
     pub log: LogSettings,
     /// The gateway's native copy of this config (contract 0.2 `redaction`), which JSON
-    /// documents go through in the plugin; none until [`Settings::use_gateway`] made one.
+    /// documents go through in the plugin; none until [`Settings::with_gateway`] made one.
     #[cfg(target_arch = "wasm32")]
     pub gateway: Option<std::rc::Rc<tollgate_sdk::redaction::Policy>>,
 }
@@ -354,10 +354,11 @@ impl Settings {
     /// Have the gateway compile `config` (the JSON these settings were validated from), so
     /// that JSON documents are masked natively. If it refuses, the plugin masks them itself.
     #[cfg(target_arch = "wasm32")]
-    pub fn use_gateway(&mut self, config: &str) {
+    pub fn with_gateway(mut self, config: &str) -> Self {
         self.gateway = tollgate_sdk::redaction::Policy::create(config)
             .ok()
             .map(std::rc::Rc::new);
+        self
     }
 
     /// The rule index under which a whole-value log field counts.

@@ -115,6 +115,23 @@ pub(crate) struct FetchBudget {
 }
 
 impl HostState {
+    /// A host for import tests: the plugin `plugin` on `state`, 1 MiB of memory, no fetches,
+    /// the system clock and default limits.
+    #[cfg(test)]
+    pub(crate) fn for_tests(plugin: &str, state: Arc<dyn StateBackend>) -> Self {
+        Self::new(HostEnv {
+            plugin: plugin.into(),
+            memory_limit: 1 << 20,
+            state,
+            fetcher: Arc::new(crate::chain::NoFetcher),
+            fetch_allowed: Arc::from(Vec::new()),
+            clock: Arc::new(super::clock::SystemClock),
+            guest_output_to_stderr: false,
+            limits: PluginLimits::default(),
+            shared: Arc::default(),
+        })
+    }
+
     pub(crate) fn new(env: HostEnv) -> Self {
         let mut wasi = WasiCtxBuilder::new();
         wasi.allow_tcp(false)

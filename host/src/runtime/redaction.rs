@@ -265,25 +265,8 @@ mod tests {
 
     #[test]
     fn an_instance_holds_at_most_eight_policies_and_gets_its_place_back_on_drop() {
-        use std::sync::Arc;
-
-        use crate::chain::NoFetcher;
-        use crate::runtime::clock::SystemClock;
-        use crate::runtime::host_state::HostEnv;
-        use crate::runtime::limits::PluginLimits;
-        use crate::runtime::state::MemoryState;
-
-        let mut host = HostState::new(HostEnv {
-            plugin: "redact".into(),
-            memory_limit: 1 << 20,
-            state: Arc::new(MemoryState::new()),
-            fetcher: Arc::new(NoFetcher),
-            fetch_allowed: Arc::from(Vec::new()),
-            clock: Arc::new(SystemClock),
-            guest_output_to_stderr: false,
-            limits: PluginLimits::default(),
-            shared: Arc::default(),
-        });
+        let state = std::sync::Arc::new(crate::runtime::state::MemoryState::new());
+        let mut host = HostState::for_tests("redact", state);
         // A config the plugin would refuse is refused here with the same message, and holds
         // no place.
         let err = HostPolicy::create(&mut host, r#"{"detectors": ["dna"]}"#.to_owned())

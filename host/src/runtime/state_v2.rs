@@ -153,24 +153,11 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::chain::NoFetcher;
-    use crate::runtime::clock::SystemClock;
-    use crate::runtime::host_state::HostEnv;
     use crate::runtime::limits::PluginLimits;
     use crate::runtime::state::{MemoryState, StateBackend};
 
     fn host(state: Arc<MemoryState>) -> HostState {
-        HostState::new(HostEnv {
-            plugin: "meter".into(),
-            memory_limit: 1 << 20,
-            state,
-            fetcher: Arc::new(NoFetcher),
-            fetch_allowed: Arc::from(Vec::new()),
-            clock: Arc::new(SystemClock),
-            guest_output_to_stderr: false,
-            limits: PluginLimits::default(),
-            shared: Arc::default(),
-        })
+        HostState::for_tests("meter", state)
     }
 
     fn adds(n: usize) -> Vec<state::CounterAdd> {

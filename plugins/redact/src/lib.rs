@@ -209,10 +209,10 @@ impl Plugin for Redact {
     fn init(config: serde_json::Value) -> Result<Self, String> {
         let text = config.to_string();
         let raw: RawConfig = tollgate_sdk::parse_config(&text)?;
-        #[allow(unused_mut)] // only Wasm builds hand the config to the gateway
-        let mut settings = config::validate(raw)?;
+        let settings = config::validate(raw)?;
+        // Only Wasm builds have a gateway to hand the config to.
         #[cfg(target_arch = "wasm32")]
-        settings.use_gateway(&text);
+        let settings = settings.with_gateway(&text);
         Ok(Redact(settings))
     }
 
