@@ -23,6 +23,7 @@ pub mod finders;
 pub mod json;
 pub mod jsonstr;
 pub mod logscrub;
+pub mod mac;
 pub mod mask;
 pub mod path;
 #[cfg(test)]

@@ -1,7 +1,6 @@
 //! Mask styles: what a value found by a rule is replaced with.
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use crate::mac::MacKey;
 
 /// How a value is masked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,11 +42,14 @@ const HASH_BYTES: usize = 16;
 pub struct Masker {
     replacement: String,
     keep: usize,
-    key: Option<Hmac<Sha256>>,
+    key: Option<MacKey>,
     /// The same key held by the gateway, which hashes natively and many values per call.
     /// Outside Wasm (the gateway's own copy of the engine, native tests) the local key is used.
     #[cfg(target_arch = "wasm32")]
     host_key: Option<std::rc::Rc<tollgate_sdk::crypto::MacKey>>,
+    /// Whether [`Masker::mask_deferring`] leaves hashes for [`Masker::fill`]: in Wasm, where
+    /// one call into the gateway hashes a body's values; natively a hash is written at once.
+    defer: bool,
 }
 
 /// Hash masks written as placeholders, whose digits [`Masker::fill`] writes later: one call
@@ -100,14 +102,25 @@ impl Masker {
         let host_key = key
             .and_then(|k| tollgate_sdk::crypto::MacKey::create(k).ok())
             .map(std::rc::Rc::new);
-        let key = key.and_then(|k| Hmac::<Sha256>::new_from_slice(k).ok());
+        let key = key.and_then(MacKey::new);
         Self {
             replacement,
             keep,
             key,
             #[cfg(target_arch = "wasm32")]
+            defer: host_key.is_some(),
+            #[cfg(target_arch = "wasm32")]
             host_key,
+            #[cfg(not(target_arch = "wasm32"))]
+            defer: false,
         }
+    }
+
+    /// This masker, deferring its hashes as it does in Wasm (for tests of that path).
+    #[cfg(test)]
+    pub fn deferring(mut self) -> Self {
+        self.defer = true;
+        self
     }
 
     /// [`Masker::mask_into`], except that a hash is left as a placeholder recorded in
@@ -119,7 +132,7 @@ impl Masker {
         out: &mut String,
         deferred: &mut Deferred,
     ) {
-        if style != Style::Hash || self.key.is_none() {
+        if style != Style::Hash || self.key.is_none() || !self.defer {
             return self.mask_into(style, canonical, out);
         }
         out.push_str(HASH_PREFIX);
@@ -159,14 +172,7 @@ impl Masker {
         let Some(key) = &self.key else {
             return Vec::new();
         };
-        values
-            .iter()
-            .map(|value| {
-                let mut mac = key.clone();
-                mac.update(value);
-                mac.finalize().into_bytes().into()
-            })
-            .collect()
+        values.iter().map(|value| key.sign(value)).collect()
     }
 
     /// The masked form of `value`. `canonical` is the value as the hash and the partial mask
@@ -212,10 +218,14 @@ impl Masker {
 
     fn hash(&self, value: &str, out: &mut String) {
         // The config refuses `hash` without a key; never fall back to the value.
-        match self.macs(&[value.as_bytes()]).first() {
+        #[cfg(target_arch = "wasm32")]
+        let mac = self.macs(&[value.as_bytes()]).first().copied();
+        #[cfg(not(target_arch = "wasm32"))]
+        let mac = self.key.as_ref().map(|key| key.sign(value.as_bytes()));
+        match mac {
             Some(mac) => {
                 out.push_str(HASH_PREFIX);
-                out.push_str(&hex(mac));
+                out.push_str(&hex(&mac));
             }
             None => out.push_str(&self.replacement),
         }
