@@ -28,3 +28,4 @@ pub mod mask;
 pub mod path;
 #[cfg(test)]
 mod reference;
+pub mod response;

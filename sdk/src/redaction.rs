@@ -38,8 +38,10 @@ impl Policy {
 
     /// Mask the response body, a JSON document, where the gateway holds it (in `on_response`):
     /// read if no plugin has, masked, and replaced when anything was masked, without crossing
-    /// into the plugin. A body over 1 MiB is left for the plugin ([`BodyOutcome::TooLarge`]).
-    /// Fails with [`Response::body`]'s message when the body cannot be read.
+    /// into the plugin. A replaced body loses its digest headers and a strong `ETag` becomes
+    /// weak. A status without a body (1xx, 204, 304) is [`BodyOutcome::Unchanged`]. A body over
+    /// 1 MiB is left for the plugin ([`BodyOutcome::TooLarge`]). Fails with
+    /// [`Response::body`]'s message when the body cannot be read.
     pub fn redact_response(&self, resp: &Response<'_>) -> Result<BodyRedaction, String> {
         self.0.redact_response(resp.raw())
     }

@@ -1,6 +1,8 @@
 //! The 0.2.0 `redaction` import: the `redact` plugin's engine (the `tollgate-redaction` crate),
 //! run natively on a JSON document the plugin hands over, or on the response body where the
-//! host holds it (`redact-response`: the body does not cross into the guest and back).
+//! host holds it (`redact-response`: the body does not cross into the guest and back, and the
+//! host fixes the masked body's digest and `ETag` headers, which would cost the plugin five
+//! more calls into the host).
 //! Compiled to Wasm, the same scanner and detectors take about three times as long, and on a
 //! JSON response they are nearly all of the plugin's cost.
 //!
@@ -14,14 +16,18 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use bytes::Bytes;
+use http::HeaderMap;
 use tollgate_redaction::body::redact_json_here;
 use tollgate_redaction::config::{RawConfig, Settings, validate};
+use tollgate_redaction::response;
 use wasmtime::component::Resource;
 
 use super::bindings::v02::tollgate::plugin::redaction::{
     BodyOutcome, BodyRedaction, Host, HostPolicy, JsonOutcome, JsonRedaction,
 };
+use super::host_request::set_header;
 use super::host_state::HostState;
+use super::limits::PluginLimits;
 use crate::chain::ResponseState;
 
 /// Longest config text `create` compiles.
@@ -126,6 +132,27 @@ impl Policy {
     }
 }
 
+/// A masked body's headers: the digests go, a strong `ETag` becomes weak (a weak one that the
+/// header caps leave no room for goes too: a strong validator must not name the masked body).
+fn masked_headers(headers: &mut HeaderMap, limits: &PluginLimits) {
+    for name in response::DIGEST_HEADERS {
+        headers.remove(*name);
+    }
+    let Some(etag) = headers.get(http::header::ETAG) else {
+        return;
+    };
+    let kept = match etag.to_str().ok().map(response::weak_etag) {
+        // Weak already.
+        Some(None) => true,
+        Some(Some(weak)) => set_header(headers, limits, "etag", weak).is_ok(),
+        // Not text: it cannot be weakened.
+        None => false,
+    };
+    if !kept {
+        headers.remove(http::header::ETAG);
+    }
+}
+
 impl Host for HostState {}
 
 impl HostPolicy for HostState {
@@ -157,6 +184,13 @@ impl HostPolicy for HostState {
         policy: Resource<Policy>,
         resp: Resource<ResponseState>,
     ) -> wasmtime::Result<Result<BodyRedaction, String>> {
+        if !response::has_body(self.table.get(&resp)?.status.as_u16()) {
+            let counts = vec![0; self.table.get(&policy)?.0.rule_names.len()];
+            return Ok(Ok(BodyRedaction {
+                outcome: BodyOutcome::Unchanged,
+                counts,
+            }));
+        }
         let body = match self.response_body(&resp).await? {
             Ok(body) => body,
             Err(message) => return Ok(Err(message)),
@@ -169,6 +203,7 @@ impl HostPolicy for HostState {
             let resp = self.table.get_mut(&resp)?;
             resp.body = Some(Bytes::from(masked));
             resp.lazy_body = None;
+            masked_headers(&mut resp.headers, &self.limits);
         }
         Ok(Ok(BodyRedaction {
             outcome: done.outcome,
@@ -186,6 +221,7 @@ impl HostPolicy for HostState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::runtime::limits::header_bytes;
 
     const CONFIG: &str = r#"{"fields": [{"match": "$..email", "style": "hash"}],
         "detectors": {"card": "partial"}, "hash_key": "unit-test-only-key-0123456789"}"#;
@@ -261,6 +297,54 @@ mod tests {
         let done = policy.redact_body(b"{\"email\": ").expect("the engine ran");
         assert!(matches!(done.outcome, BodyOutcome::Invalid(_)) && done.masked.is_none());
         assert_eq!(done.counts, vec![0, 0]);
+    }
+
+    fn headers(pairs: &[(&'static str, &[u8])]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for (name, value) in pairs {
+            let value = http::HeaderValue::from_bytes(value).expect("a valid value");
+            headers.append(*name, value);
+        }
+        headers
+    }
+
+    #[test]
+    fn a_masked_body_loses_its_digests_and_its_strong_etag() {
+        let limits = PluginLimits::default();
+        let mut h = headers(&[
+            ("content-md5", b"Q2hlY2sgSW50ZWdyaXR5IQ=="),
+            ("digest", b"sha-256=abc"),
+            ("content-digest", b"sha-256=:abc=:"),
+            ("repr-digest", b"sha-256=:abc=:"),
+            ("etag", b"\"v1\""),
+            ("content-type", b"application/json"),
+        ]);
+        masked_headers(&mut h, &limits);
+        assert_eq!(h.len(), 2, "{h:?}");
+        assert_eq!(h["etag"], "W/\"v1\"");
+        assert_eq!(h["content-type"], "application/json");
+
+        // A weak validator stays as it is; one that is not text cannot be weakened and goes.
+        let mut h = headers(&[("etag", b"W/\"v1\"")]);
+        masked_headers(&mut h, &limits);
+        assert_eq!(h["etag"], "W/\"v1\"");
+        let mut h = headers(&[("etag", b"\"\xff\"")]);
+        masked_headers(&mut h, &limits);
+        assert!(h.get("etag").is_none(), "{h:?}");
+    }
+
+    #[test]
+    fn a_strong_etag_without_room_to_weaken_goes() {
+        let mut h = headers(&[("etag", b"\"v1\"")]);
+        let limits = PluginLimits {
+            max_header_bytes: header_bytes(&h) + 1,
+            ..PluginLimits::default()
+        };
+        masked_headers(&mut h, &limits);
+        assert!(
+            h.is_empty(),
+            "W/ is two bytes more than the cap allows: {h:?}"
+        );
     }
 
     #[test]

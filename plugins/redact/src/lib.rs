@@ -20,10 +20,8 @@
 use tollgate_redaction::body;
 use tollgate_redaction::config::{self, RawConfig, Settings};
 use tollgate_redaction::logscrub::{self, LogField};
+use tollgate_redaction::response;
 use tollgate_sdk::{Action, Capabilities, Plugin, Request, Response, context, log, metrics};
-
-/// Body-integrity headers that no longer describe a redacted body.
-const DIGEST_HEADERS: &[&str] = &["content-md5", "digest", "content-digest", "repr-digest"];
 
 struct Redact(Settings);
 
@@ -81,7 +79,7 @@ impl Redact {
             body::Outcome::Unchanged | body::Outcome::Skipped => Action::Continue,
             body::Outcome::Replaced(bytes) => match req.set_body(&bytes) {
                 Ok(()) => {
-                    for name in DIGEST_HEADERS {
+                    for name in response::DIGEST_HEADERS {
                         req.remove_header(name);
                     }
                     Action::Continue
@@ -95,17 +93,17 @@ impl Redact {
     }
 
     fn response_body(&self, resp: &Response<'_>, counts: &mut [u64]) -> Action {
-        let status = resp.status();
-        if status < 200 || status == 204 || status == 304 {
-            return Action::Continue;
-        }
         let content_type = resp.header("content-type");
         let encoding = resp.header_all("content-encoding");
+        // The gateway checks the status itself (one call less here).
         #[cfg(target_arch = "wasm32")]
         if let Some(action) =
             self.response_in_gateway(resp, content_type.as_deref(), &encoding, counts)
         {
             return action;
+        }
+        if !response::has_body(resp.status()) {
+            return Action::Continue;
         }
         let body = match resp.body() {
             Ok(b) => b,
@@ -131,8 +129,9 @@ impl Redact {
     }
 
     /// A plain JSON response body masked by the gateway where it holds it (it never crosses
-    /// into the plugin); `None` when the plugin reads and masks the body itself: another
-    /// format, an encoding, over the gateway's 1 MiB, or not JSON with `invalid_json = "text"`.
+    /// into the plugin, and the gateway fixes a masked body's digest and `ETag` headers);
+    /// `None` when the plugin reads and masks the body itself: another format, an encoding,
+    /// over the gateway's 1 MiB, or not JSON with `invalid_json = "text"`.
     #[cfg(target_arch = "wasm32")]
     fn response_in_gateway(
         &self,
@@ -154,8 +153,7 @@ impl Redact {
             *count = count.saturating_add(*add);
         }
         match done.outcome {
-            BodyOutcome::Unchanged => Some(Action::Continue),
-            BodyOutcome::Masked => Some(replaced(resp)),
+            BodyOutcome::Unchanged | BodyOutcome::Masked => Some(Action::Continue),
             BodyOutcome::Invalid(why) if self.0.invalid_json == config::InvalidJson::Refuse => {
                 let r = body::Refusal::InvalidJson(why);
                 Some(self.refuse("response", 502, r.code(), &r.message()))
@@ -190,14 +188,16 @@ impl Redact {
     }
 }
 
-/// After the response body was replaced: the digests no longer describe it, and a strong
-/// validator becomes weak (same redaction, same content).
+/// After the plugin replaced the response body: the digests no longer describe it, and a
+/// strong validator becomes weak (same redaction, same content).
 fn replaced(resp: &Response<'_>) -> Action {
-    for name in DIGEST_HEADERS {
+    for name in response::DIGEST_HEADERS {
         resp.remove_header(name);
     }
-    if let Some(etag) = resp.header("etag").filter(|e| !e.starts_with("W/")) {
-        let _ = resp.set_header("etag", &format!("W/{etag}"));
+    if let Some(weak) = resp.header("etag").and_then(|e| response::weak_etag(&e))
+        && resp.set_header("etag", &weak).is_err()
+    {
+        resp.remove_header("etag");
     }
     Action::Continue
 }

@@ -4,8 +4,9 @@
 //! operator's key (checked against HMAC-SHA256 written out from RFC 2104), each card number
 //! cut to its last four digits, every value counted per rule, and nothing of the originals.
 //! A response body masked where the gateway holds it follows the plugin's rules as before: the
-//! digest headers go and a strong ETag becomes weak, an empty or clean body is left alone, and
-//! a broken document labelled JSON is masked as text or refused, as `invalid_json` says.
+//! digest headers go and a strong ETag becomes weak (the gateway sees to both), an empty or
+//! clean body and a 204 or 304 are left alone, and a broken document labelled JSON is masked
+//! as text or refused, as `invalid_json` says.
 
 #![allow(clippy::unwrap_used)]
 
@@ -105,7 +106,8 @@ hash_key = "{HASH_KEY}""#
 }
 
 /// An upstream that answers `/api/<name>` with the JSON body of that name, an `ETag` and a
-/// `Content-MD5`.
+/// `Content-MD5`; `/api/not-modified` and `/api/no-content` answer 304 and 204, with the same
+/// headers and no body.
 async fn documents(bodies: &'static [(&'static str, &'static str)]) -> Upstream {
     Upstream::start(Arc::new(move |req| {
         let name = req.uri().path().trim_start_matches("/api/").to_owned();
@@ -113,8 +115,14 @@ async fn documents(bodies: &'static [(&'static str, &'static str)]) -> Upstream 
             .iter()
             .find(|(n, _)| *n == name)
             .map_or("", |(_, b)| b);
+        let status = match name.as_str() {
+            "not-modified" => 304,
+            "no-content" => 204,
+            _ => 200,
+        };
         Box::pin(async move {
             Response::builder()
+                .status(status)
                 .header("content-type", "application/json; charset=utf-8")
                 .header("etag", "\"v7\"")
                 .header("content-md5", "Q2hlY2sgSW50ZWdyaXR5IQ==")
@@ -156,6 +164,15 @@ async fn json_masked_in_the_host_keeps_the_plugins_rules_for_headers_and_broken_
         assert_eq!(reply.status, 200, "{name}");
         let expected = BODIES.iter().find(|(n, _)| *n == name).unwrap().1;
         assert_eq!(reply.body, expected.as_bytes(), "{name}");
+        assert_eq!(reply.header("etag"), Some("\"v7\""), "{name}");
+        assert!(reply.header("content-md5").is_some(), "{name}");
+    }
+
+    // A status without a body is passed on as it came, its validators untouched.
+    for (name, status) in [("not-modified", 304), ("no-content", 204)] {
+        let reply = get(&gateway.url(&format!("/api/{name}")), &[]).await;
+        assert_eq!(reply.status, status, "{name}");
+        assert!(reply.body.is_empty(), "{name}");
         assert_eq!(reply.header("etag"), Some("\"v7\""), "{name}");
         assert!(reply.header("content-md5").is_some(), "{name}");
     }
