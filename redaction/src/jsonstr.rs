@@ -129,10 +129,29 @@ impl FeatureWords {
     }
 }
 
-/// Append `text` escaped for a JSON string literal (`"`, `\` and control characters).
+/// Where the first byte of `b` that needs an escape in a JSON string is, eight bytes at a time.
+fn first_to_escape(b: &[u8]) -> Option<usize> {
+    let mut i = 0;
+    while let Some(word) = word_at(b, i) {
+        let end = ends(word);
+        if end != 0 {
+            return Some(i + (end.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    let tail = b.get(i..)?.iter().position(|&c| ends_run(c))?;
+    Some(i + tail)
+}
+
+/// Append `text` escaped for a JSON string literal (`"`, `\` and control characters). Most
+/// text (masks, the text around a match) needs no escape and is copied whole.
 pub fn push_escaped(out: &mut String, text: &str) {
+    let Some(first) = first_to_escape(text.as_bytes()) else {
+        out.push_str(text);
+        return;
+    };
     let mut plain = 0;
-    for (i, &c) in text.as_bytes().iter().enumerate() {
+    for (i, &c) in text.as_bytes().iter().enumerate().skip(first) {
         if !ends_run(c) {
             continue;
         }
@@ -226,5 +245,24 @@ mod tests {
         let mut out = String::new();
         push_escaped(&mut out, "a\"b\\c\nd\re\tf\u{1}\u{1f}\u{7f}é");
         assert_eq!(out, "a\\\"b\\\\c\\nd\\re\\tf\\u0001\\u001f\u{7f}é");
+    }
+
+    #[test]
+    fn escaping_finds_the_first_escape_wherever_it_is() {
+        // Each length around a word, with the byte to escape at each place, and none at all.
+        for len in 0..20 {
+            let plain: String = (0..len).map(|i| char::from(b'a' + i as u8)).collect();
+            let mut out = String::new();
+            push_escaped(&mut out, &plain);
+            assert_eq!(out, plain);
+            for at in 0..len {
+                let mut text = plain.clone().into_bytes();
+                text[at] = b'"';
+                let text = String::from_utf8(text).expect("ASCII");
+                let mut out = String::new();
+                push_escaped(&mut out, &text);
+                assert_eq!(out, text.replace('"', "\\\""), "{text}");
+            }
+        }
     }
 }
