@@ -74,9 +74,12 @@ impl Parked {
     }
 }
 
-/// Read `body` whole, failing past `limit` bytes (when given) or when the stream fails.
+/// Read `body` whole, failing past `limit` bytes (when given) or when the stream fails. A body
+/// that comes in one chunk (most small ones) is that chunk, not a copy of it; a second chunk
+/// starts a buffer.
 async fn collect(mut body: ProxyBody, limit: Option<u64>) -> Result<Bytes, (ReadFailure, String)> {
-    let mut buf = BytesMut::new();
+    let mut first = Bytes::new();
+    let mut joined: Option<BytesMut> = None;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| {
             let failure = if e.is::<BodyTooLarge>() {
@@ -86,16 +89,34 @@ async fn collect(mut body: ProxyBody, limit: Option<u64>) -> Result<Bytes, (Read
             };
             (failure, e.to_string())
         })?;
-        if let Ok(data) = frame.into_data() {
-            buf.extend_from_slice(&data);
-            if let Some(limit) = limit
-                && buf.len() as u64 > limit
-            {
-                return Err((ReadFailure::TooLarge, format!("larger than {limit} bytes")));
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let len = match joined.as_mut() {
+            Some(buf) => {
+                buf.extend_from_slice(&data);
+                buf.len()
             }
+            None if first.is_empty() => {
+                first = data;
+                first.len()
+            }
+            None => {
+                let mut buf =
+                    BytesMut::with_capacity(first.len().saturating_mul(2).max(data.len()));
+                buf.extend_from_slice(&first);
+                buf.extend_from_slice(&data);
+                first = Bytes::new();
+                joined.insert(buf).len()
+            }
+        };
+        if let Some(limit) = limit
+            && len as u64 > limit
+        {
+            return Err((ReadFailure::TooLarge, format!("larger than {limit} bytes")));
         }
     }
-    Ok(buf.freeze())
+    Ok(joined.map_or(first, BytesMut::freeze))
 }
 
 impl BodyReader for Parked {
@@ -112,5 +133,46 @@ impl BodyReader for Parked {
                     format!("reading the {} body failed: {message}", self.what)
                 })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http_body::Frame;
+    use http_body_util::StreamBody;
+
+    fn body(chunks: &[&'static [u8]]) -> ProxyBody {
+        let frames: Vec<Result<Frame<Bytes>, crate::proxy::error::BoxError>> = chunks
+            .iter()
+            .map(|c| Ok(Frame::data(Bytes::from_static(c))))
+            .collect();
+        StreamBody::new(futures_util::stream::iter(frames)).boxed_unsync()
+    }
+
+    #[tokio::test]
+    async fn one_chunk_is_kept_as_it_came_and_more_are_joined() {
+        let chunk: &'static [u8] = b"{\"a\": 1}";
+        let whole = collect(body(&[chunk]), None).await.expect("read");
+        assert_eq!(whole.as_ptr(), chunk.as_ptr(), "no copy of a lone chunk");
+
+        let whole = collect(body(&[b"ab", b"", b"cd", b"e"]), Some(5))
+            .await
+            .expect("at the limit");
+        assert_eq!(&whole[..], b"abcde");
+        assert!(collect(body(&[]), None).await.expect("read").is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_body_past_the_limit_fails_in_its_first_or_a_later_chunk() {
+        for chunks in [
+            &[&b"abcdef"[..]][..],
+            &[b"abc", b"def"],
+            &[b"a", b"b", b"cdef"],
+        ] {
+            let (failure, message) = collect(body(chunks), Some(5)).await.expect_err("over");
+            assert_eq!(failure, ReadFailure::TooLarge);
+            assert!(message.contains("larger than 5 bytes"), "{message}");
+        }
     }
 }
