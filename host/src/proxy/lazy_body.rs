@@ -102,8 +102,7 @@ async fn collect(mut body: ProxyBody, limit: Option<u64>) -> Result<Bytes, (Read
                 first.len()
             }
             None => {
-                let mut buf =
-                    BytesMut::with_capacity(first.len().saturating_mul(2).max(data.len()));
+                let mut buf = BytesMut::with_capacity(first.len() + data.len());
                 buf.extend_from_slice(&first);
                 buf.extend_from_slice(&data);
                 first = Bytes::new();

@@ -132,8 +132,8 @@ impl Policy {
     }
 }
 
-/// A masked body's headers: the digests go, a strong `ETag` becomes weak (a weak one that the
-/// header caps leave no room for goes too: a strong validator must not name the masked body).
+/// A masked body's headers: the digests go, a strong `ETag` becomes weak (one that the header
+/// caps leave no room to weaken goes: a strong validator must not name the masked body).
 fn masked_headers(headers: &mut HeaderMap, limits: &PluginLimits) {
     for name in response::DIGEST_HEADERS {
         headers.remove(*name);
@@ -184,16 +184,14 @@ impl HostPolicy for HostState {
         policy: Resource<Policy>,
         resp: Resource<ResponseState>,
     ) -> wasmtime::Result<Result<BodyRedaction, String>> {
-        if !response::has_body(self.table.get(&resp)?.status.as_u16()) {
-            let counts = vec![0; self.table.get(&policy)?.0.rule_names.len()];
-            return Ok(Ok(BodyRedaction {
-                outcome: BodyOutcome::Unchanged,
-                counts,
-            }));
-        }
-        let body = match self.response_body(&resp).await? {
-            Ok(body) => body,
-            Err(message) => return Ok(Err(message)),
+        // A status without a body is not read: it masks as an empty body does.
+        let body = if !response::has_body(self.table.get(&resp)?.status.as_u16()) {
+            Bytes::new()
+        } else {
+            match self.response_body(&resp).await? {
+                Ok(body) => body,
+                Err(message) => return Ok(Err(message)),
+            }
         };
         let done = match self.table.get(&policy)?.redact_body(&body) {
             Ok(done) => done,
