@@ -319,6 +319,10 @@ impl Canary {
     }
 }
 
+/// Calls each version needs in the window before the p99 rule compares them: under 100 calls
+/// a p99 is the slowest call, so one preemption of a thread would decide it.
+const P99_MIN_CALLS: u64 = 100;
+
 /// Why the rule takes the canary out, or `None`.
 fn judge(state: &CanaryState, rule: &RollbackRule) -> Option<String> {
     let [stable, canary] = &state.windows;
@@ -332,7 +336,8 @@ fn judge(state: &CanaryState, rule: &RollbackRule) -> Option<String> {
         ));
     }
     if let Some(ratio) = rule.max_p99_ratio
-        && stable_calls > 0
+        && stable_calls >= P99_MIN_CALLS
+        && canary_calls >= P99_MIN_CALLS
     {
         let c = canary.latency.quantile(0.99);
         let s = stable.latency.quantile(0.99);
@@ -377,5 +382,37 @@ mod tests {
             .filter(|i| mix(fnv1a(seed, format!("consumer-{i}").as_bytes())) % BUCKETS < 1000)
             .count();
         assert!((900..1100).contains(&low), "{low}");
+    }
+
+    fn record(w: &Window, calls: u64, micros: u64) {
+        for _ in 0..calls {
+            w.calls.fetch_add(1, Ordering::Relaxed);
+            w.latency.record(micros * 1000);
+        }
+    }
+
+    #[test]
+    fn p99_rule_waits_for_a_hundred_calls_of_each_version() {
+        let rule = RollbackRule {
+            max_error_rate_points: None,
+            max_p99_ratio: Some(3.0),
+            min_requests: 20,
+            window: Duration::from_secs(60),
+            webhook: None,
+        };
+        let state = CanaryState::default();
+        let [stable, canary] = &state.windows;
+        record(stable, 400, 50);
+        // One slow call among 60 is the p99 of 60: not judged yet.
+        record(canary, 59, 50);
+        record(canary, 1, 7000);
+        assert_eq!(judge(&state, &rule), None);
+        // At 100 calls, one slow call is under the p99.
+        record(canary, 40, 50);
+        assert_eq!(judge(&state, &rule), None);
+        // A canary that is slow throughout is taken out.
+        record(canary, 100, 7000);
+        let why = judge(&state, &rule).unwrap_or_default();
+        assert!(why.contains("p99") && why.contains("200 calls"), "{why}");
     }
 }

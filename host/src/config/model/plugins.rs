@@ -111,7 +111,7 @@ impl CanarySplit {
 /// `[plugins.NAME.canary.rollback]`: take the canary out when, over a window with at least
 /// `min_requests` canary calls, its failure rate exceeds the stable's by more than
 /// `max_error_rate_points` percentage points, or its p99 call time exceeds `max_p99_ratio` times
-/// the stable's.
+/// the stable's (compared once each version has 100 calls in the window).
 #[derive(Debug, Clone, PartialEq)]
 pub struct RollbackRule {
     /// Percentage points (0..=100).
