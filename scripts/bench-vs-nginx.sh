@@ -13,26 +13,28 @@
 # same JSON). One gateway process per case, started with a config written for it.
 #
 #   scripts/bench-vs-nginx.sh [--duration S] [--rounds R] [--fixed-duration S] [--cases "a b"]
-#                             [--no-build] [--out DIR] [--tollgate PATH] [--plugins DIR]
-# --fixed-duration 0 skips the open loop (and oha). --plugins loads the built-in plugins from DIR
-# instead of plugins/target/wasm32-wasip2/release (to compare two builds of them).
+#                             [--no-build] [--pgo] [--out DIR] [--tollgate PATH] [--plugins DIR]
+# --pgo measures the profile-guided build (scripts/build-pgo.sh, about 30 minutes) instead of
+# `cargo build --release`; with --no-build, the last one. --fixed-duration 0 skips the open loop
+# (and oha). --plugins loads the built-in plugins from DIR instead of
+# plugins/target/wasm32-wasip2/release (to compare two builds of them).
 #
 # Installs what is missing: nginx and wrk (apt-get), oha (cargo install oha --locked).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 
-DUR=10 ROUNDS=1 FDUR=10 WARMUP=2 CONNS=64 BUILD=1 OUT="" CASES="" TOLLGATE_BIN="" PLUGINS=""
+DUR=10 ROUNDS=1 FDUR=10 WARMUP=2 CONNS=64 BUILD=1 PGO=0 OUT="" CASES="" TOLLGATE_BIN="" PLUGINS=""
 ALL_CASES="direct nginx empty empty-log trace100 trace1 headers5 chain7 chain7-redis jwt-rs256 json-empty json-redact"
 while [ $# -gt 0 ]; do
   case "$1" in
     --duration) DUR=$2; shift 2;; --rounds) ROUNDS=$2; shift 2;;
     --fixed-duration) FDUR=$2; shift 2;; --warmup) WARMUP=$2; shift 2;;
     --connections) CONNS=$2; shift 2;; --cases) CASES=$2; shift 2;;
-    --no-build) BUILD=0; shift;; --out) OUT=$2; shift 2;;
+    --no-build) BUILD=0; shift;; --pgo) PGO=1; shift;; --out) OUT=$2; shift 2;;
     --tollgate) TOLLGATE_BIN=$2; BUILD=0; shift 2;;
     --plugins) PLUGINS=$(cd "$2" && pwd); shift 2;;
-    -h|--help) sed -n 2,17p "$0"; exit 0;;
+    -h|--help) sed -n 2,20p "$0"; exit 0;;
     *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
@@ -55,11 +57,15 @@ if [ -z "$OHA" ] && [ "$FDUR" -gt 0 ]; then
   cargo install oha --locked
   OHA=$(command -v oha || echo "$HOME/.cargo/bin/oha")
 fi
+DEFAULT_BIN=$ROOT/target/release/tollgate
+if [ "$PGO" = 1 ]; then
+  DEFAULT_BIN=$ROOT/target/pgo/$(rustc -vV | sed -n 's/^host: //p')/release/tollgate
+fi
 if [ "$BUILD" = 1 ]; then
   scripts/build-plugins.sh >/dev/null
-  cargo build --release -p tollgate --bin tollgate
+  if [ "$PGO" = 1 ]; then scripts/build-pgo.sh; else cargo build --release -p tollgate --bin tollgate; fi
 fi
-TOLLGATE=${TOLLGATE_BIN:-$ROOT/target/release/tollgate}
+TOLLGATE=${TOLLGATE_BIN:-$DEFAULT_BIN}
 FLOOR=$ROOT/target/hyper-floor/release/hyper-floor
 case " $CASES " in *" floor "*)
   if [ "$BUILD" = 1 ] || [ ! -x "$FLOOR" ]; then
