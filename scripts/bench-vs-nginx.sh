@@ -61,9 +61,11 @@ DEFAULT_BIN=$ROOT/target/release/tollgate
 if [ "$PGO" = 1 ]; then
   DEFAULT_BIN=$ROOT/target/pgo/$(rustc -vV | sed -n 's/^host: //p')/release/tollgate
 fi
-if [ "$BUILD" = 1 ]; then
+if [ "$BUILD" = 1 ] && [ "$PGO" = 1 ]; then
+  scripts/build-pgo.sh   # builds the plugins too
+elif [ "$BUILD" = 1 ]; then
   scripts/build-plugins.sh >/dev/null
-  if [ "$PGO" = 1 ]; then scripts/build-pgo.sh; else cargo build --release -p tollgate --bin tollgate; fi
+  cargo build --release -p tollgate --bin tollgate
 fi
 TOLLGATE=${TOLLGATE_BIN:-$DEFAULT_BIN}
 FLOOR=$ROOT/target/hyper-floor/release/hyper-floor

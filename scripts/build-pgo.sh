@@ -37,11 +37,9 @@ MERGED=$TARGET_DIR/merged.profdata
 # (and the crates it links) is instrumented and then optimised.
 build() { RUSTFLAGS="$1" cargo build --release -p tollgate --target "$HOST" --target-dir "$TARGET_DIR"; }
 
-PROFDATA=$(find "$(rustc --print sysroot)" -name llvm-profdata -type f | head -1)
-if [ -z "$PROFDATA" ]; then
-  rustup component add llvm-tools
-  PROFDATA=$(find "$(rustc --print sysroot)" -name llvm-profdata -type f | head -1)
-fi
+profdata() { find "$(rustc --print sysroot)" -name llvm-profdata -type f | head -1; }
+PROFDATA=$(profdata)
+[ -n "$PROFDATA" ] || { rustup component add llvm-tools; PROFDATA=$(profdata); }
 [ -x "$PROFDATA" ] || { echo "llvm-profdata not found (rustup component add llvm-tools)" >&2; exit 1; }
 
 echo "[pgo] 1/4 instrumented build"
