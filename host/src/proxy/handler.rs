@@ -83,7 +83,12 @@ where
         method = %exchange.method,
         route = tracing::field::Empty,
     );
-    let result = exchange.run(req).instrument(span.clone()).await;
+    // Wrapped only when the span records: `instrument` moves the whole request future once more.
+    let result = if span.is_disabled() {
+        exchange.run(req).await
+    } else {
+        exchange.run(req).instrument(span.clone()).await
+    };
     if let Some(route) = exchange.route {
         span.record("route", route.name.as_ref());
     }
@@ -117,8 +122,10 @@ struct Exchange<'t> {
     trace_context: TraceContext,
     /// What a sampled request keeps for its trace (`[telemetry]`); `None` otherwise.
     traced: Option<Box<Traced>>,
-    /// The access log and its record of the request as the client sent it.
-    access: Option<(Arc<AccessLog>, AccessRecord)>,
+    /// The access log and its record of the request as the client sent it. Boxed, like
+    /// `log_state`: what only some requests carry does not widen every request's state, which
+    /// is moved whole into the response body's completion hook.
+    access: Option<Box<(Arc<AccessLog>, AccessRecord)>>,
     /// The usage tally, when following a control plane.
     tally: Option<Arc<Tally>>,
     /// The matched route, once routed.
@@ -129,7 +136,7 @@ struct Exchange<'t> {
     /// The target that answered: in flight (for least-connections) until the body is done.
     in_flight: Option<Pick>,
     /// The final request state, kept when the chain wants the log phase.
-    log_state: Option<RequestState>,
+    log_state: Option<Box<RequestState>>,
     /// The context key `consumer` after the chain, for the access log.
     consumer: Option<String>,
     /// The request context's `access_log.*` overrides, for the access log.
@@ -169,7 +176,7 @@ impl<'t> Exchange<'t> {
         let traced = Traced::sample(tracer, &mut trace_context);
         let access = access_log.map(|log| {
             let record = access_record(table, peer, req, &request_id, &trace_context);
-            (log, record)
+            Box::new((log, record))
         });
         Self {
             table,
@@ -550,7 +557,7 @@ impl<'t> Exchange<'t> {
             }
         }
         if routed.route.chain.wants_log() {
-            self.log_state = Some(state);
+            self.log_state = Some(Box::new(state));
         }
     }
 
@@ -615,7 +622,7 @@ impl<'t> Exchange<'t> {
             if let (Some(name), Some(took)) = (&upstream_name, upstream_time) {
                 metrics::record_upstream(route.as_deref(), name, took);
             }
-            if let Some((sink, mut record)) = access {
+            if let Some((sink, mut record)) = access.map(|a| *a) {
                 record.route = route.as_deref().map(str::to_owned);
                 record.consumer = consumer;
                 record.status = status.as_u16();
@@ -638,7 +645,7 @@ impl<'t> Exchange<'t> {
                     upstream,
                 };
                 // Tracked, so that shutdown waits for the log phase too.
-                super::drain::spawn_log(chain.on_log(state, entry));
+                super::drain::spawn_log(chain.on_log(*state, entry));
             }
         };
         response.map(|body| Completion::new(body, on_done).boxed_unsync())

@@ -168,7 +168,12 @@ pub(crate) async fn serve_connection<IO>(
         let req = req.map(|body| TimedBody::new(body, body_timeout));
         let proxy = proxy.clone();
         async move {
-            let response = proxy.handle(client_ip, info, req).await;
+            // Boxed: hyper keeps the service's future in a box of its own per connection, which
+            // this future's full size (kilobytes) would widen, and moves it there whole on each
+            // request. Boxed here, a request's state is one block from the allocator, the one
+            // the previous request on this thread freed: hot in cache instead of one cold block
+            // per connection.
+            let response = Box::pin(proxy.handle(client_ip, info, req)).await;
             Ok::<_, Infallible>(response.map(|body| Answered::new(body, in_flight)))
         }
     });

@@ -200,7 +200,12 @@ impl WasmChain {
             };
             let span = tracing::debug_span!("plugin", plugin = %plugin.name(), phase = call.name());
             let started = canary.map(|_| Instant::now());
-            let result = plugin.call(req, call, &mut budget).instrument(span).await;
+            // Wrapped only when the span records: `instrument` moves the call's future again.
+            let result = if span.is_disabled() {
+                plugin.call(req, call, &mut budget).await
+            } else {
+                plugin.call(req, call, &mut budget).instrument(span).await
+            };
             if let (Some((c, on)), Some(started)) = (canary, started) {
                 let failed = match &result {
                     Err(_) => true,
