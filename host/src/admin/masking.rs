@@ -81,21 +81,25 @@ pub fn config_json(config: &Config) -> serde_json::Value {
             url,
             timeout,
             key_prefix,
+            write_behind,
         } => json!({
             "backend": "redis",
             "url": mask_url_password(url),
             "timeout_ms": millis(*timeout),
             "key_prefix": key_prefix,
+            "write_behind_ms": millis(*write_behind),
         }),
         StateSettings::RedisCluster {
             nodes,
             timeout,
             key_prefix,
+            write_behind,
         } => json!({
             "backend": "redis-cluster",
             "nodes": nodes.iter().map(|n| mask_url_password(n)).collect::<Vec<_>>(),
             "timeout_ms": millis(*timeout),
             "key_prefix": key_prefix,
+            "write_behind_ms": millis(*write_behind),
         }),
     };
     let access_log = &config.access_log;

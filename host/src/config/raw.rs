@@ -233,6 +233,7 @@ pub struct RawState {
     pub nodes: Option<Vec<String>>,
     pub timeout_ms: Option<u64>,
     pub key_prefix: Option<String>,
+    pub write_behind_ms: Option<u64>,
 }
 
 /// `backend = "memory" | "redis" | "redis-cluster"`

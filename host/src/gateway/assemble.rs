@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::error::GatewayError;
 use super::provenance::{Provenance, Revision, check_signature};
@@ -13,7 +14,7 @@ use crate::proxy::RoutingTable;
 use crate::runtime::{
     Canary, CanaryState, LoadedPlugin, Member, MemoryState, PluginFingerprint, RedisClusterOptions,
     RedisOptions, RedisState, Runtime, RuntimeError, RuntimeOptions, StateBackend, StateError,
-    WasmChain,
+    WasmChain, WriteBehind,
 };
 
 /// A loaded plugin and where its module came from.
@@ -64,26 +65,36 @@ fn new_state(
             url,
             timeout,
             key_prefix,
-        } => redis_state(RedisState::new(RedisOptions {
-            url: url.clone(),
-            timeout: *timeout,
-            key_prefix: key_prefix.clone(),
-        })),
+            write_behind,
+        } => redis_state(
+            RedisState::new(RedisOptions {
+                url: url.clone(),
+                timeout: *timeout,
+                key_prefix: key_prefix.clone(),
+            }),
+            *write_behind,
+        ),
         StateSettings::RedisCluster {
             nodes,
             timeout,
             key_prefix,
-        } => redis_state(RedisState::cluster(RedisClusterOptions {
-            nodes: nodes.clone(),
-            timeout: *timeout,
-            key_prefix: key_prefix.clone(),
-        })),
+            write_behind,
+        } => redis_state(
+            RedisState::cluster(RedisClusterOptions {
+                nodes: nodes.clone(),
+                timeout: *timeout,
+                key_prefix: key_prefix.clone(),
+            }),
+            *write_behind,
+        ),
     }
 }
 
-/// A Redis backend, with a background ping that logs whether it answers.
+/// A Redis backend, with a background ping that logs whether it answers, its `add-many`
+/// updates written behind every `write_behind` (unless zero).
 fn redis_state(
     state: Result<RedisState, StateError>,
+    write_behind: Duration,
 ) -> Result<Arc<dyn StateBackend>, GatewayError> {
     let state = Arc::new(state.map_err(|e| GatewayError::State(e.to_string()))?);
     let probe = Arc::clone(&state);
@@ -96,7 +107,10 @@ fn redis_state(
             }
         }
     });
-    Ok(state)
+    if write_behind.is_zero() {
+        return Ok(state);
+    }
+    Ok(WriteBehind::new(state, write_behind))
 }
 
 /// What [`build`] made: nothing of it serves yet.

@@ -54,6 +54,16 @@ impl Running {
                 "drain deadline passed with log-phase calls still running"
             );
         }
+        // Counters written behind (`add-many` on Redis) go out before the process ends; at least
+        // a second for it, even when the drain used up its deadline.
+        let state = self.gateway.state();
+        let flush_by = deadline.max(tokio::time::Instant::now() + Duration::from_secs(1));
+        if tokio::time::timeout_at(flush_by, state.flush())
+            .await
+            .is_err()
+        {
+            tracing::warn!("state backend: pending counter updates not sent before shutdown");
+        }
         let _ = self.admin_shutdown.send(true);
         if let Some(task) = self.admin_task {
             let _ = task.await;

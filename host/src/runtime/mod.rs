@@ -54,7 +54,7 @@ pub use plugin::{LoadedPlugin, PluginCapabilities, PluginFingerprint};
 pub use runtime::Runtime;
 pub use state::{
     MemoryState, RedisClusterOptions, RedisOptions, RedisState, StateBackend, StateError,
-    StateFuture, TakeOutcome, TokenBucket,
+    StateFuture, TakeOutcome, TokenBucket, WriteBehind,
 };
 pub use stats::PluginStats;
 pub use wasm_chain::WasmChain;

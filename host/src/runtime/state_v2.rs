@@ -4,9 +4,11 @@
 //! `plugin_state_value_bytes`); past a bound the plugin gets an error, which is its mistake, not a
 //! backend failure (`on_state_error` is not involved), and the limit's counter moves.
 //!
-//! `incr-many` batches counters into one backend call (one Redis round trip). A batch is bounded
-//! like `fetch`'s requests per call: at most [`MAX_INCR_MANY`] elements, each key within the key
-//! cap; a batch past either is refused whole, before the backend is asked.
+//! `incr-many` batches counters into one backend call (one Redis round trip); `add-many` takes the
+//! same batch without waiting for the values (written behind with Redis, see
+//! `state::WriteBehind`). A batch is bounded like `fetch`'s requests per call: at most
+//! [`MAX_INCR_MANY`] elements, each key within the key cap; a batch past either is refused whole,
+//! before the backend is asked.
 
 use std::time::{Duration, Instant};
 
@@ -35,35 +37,61 @@ impl HostState {
     }
 }
 
+impl HostState {
+    /// The namespaced keys of an `incr-many` or `add-many` batch, or why it is refused whole:
+    /// more than [`MAX_INCR_MANY`] elements, or a key past the key cap.
+    fn counter_keys(&self, call: &str, ops: &[state::CounterAdd]) -> Result<Vec<String>, String> {
+        if ops.len() > MAX_INCR_MANY {
+            return Err(format!(
+                "{call}: at most {MAX_INCR_MANY} counters per call ({} given)",
+                ops.len()
+            ));
+        }
+        ops.iter()
+            .enumerate()
+            .map(|(i, op)| {
+                self.state_key(&op.key)
+                    .map_err(|e| format!("{call}[{i}]: {e}"))
+            })
+            .collect()
+    }
+}
+
+/// A batch as the backend takes it: `(key, delta, ttl)` per element.
+fn counter_batch<'a>(
+    keys: &'a [String],
+    ops: &[state::CounterAdd],
+) -> Vec<(&'a str, i64, Option<Duration>)> {
+    keys.iter()
+        .zip(ops)
+        .map(|(key, op)| (key.as_str(), op.delta, ttl(op.ttl_ms)))
+        .collect()
+}
+
 impl state::Host for HostState {
     async fn incr(&mut self, key: String, delta: i64, ttl_ms: u64) -> Result<i64, String> {
         v1::Host::incr(self, key, delta, ttl_ms).await
     }
 
     async fn incr_many(&mut self, ops: Vec<state::CounterAdd>) -> Result<Vec<i64>, String> {
-        if ops.len() > MAX_INCR_MANY {
-            return Err(format!(
-                "incr-many: at most {MAX_INCR_MANY} counters per call ({} given)",
-                ops.len()
-            ));
-        }
         if ops.is_empty() {
             return Ok(Vec::new());
         }
-        let mut keys = Vec::with_capacity(ops.len());
-        for (i, op) in ops.iter().enumerate() {
-            keys.push(
-                self.state_key(&op.key)
-                    .map_err(|e| format!("incr-many[{i}]: {e}"))?,
-            );
-        }
-        let batch: Vec<(&str, i64, Option<Duration>)> = keys
-            .iter()
-            .zip(&ops)
-            .map(|(key, op)| (key.as_str(), op.delta, ttl(op.ttl_ms)))
-            .collect();
+        let keys = self.counter_keys("incr-many", &ops)?;
+        let batch = counter_batch(&keys, &ops);
         let started = Instant::now();
         let result = self.state.incr_many(&batch).await;
+        self.state_done(started, result)
+    }
+
+    async fn add_many(&mut self, ops: Vec<state::CounterAdd>) -> Result<(), String> {
+        if ops.is_empty() {
+            return Ok(());
+        }
+        let keys = self.counter_keys("add-many", &ops)?;
+        let batch = counter_batch(&keys, &ops);
+        let started = Instant::now();
+        let result = self.state.add_many(&batch).await;
         self.state_done(started, result)
     }
 
@@ -205,5 +233,26 @@ mod tests {
         assert!(kind.is_err_and(|e| e.contains("meter:k1")));
         assert_eq!(store.get_counter("meter:k0").await.ok(), Some(1));
         assert!(h.state_error.is_none());
+    }
+
+    #[tokio::test]
+    async fn add_many_is_namespaced_and_bounded_like_incr_many() {
+        let store = Arc::new(MemoryState::new());
+        let mut h = host(Arc::clone(&store));
+        assert_eq!(state::Host::add_many(&mut h, adds(2)).await, Ok(()));
+        // The in-process backend applies the updates before the call returns.
+        assert_eq!(store.get_counter("meter:k1").await.ok(), Some(1));
+        assert_eq!(state::Host::add_many(&mut h, Vec::new()).await, Ok(()));
+        let over = state::Host::add_many(&mut h, adds(MAX_INCR_MANY + 1)).await;
+        assert!(over.is_err_and(|e| e.starts_with("add-many: at most 64 counters")));
+        let mut long = adds(2);
+        long[1].key = "x".repeat(PluginLimits::default().max_state_key_bytes + 1);
+        let refused = state::Host::add_many(&mut h, long).await;
+        assert!(refused.is_err_and(|e| e.starts_with("add-many[1]: state key too long")));
+        assert_eq!(
+            store.get_counter("meter:k0").await.ok(),
+            Some(1),
+            "nothing applied"
+        );
     }
 }

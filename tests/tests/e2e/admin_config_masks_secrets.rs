@@ -122,6 +122,8 @@ chain = ["auth", "rec"]
         "{body}"
     );
     assert_eq!(body["admin"]["token"], "***");
+    // The write-behind interval shows, at its default.
+    assert_eq!(body["state"]["write_behind_ms"], 100, "{body}");
     gateway.shutdown().await;
 }
 
@@ -147,6 +149,7 @@ addr = "127.0.0.1:0"
 backend = "redis-cluster"
 nodes = ["redis://ops:{REDIS_PASSWORD}@{a}", "redis://ops:{REDIS_PASSWORD}@{b}"]
 timeout_ms = 200
+write_behind_ms = 250
 
 [upstreams.u]
 targets = ["{target}"]
@@ -178,5 +181,6 @@ upstream = "u"
         "{state}"
     );
     assert_eq!(state["timeout_ms"], 200);
+    assert_eq!(state["write_behind_ms"], 250);
     gateway.shutdown().await;
 }

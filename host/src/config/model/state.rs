@@ -16,6 +16,8 @@ pub enum StateSettings {
         timeout: Duration,
         /// Prepended to every key.
         key_prefix: String,
+        /// How long `add-many` updates wait to be sent together; zero sends each at once.
+        write_behind: Duration,
     },
     /// In a Redis Cluster, shared by every gateway with the same nodes' cluster and key prefix;
     /// keys spread over the primaries by hash slot.
@@ -26,6 +28,8 @@ pub enum StateSettings {
         timeout: Duration,
         /// Prepended to every key.
         key_prefix: String,
+        /// How long `add-many` updates wait to be sent together; zero sends each at once.
+        write_behind: Duration,
     },
 }
 

@@ -10,6 +10,8 @@ const DEFAULT_REDIS_URL: &str = "redis://127.0.0.1:6379";
 const DEFAULT_STATE_TIMEOUT_MS: u64 = 50;
 const MAX_STATE_TIMEOUT_MS: u64 = 10_000;
 const DEFAULT_REDIS_KEY_PREFIX: &str = "tollgate:";
+const DEFAULT_WRITE_BEHIND_MS: u64 = 100;
+const MAX_WRITE_BEHIND_MS: u64 = 60_000;
 
 impl Validator<'_> {
     /// `[state]`: memory unless `backend = "redis"` or `"redis-cluster"`; each setting only with
@@ -41,6 +43,7 @@ impl Validator<'_> {
                     key_prefix: raw
                         .key_prefix
                         .unwrap_or_else(|| DEFAULT_REDIS_KEY_PREFIX.to_owned()),
+                    write_behind: self.write_behind(raw.write_behind_ms),
                 }
             }
             RawStateBackend::RedisCluster => {
@@ -52,6 +55,7 @@ impl Validator<'_> {
                     key_prefix: raw
                         .key_prefix
                         .unwrap_or_else(|| DEFAULT_REDIS_KEY_PREFIX.to_owned()),
+                    write_behind: self.write_behind(raw.write_behind_ms),
                 }
             }
         }
@@ -91,12 +95,33 @@ impl Validator<'_> {
                 raw.key_prefix.is_some() && !redis && !cluster,
                 either,
             ),
+            (
+                "write_behind_ms",
+                raw.write_behind_ms.is_some() && !redis && !cluster,
+                "is only used with backend = \"redis\" or \"redis-cluster\" (the memory backend applies `add-many` at once)",
+            ),
         ];
         for (field, wrong, message) in checks {
             if wrong {
                 self.issues.push(format!("state.{field}"), message);
             }
         }
+    }
+
+    /// `write_behind_ms`: 0 (each `add-many` waits for Redis) up to a minute; 100 by default.
+    fn write_behind(&mut self, ms: Option<u64>) -> Duration {
+        let ms = match ms {
+            Some(ms) if ms > MAX_WRITE_BEHIND_MS => {
+                self.issues.push(
+                    "state.write_behind_ms",
+                    format!("must be between 0 (off) and {MAX_WRITE_BEHIND_MS}"),
+                );
+                DEFAULT_WRITE_BEHIND_MS
+            }
+            Some(ms) => ms,
+            None => DEFAULT_WRITE_BEHIND_MS,
+        };
+        Duration::from_millis(ms)
     }
 
     fn state_timeout(&mut self, timeout_ms: Option<u64>) -> Duration {

@@ -5,6 +5,7 @@
 mod gcra;
 mod memory;
 mod redis;
+mod write_behind;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -13,6 +14,7 @@ use std::time::Duration;
 pub use self::redis::{RedisClusterOptions, RedisOptions, RedisState};
 pub use gcra::{TakeOutcome, TokenBucket};
 pub use memory::MemoryState;
+pub use write_behind::WriteBehind;
 
 /// A state backend failure, shown to the plugin as the `state` import's error string.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -69,6 +71,17 @@ pub trait StateBackend: Send + Sync + 'static {
             }
             Ok(values)
         })
+    }
+    /// [`incr_many`](Self::incr_many) without the new values, for callers that only count.
+    /// A backend may return before the updates are applied ([`WriteBehind`] sums them and sends
+    /// them later); this default applies them before it returns.
+    fn add_many<'a>(&'a self, ops: &'a [(&'a str, i64, Option<Duration>)]) -> StateFuture<'a, ()> {
+        Box::pin(async move { self.incr_many(ops).await.map(drop) })
+    }
+    /// Send whatever [`add_many`](Self::add_many) left pending (at shutdown). Nothing to do for
+    /// a backend that applies updates at once.
+    fn flush(&self) -> StateFuture<'_, ()> {
+        Box::pin(std::future::ready(Ok(())))
     }
     /// The counter's value, 0 when absent.
     fn get_counter<'a>(&'a self, key: &'a str) -> StateFuture<'a, i64>;
