@@ -41,7 +41,7 @@ pub struct CounterAdd<'a> {
     pub ttl_ms: u64,
 }
 
-/// Most updates one [`incr_many`] call may carry; a longer batch is refused whole.
+/// Most updates one [`incr_many`] or [`add_many`] call may carry; a longer batch is refused whole.
 pub const MAX_INCR_MANY: usize = 64;
 
 /// Several [`incr`]s in one call, for a plugin that updates several counters per request: each
@@ -72,15 +72,46 @@ pub fn incr_many(ops: &[CounterAdd<'_>]) -> Result<Vec<i64>, String> {
     if ops.is_empty() {
         return Ok(Vec::new());
     }
-    let ops: Vec<raw::CounterAdd<'_>> = ops
-        .iter()
+    raw::incr_many(&raw_adds(ops))
+}
+
+/// [`incr_many`] without the new values, for a plugin that only counts (a meter): same
+/// elements, limits and argument checks, and it returns as soon as the gateway accepts the
+/// updates.
+///
+/// With the in-process backend they are applied before it returns. With Redis they are written
+/// behind: summed per key in the gateway and sent together every `[state] write_behind_ms`
+/// (100 ms by default), so the call does not wait for a round trip. Until then other gateways
+/// do not see them; this gateway's own state calls on such a key send its pending delta first.
+/// An update to a key holding a value or token bucket is dropped with a warning in the gateway's
+/// log when it is sent. An empty slice returns without calling the host.
+///
+/// ```no_run
+/// use tollgate_sdk::state::{self, CounterAdd};
+///
+/// let ttl_ms = 3_600_000;
+/// state::add_many(&[
+///     CounterAdd { key: "usage:alice:requests", delta: 1, ttl_ms },
+///     CounterAdd { key: "usage:alice:bytes", delta: 5120, ttl_ms },
+/// ])?;
+/// # Ok::<(), String>(())
+/// ```
+pub fn add_many(ops: &[CounterAdd<'_>]) -> Result<(), String> {
+    if ops.is_empty() {
+        return Ok(());
+    }
+    raw::add_many(&raw_adds(ops))
+}
+
+/// The WIT records of a batch.
+fn raw_adds<'a>(ops: &[CounterAdd<'a>]) -> Vec<raw::CounterAdd<'a>> {
+    ops.iter()
         .map(|op| raw::CounterAdd {
             key: op.key,
             delta: op.delta,
             ttl_ms: op.ttl_ms,
         })
-        .collect();
-    raw::incr_many(&ops)
+        .collect()
 }
 
 /// The current value of a counter (0 when absent).

@@ -12,8 +12,10 @@
 //! `response_bytes` and, when an upstream answered, `upstream_us` and `upstream_count`, under
 //! `usage:<consumer>:<route>:<YYYYMMDDHH>:<field>` (see [`keys`]). The consumer is the
 //! `consumer` context value set by an auth plugin, `anonymous` when there is none. All of a
-//! request's counters are added with one `state::incr_many` call: one backend round trip (one
-//! Redis script), atomic as a whole.
+//! request's counters are added with one `state::add_many` call, which does not wait for their
+//! new values: with Redis the gateway sums them per key and sends them together every
+//! `[state] write_behind_ms`, so a busy gateway's meter makes one round trip per interval, not
+//! one per request.
 
 mod config;
 mod hour;
@@ -45,8 +47,8 @@ impl Meter {
             (keys::UPSTREAM_US, upstream_us),
             (keys::UPSTREAM_COUNT, upstream_count),
         ];
-        // Zero deltas are skipped; the rest go in one `incr_many`: one backend round trip. Their
-        // keys are written one after another into one buffer.
+        // Zero deltas are skipped; the rest go in one `add_many`, which does not wait for the
+        // values. Their keys are written one after another into one buffer.
         let mut counted: Vec<(&str, i64)> = Vec::with_capacity(fields.len());
         counted.extend(
             fields
@@ -65,7 +67,7 @@ impl Meter {
                 ttl_ms: ttl,
             })
             .collect();
-        if let Err(e) = state::incr_many(&ops) {
+        if let Err(e) = state::add_many(&ops) {
             let names: Vec<&str> = counted.iter().map(|&(field, _)| field).collect();
             log::warn(&format!("meter: counting {}: {e}", names.join(", ")));
         }

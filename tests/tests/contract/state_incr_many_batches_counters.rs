@@ -1,9 +1,12 @@
-//! A plugin that updates several counters per request batches them with `state.incr-many`: the
+//! A plugin that updates several counters per request batches them with `state.incr-many` (or
+//! `add-many`, which does not wait for the values): the
 //! values and TTLs are those of as many `incr`s, a batch touching a key of another kind changes
 //! nothing, and concurrent batches stay exact, in the in-process backend and in a real Redis on
 //! 127.0.0.1:6379. Through the gateway, the `meter` plugin counts each request with one batch:
-//! its usage is exact with either backend, and with Redis each request is one script call (one
-//! round trip), seen on the wire with `MONITOR`, with the retention TTL on every counter.
+//! its usage is exact with either backend. With Redis and `write_behind_ms = 0` each request is
+//! one script call (one round trip), seen on the wire with `MONITOR`; with write-behind (the
+//! default) many requests' sums go in one call, sent by the interval, by a read of the usage and
+//! at shutdown; every counter carries the retention TTL.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -271,32 +274,22 @@ async fn meter_counts_exactly_with_the_memory_backend() {
     assert_usage(&usage(&gateway, 6).await, 6, sent, received);
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn meter_makes_one_redis_round_trip_per_request() {
-    let prefix = unique("meter-batch");
-    let state = format!("\n[state]\nbackend = \"redis\"\nkey_prefix = \"{prefix}\"\n");
-    let upstream = Upstream::echo("echo").await;
-    let gateway = Gateway::start(&config(&upstream.target(), &state)).await;
+/// `[state]` on Redis under `prefix`, `add-many` written behind every `write_behind_ms`.
+fn redis_state(prefix: &str, write_behind_ms: u64) -> String {
+    format!(
+        "\n[state]\nbackend = \"redis\"\nkey_prefix = \"{prefix}\"\nwrite_behind_ms = {write_behind_ms}\n"
+    )
+}
 
-    // Warm up (the script may need loading once), then watch five requests on the wire.
-    let (mut sent, mut received) = traffic(&gateway, 1).await;
-    usage(&gateway, 1).await;
-    let monitor = Monitor::start().await;
-    let (s, r) = traffic(&gateway, 5).await;
-    (sent, received) = (sent + s, received + r);
-    let counted = usage(&gateway, 6).await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    let lines = monitor.stop();
-    assert_usage(&counted, 6, sent, received);
-
-    // Commands a client sent (not those a script ran: `[0 lua]`) that wrote the meter's keys.
+/// The commands a client sent (not those a script ran: `[0 lua]`) that wrote the meter's keys
+/// under `prefix`, each checked to carry all six fields in one `EVALSHA`.
+fn meter_writes(lines: &[String], prefix: &str) -> usize {
     let meter_key = format!("{prefix}meter:usage:alice:api:");
     let writes: Vec<&String> = lines
         .iter()
         .filter(|l| l.contains(&meter_key) && !l.contains(" lua]"))
         .filter(|l| !l.contains("\"SCAN\"") && !l.contains("\"MGET\""))
         .collect();
-    assert_eq!(writes.len(), 5, "one call per request: {writes:#?}");
     for w in &writes {
         assert!(w.contains("\"EVALSHA\""), "{w}");
         for field in [
@@ -310,6 +303,88 @@ async fn meter_makes_one_redis_round_trip_per_request() {
             assert!(w.contains(&format!(":{field}\"")), "{field}: {w}");
         }
     }
+    writes.len()
+}
+
+/// The value of one of the meter's counters for `alice` on route `api`, read from Redis.
+async fn meter_counter(prefix: &str, field: &str) -> i64 {
+    let keys = redis_command(&["KEYS", &format!("{prefix}meter:usage:alice:api:*:{field}")]).await;
+    let key = keys
+        .lines()
+        .find(|l| l.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no `{field}` counter: {keys:?}"))
+        .to_owned();
+    let value = redis_command(&["GET", &key]).await;
+    value.lines().nth(1).unwrap_or("").parse().unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn meter_without_write_behind_makes_one_round_trip_per_request() {
+    let prefix = unique("meter-batch");
+    let upstream = Upstream::echo("echo").await;
+    let gateway = Gateway::start(&config(&upstream.target(), &redis_state(&prefix, 0))).await;
+
+    // Warm up (the script may need loading once), then watch five requests on the wire.
+    let (mut sent, mut received) = traffic(&gateway, 1).await;
+    usage(&gateway, 1).await;
+    let monitor = Monitor::start().await;
+    let (s, r) = traffic(&gateway, 5).await;
+    (sent, received) = (sent + s, received + r);
+    let counted = usage(&gateway, 6).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let lines = monitor.stop();
+    assert_usage(&counted, 6, sent, received);
+    assert_eq!(meter_writes(&lines, &prefix), 5, "one call per request");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn meter_writes_behind_in_one_round_trip_and_flushes_at_shutdown() {
+    let prefix = unique("meter-behind");
+    let upstream = Upstream::echo("echo").await;
+    // An interval longer than the test: only reads and the shutdown send the sums.
+    let gateway = Gateway::start(&config(&upstream.target(), &redis_state(&prefix, 60_000))).await;
+    let (mut sent, mut received) = traffic(&gateway, 1).await;
+    usage(&gateway, 1).await;
+
+    let monitor = Monitor::start().await;
+    let (s, r) = traffic(&gateway, 5).await;
+    (sent, received) = (sent + s, received + r);
+    // The log phases have run by now; nothing of theirs reached Redis.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let before_read = monitor.lines.lock().unwrap().clone();
+    assert_eq!(meter_writes(&before_read, &prefix), 0, "written behind");
+    // The admin API's read sends the five requests' sums first: one call for all of them.
+    let counted = usage(&gateway, 6).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let lines = monitor.stop();
+    assert_usage(&counted, 6, sent, received);
+    assert_eq!(
+        meter_writes(&lines, &prefix),
+        1,
+        "five requests summed into one call"
+    );
+    assert_eq!(meter_counter(&prefix, "requests").await, 6);
+
+    // What is pending when the gateway stops is sent before it ends.
+    traffic(&gateway, 3).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(meter_counter(&prefix, "requests").await, 6, "still pending");
+    gateway.shutdown().await;
+    assert_eq!(
+        meter_counter(&prefix, "requests").await,
+        9,
+        "sent at shutdown"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn meter_counters_carry_the_retention_ttl() {
+    let prefix = unique("meter-ttl");
+    let upstream = Upstream::echo("echo").await;
+    let gateway = Gateway::start(&config(&upstream.target(), &redis_state(&prefix, 50))).await;
+    let (sent, received) = traffic(&gateway, 2).await;
+    assert_usage(&usage(&gateway, 2).await, 2, sent, received);
+    let meter_key = format!("{prefix}meter:usage:alice:api:");
 
     // Every counter has the retention TTL: the end of its hour plus one day.
     let keys = redis_command(&["KEYS", &format!("{meter_key}*")]).await;
