@@ -84,6 +84,27 @@ pub(super) async fn counters_in_batches(state: Arc<dyn StateBackend>, backend: &
         Some(&b"text"[..])
     );
 
+    // A counter that would overflow stops at the bound, in both backends, with the rest of the
+    // batch applied once (never half): the memory backend's `saturating_add`, Redis's script.
+    state.incr("p:big", i64::MAX - 1, None).await.unwrap();
+    state.incr("p:small", i64::MIN + 1, None).await.unwrap();
+    let values = state
+        .incr_many(&[
+            ("p:o1", 1, None),
+            ("p:big", 5, None),
+            ("p:small", -5, None),
+            ("p:o2", 1, None),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(values, vec![1, i64::MAX, i64::MIN, 1], "{backend}");
+    assert_eq!(
+        state.incr("p:big", 1, None).await.unwrap(),
+        i64::MAX,
+        "{backend}"
+    );
+    assert_eq!(state.get_counter("p:o1").await.unwrap(), 1, "{backend}");
+
     // Concurrent batches over the same keys, in different orders: exact totals.
     let keys: Vec<String> = (0..12).map(|i| format!("p:c{i}")).collect();
     let mut tasks = Vec::new();

@@ -1,14 +1,38 @@
 //! The Lua scripts of the Redis backend: each read-modify-write operation is one script, so it
 //! is atomic on the Redis node that holds its key(s) (`EVALSHA`, loaded on `NOSCRIPT`).
 
-/// `incr`: INCRBY, and the TTL only when this call created the counter.
-pub(super) const INCR_LUA: &str = r"
+/// `saturate(key, delta)`: the counter at `key` is an integer that INCRBY `delta` would take past
+/// 64 bits: set it to the bound it would cross (keeping its TTL) and return that, as the memory
+/// backend's `saturating_add` does. A macro, so `concat!` can splice it.
+macro_rules! saturate_lua {
+    () => {
+        r"
+local function saturate(key, delta)
+  local bound = '9223372036854775807'
+  if tonumber(delta) < 0 then bound = '-9223372036854775808' end
+  redis.call('SET', key, bound, 'KEEPTTL')
+  return bound
+end
+"
+    };
+}
+
+/// `incr`: INCRBY, and the TTL only when this call created the counter; a counter that would
+/// overflow saturates; a key that holds no integer is refused (`WRONGKIND`).
+pub(super) const INCR_LUA: &str = concat!(
+    saturate_lua!(),
+    r"
 local existed = redis.call('EXISTS', KEYS[1])
 local ok, value = pcall(redis.call, 'INCRBY', KEYS[1], ARGV[1])
-if not ok then return redis.error_reply('WRONGKIND counter') end
+if not ok then
+  local read, v = pcall(redis.call, 'GET', KEYS[1])
+  if read and v and string.match(v, '^%-?[1-9]%d*$') then return saturate(KEYS[1], ARGV[1]) end
+  return redis.error_reply('WRONGKIND counter')
+end
 if existed == 0 and tonumber(ARGV[2]) > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return value
-";
+"
+);
 
 /// The check loop shared by `incr_many` and `check_counters`: returns {i} for the first KEYS[i]
 /// that is neither absent nor an integer as INCRBY reads it. A macro, so `concat!` can splice it.
@@ -27,16 +51,18 @@ end
 
 /// `incr_many`: KEYS[i] gets delta ARGV[2i-1] and TTL ARGV[2i] (ms, 0 = none), in order. Returns
 /// {0, new values in order}, or {i} when KEYS[i] holds something INCRBY refuses. Every key is
-/// checked first (absent, or an integer as INCRBY reads it), so such a batch has no effect; only
-/// an INCRBY that overflows i64 can fail after earlier elements were applied.
+/// checked first (absent, or an integer as INCRBY reads it), so such a batch has no effect; after
+/// the check an INCRBY can only fail on overflow, and that counter saturates, so a batch is
+/// never left half applied.
 pub(super) const INCR_MANY_LUA: &str = concat!(
     check_counters_lua!(),
+    saturate_lua!(),
     r"
 local out = {0}
 for i, key in ipairs(KEYS) do
   local existed = redis.call('EXISTS', key)
   local ok, value = pcall(redis.call, 'INCRBY', key, ARGV[2 * i - 1])
-  if not ok then return {i} end
+  if not ok then value = saturate(key, ARGV[2 * i - 1]) end
   if existed == 0 and tonumber(ARGV[2 * i]) > 0 then redis.call('PEXPIRE', key, ARGV[2 * i]) end
   out[i + 1] = value
 end
