@@ -35,9 +35,7 @@ impl HostState {
         }
         Ok(())
     }
-}
 
-impl HostState {
     /// The namespaced keys of an `incr-many` or `add-many` batch, or why it is refused whole:
     /// more than [`MAX_INCR_MANY`] elements, or a key past the key cap.
     fn counter_keys(&self, call: &str, ops: &[state::CounterAdd]) -> Result<Vec<String>, String> {
