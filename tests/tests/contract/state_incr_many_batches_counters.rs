@@ -399,6 +399,38 @@ async fn meter_writes_behind_in_one_round_trip_and_flushes_at_shutdown() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn meter_sums_wait_while_redis_is_down_and_show_as_pending() {
+    // Nothing listens on port 1: every send fails within the timeout.
+    let state = "\n[state]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:1\"\ntimeout_ms = 50\nwrite_behind_ms = 20\n";
+    let upstream = Upstream::echo("echo").await;
+    let gateway = Gateway::start(&config(&upstream.target(), state)).await;
+    // The meter does not wait for Redis: requests are answered as usual.
+    traffic(&gateway, 3).await;
+    let metrics_url = format!("http://{}/metrics", gateway.admin.unwrap());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let reply = get(&metrics_url, &[]).await;
+        assert_eq!(reply.status, 200);
+        let text = String::from_utf8_lossy(&reply.body).into_owned();
+        let pending = text
+            .lines()
+            .find_map(|l| l.strip_prefix("tollgate_state_write_behind_pending_keys "))
+            .and_then(|v| v.trim().parse::<f64>().ok());
+        // Six counters of one consumer, route and hour: kept, not dropped.
+        if pending == Some(6.0) {
+            assert!(
+                text.lines()
+                    .any(|l| l == "tollgate_state_write_behind_dropped_total 0"),
+                "nothing dropped: {text}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "pending keys: {pending:?}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn meter_counters_carry_the_retention_ttl() {
     let prefix = unique("meter-ttl");
     let upstream = Upstream::echo("echo").await;

@@ -156,7 +156,7 @@ async fn dashboard_and_alerts_name_metrics_the_gateway_exports() {
         .replace("{dead}", &dead);
     let gateway = Gateway::start(&config).await;
     // The same metrics registry serves every gateway of this process: a second gateway whose
-    // Redis is down adds the state backend's errors.
+    // Redis is down adds the state backend's errors and its write-behind series.
     let redis_down = Gateway::start(&format!(
         r#"
 [gateway]

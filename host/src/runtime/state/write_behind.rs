@@ -14,7 +14,8 @@
 //! counted in `tollgate_state_write_behind_dropped_total`). A key of the wrong kind (a value or
 //! token bucket) loses its update with a warning: the plugin that sent it is long gone.
 //!
-//! A background task on the runtime that made the wrapper flushes every interval; dropping the
+//! A background task on the runtime that made the wrapper flushes every interval and then sets
+//! `tollgate_state_write_behind_pending_keys` to what is still waiting; dropping the
 //! wrapper makes it flush once more and stop, and [`StateBackend::flush`] (called at shutdown)
 //! sends everything at once.
 
@@ -200,6 +201,9 @@ impl WriteBehind {
             Arc::clone(&wrapper.buffer),
             Arc::clone(&wrapper.flushing),
         );
+        let pending = metrics::gauge!("tollgate_state_write_behind_pending_keys");
+        // Exported from the start (at 0), so `increase()` over it works from the first drop.
+        metrics::counter!("tollgate_state_write_behind_dropped_total").increment(0);
         tokio::spawn(async move {
             let mut ticks = tokio::time::interval(interval.max(Duration::from_millis(1)));
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -212,6 +216,9 @@ impl WriteBehind {
                     let _guard = flushing.lock().await;
                     flush(inner.as_ref(), &buffer).await;
                 }
+                // What is still waiting after the send: 0 while the backend keeps up, growing
+                // while it fails.
+                pending.set(buffer.keys.load(Ordering::Relaxed) as f64);
             }
             let _guard = flushing.lock().await;
             flush(inner.as_ref(), &buffer).await;
