@@ -8,11 +8,12 @@
 //! by a later flush. Reads of many keys (`scan_counters`, the admin API's usage) flush
 //! everything first.
 //!
-//! Bounded: at most [`MAX_PENDING_KEYS`] keys and [`MAX_PENDING_BYTES`] wait. Past that `add_many` waits for the backend
-//! like `incr_many` (back-pressure, nothing is lost). A flush that fails on the backend puts
-//! its sums back to be sent next time (within the same bound; past it they are dropped and
-//! counted in `tollgate_state_write_behind_dropped_total`). A key of the wrong kind (a value or
-//! token bucket) loses its update with a warning: the plugin that sent it is long gone.
+//! Bounded: at most [`MAX_PENDING_KEYS`] keys and [`MAX_PENDING_BYTES`] wait. Past that
+//! `add_many` waits for the backend like `incr_many` (back-pressure, nothing is lost). A flush
+//! that fails on the backend puts its sums back to be sent next time (within the same bound;
+//! past it they are dropped and counted in `tollgate_state_write_behind_dropped_total`). A key
+//! of the wrong kind (a value or token bucket) loses its update with a warning: the plugin that
+//! sent it is long gone.
 //!
 //! A background task on the runtime that made the wrapper flushes every interval and then sets
 //! `tollgate_state_write_behind_pending_keys` to what is still waiting; dropping the
