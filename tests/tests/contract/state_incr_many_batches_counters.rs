@@ -399,6 +399,35 @@ async fn meter_writes_behind_in_one_round_trip_and_flushes_at_shutdown() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn meter_written_behind_counts_exactly_under_concurrency() {
+    let prefix = unique("meter-concurrent");
+    let upstream = Upstream::echo("echo").await;
+    // Sends every 5 ms race the adds of two workers' log phases.
+    let config = config(&upstream.target(), &redis_state(&prefix, 5))
+        .replace("[[listeners]]", "[server]\nworkers = 2\n\n[[listeners]]");
+    let gateway = Gateway::start(&config).await;
+    let url = gateway.url("/api/items");
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            let http = client();
+            for _ in 0..25 {
+                let reply = send(&http, Method::GET, &url, &[], Vec::new()).await;
+                assert_eq!(reply.status, 200);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let counted = usage(&gateway, 400).await;
+    assert_eq!(counted["routes"]["api"]["status"]["2xx"], 400, "{counted}");
+    gateway.shutdown().await;
+    assert_eq!(meter_counter(&prefix, "requests").await, 400);
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn meter_sums_wait_while_redis_is_down_and_show_as_pending() {
     // Nothing listens on port 1: every send fails within the timeout.
     let state = "\n[state]\nbackend = \"redis\"\nurl = \"redis://127.0.0.1:1\"\ntimeout_ms = 50\nwrite_behind_ms = 20\n";
