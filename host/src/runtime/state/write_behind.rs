@@ -179,7 +179,7 @@ pub struct WriteBehind {
 impl std::fmt::Debug for WriteBehind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("WriteBehind")
-            .field("pending_keys", &self.buffer.keys.load(Ordering::Relaxed))
+            .field("pending_keys", &self.pending_keys())
             .finish_non_exhaustive()
     }
 }
@@ -392,12 +392,7 @@ impl StateBackend for WriteBehind {
 
     fn delete<'a>(&'a self, key: &'a str) -> StateFuture<'a, ()> {
         // The key goes: so does its pending delta, which a later flush would bring back.
-        if self.buffer.take(key).is_some() {
-            tracing::trace!(
-                key,
-                "state write-behind: pending delta of a deleted key dropped"
-            );
-        }
+        let _dropped = self.buffer.take(key);
         self.inner.delete(key)
     }
 
