@@ -1,6 +1,7 @@
 //! The JSON access log: one line per request, written by a background task so a slow disk or a
-//! full pipe never holds a request. Requests hand their record to a bounded channel; when it is
-//! full the record is dropped and counted (`tollgate_access_log_dropped_total`), never waited for.
+//! full pipe never holds a request. The worker that served a request writes its JSON line
+//! ([`line`]) and hands it to a bounded channel; when that is full the line is dropped and
+//! counted (`tollgate_access_log_dropped_total`), never waited for.
 //! The writer is not woken per request (a cross-thread wake-up and a `write` per line would
 //! cost more than the line): it writes what is queued every [`WRITE_EVERY`], or at once when a
 //! sender sees a quarter of the queue taken, then flushes.
@@ -9,16 +10,18 @@
 //! `consumer`, `user_agent` and `referer`, when the request context has the key
 //! `access_log.<field>`, the line shows that value instead of the raw one.
 
-use std::collections::HashMap;
 use std::io::Write;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::sync::mpsc;
 
 use crate::config::{AccessLogDestination, AccessLogSettings};
+
+mod line;
+
+pub use line::{AccessRecord, Outcome};
 
 /// The fields a plugin may override through the context key `access_log.<field>`.
 pub const OVERRIDABLE: [&str; 6] = [
@@ -33,78 +36,14 @@ pub const OVERRIDABLE: [&str; 6] = [
 /// The context key prefix of overrides.
 pub const CONTEXT_PREFIX: &str = "access_log.";
 
-/// One line of the access log.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct AccessRecord {
-    /// RFC 3339 UTC time the request arrived.
-    pub timestamp: String,
-    /// The request id (`X-Request-Id`, the client's or generated).
-    pub request_id: String,
-    /// Trace id (32 hex digits) of the W3C trace the request belongs to.
-    pub trace_id: String,
-    /// The matched route; `null` when none matched.
-    pub route: Option<String>,
-    /// Method as sent by the client.
-    pub method: String,
-    /// Path as sent by the client (before normalisation), unless overridden.
-    pub path: String,
-    /// Query string without `?`, unless overridden.
-    pub query: Option<String>,
-    /// Client address after the trusted-proxy rule, unless overridden.
-    pub client_ip: String,
-    /// The context key `consumer` set by an auth plugin, unless overridden.
-    pub consumer: Option<String>,
-    /// `User-Agent`, unless overridden.
-    pub user_agent: Option<String>,
-    /// `Referer`, unless overridden.
-    pub referer: Option<String>,
-    /// Status sent to the client.
-    pub status: u16,
-    /// Request body bytes received.
-    pub request_bytes: u64,
-    /// Response body bytes sent.
-    pub response_bytes: u64,
-    /// Whole exchange, arrival to last body byte, in milliseconds.
-    pub duration_ms: f64,
-    /// Time waiting for the upstream's response head, in milliseconds; `null` when not called.
-    pub upstream_ms: Option<f64>,
-    /// The upstream's name in the config; `null` when not called.
-    pub upstream: Option<String>,
-    /// The target (`host:port`) that served it; `null` when not called.
-    pub upstream_target: Option<String>,
-}
-
-impl AccessRecord {
-    /// Apply the plugins' overrides (`access_log.<field>` in the request context). Walks the
-    /// context rather than looking each field up: it is usually empty, and then costs nothing
-    /// (no key is built per field and request).
-    pub fn apply_overrides(&mut self, context: &HashMap<String, String>) {
-        for (key, value) in context {
-            let Some(field) = key.strip_prefix(CONTEXT_PREFIX) else {
-                continue;
-            };
-            let value = || value.clone();
-            match field {
-                "path" => self.path = value(),
-                "query" => self.query = Some(value()),
-                "client_ip" => self.client_ip = value(),
-                "consumer" => self.consumer = Some(value()),
-                "user_agent" => self.user_agent = Some(value()),
-                "referer" => self.referer = Some(value()),
-                _ => {}
-            }
-        }
-    }
-}
-
-/// Longest a record waits in the queue before it is written (and flushed).
+/// Longest a line waits in the queue before it is written (and flushed).
 pub const WRITE_EVERY: Duration = Duration::from_millis(100);
 
 /// The sending side of the access log. Cheap to share; the writer thread ends when every clone
 /// is dropped (after writing what was queued).
 #[derive(Debug)]
 pub struct AccessLog {
-    tx: mpsc::Sender<AccessRecord>,
+    tx: mpsc::Sender<Vec<u8>>,
     /// The writer thread, unparked when `wake_at` records are waiting.
     writer: std::thread::Thread,
     wake_at: usize,
@@ -147,9 +86,10 @@ impl AccessLog {
         &self.settings
     }
 
-    /// Queue a record; never waits. A full queue drops the record and counts it.
-    pub fn send(&self, record: AccessRecord) {
-        let sent = self.tx.try_send(record);
+    /// Queue a line ([`AccessRecord::line`]); never waits. A full queue drops the line and
+    /// counts it.
+    pub fn send(&self, line: Vec<u8>) {
+        let sent = self.tx.try_send(line);
         if self.tx.max_capacity() - self.tx.capacity() >= self.wake_at {
             self.writer.unpark();
         }
@@ -165,9 +105,9 @@ impl AccessLog {
     }
 }
 
-/// The writer: every [`WRITE_EVERY`] (or when unparked), one JSON line per queued record,
-/// then a flush; ends when every sender is gone and the queue is empty.
-fn write_lines(mut rx: mpsc::Receiver<AccessRecord>, out: Box<dyn Write + Send>) {
+/// The writer: every [`WRITE_EVERY`] (or when unparked), the queued lines (serialized by the
+/// workers), then a flush; ends when every sender is gone and the queue is empty.
+fn write_lines(mut rx: mpsc::Receiver<Vec<u8>>, out: Box<dyn Write + Send>) {
     let mut out = std::io::BufWriter::with_capacity(64 << 10, out);
     let mut failed = false;
     loop {
@@ -175,10 +115,8 @@ fn write_lines(mut rx: mpsc::Receiver<AccessRecord>, out: Box<dyn Write + Send>)
         let mut wrote = false;
         let closed = loop {
             match rx.try_recv() {
-                Ok(record) => {
-                    let result = serde_json::to_writer(&mut out, &record)
-                        .map_err(std::io::Error::from)
-                        .and_then(|()| out.write_all(b"\n"));
+                Ok(line) => {
+                    let result = out.write_all(&line);
                     report(&mut failed, result);
                     wrote = true;
                 }
@@ -288,51 +226,9 @@ fn percent_decode(text: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Now as RFC 3339 in UTC.
-pub fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn overrides_replace_only_their_fields() {
-        let mut record = AccessRecord {
-            path: "/users/alice".into(),
-            query: Some("token=abc".into()),
-            client_ip: "203.0.113.9".into(),
-            method: "GET".into(),
-            ..AccessRecord::default()
-        };
-        let context = HashMap::from([
-            ("access_log.path".to_owned(), "/users/:id".to_owned()),
-            ("access_log.query".to_owned(), "token=***".to_owned()),
-            ("access_log.method".to_owned(), "NOPE".to_owned()),
-            ("consumer".to_owned(), "bob".to_owned()),
-        ]);
-        record.apply_overrides(&context);
-        assert_eq!(record.path, "/users/:id");
-        assert_eq!(record.query.as_deref(), Some("token=***"));
-        assert_eq!(record.client_ip, "203.0.113.9");
-        assert_eq!(record.method, "GET");
-        assert_eq!(record.consumer, None);
-    }
-
-    #[test]
-    fn every_overridable_field_is_applied() {
-        for field in OVERRIDABLE {
-            let mut record = AccessRecord::default();
-            let context =
-                HashMap::from([(format!("{CONTEXT_PREFIX}{field}"), "masked".to_owned())]);
-            record.apply_overrides(&context);
-            let line = serde_json::to_value(&record).unwrap_or_default();
-            assert_eq!(line[field], "masked", "{field} was not overridden");
-        }
-    }
 
     #[test]
     fn api_keys_in_the_query_are_masked() {
@@ -348,15 +244,5 @@ mod tests {
             mask_query("a=1&b=2", &names),
             std::borrow::Cow::Borrowed("a=1&b=2")
         ));
-    }
-
-    #[test]
-    fn timestamps_are_rfc3339_utc() {
-        let ts = now_rfc3339();
-        assert!(ts.ends_with('Z'));
-        assert!(
-            time::OffsetDateTime::parse(&ts, &time::format_description::well_known::Rfc3339)
-                .is_ok()
-        );
     }
 }

@@ -92,9 +92,14 @@ impl TraceContext {
 
     /// The trace id as 32 lower-case hex digits.
     pub fn trace_id_hex(&self) -> String {
+        String::from_utf8_lossy(&self.trace_id_hex_bytes()).into_owned()
+    }
+
+    /// [`Self::trace_id_hex`] without a string of its own (the access log keeps it per request).
+    pub fn trace_id_hex_bytes(&self) -> [u8; 32] {
         let mut hex = [0; 32];
         write_hex(&mut hex, self.trace_id);
-        String::from_utf8_lossy(&hex).into_owned()
+        hex
     }
 
     /// `00-TRACE-SPAN-FLAGS`: the `traceparent` sent upstream, naming the gateway's span.

@@ -27,34 +27,17 @@ pub(super) fn access_record<B>(
     table: &RoutingTable,
     peer: IpAddr,
     req: &Request<B>,
-    request_id: &str,
+    request_id: &Arc<str>,
     trace_context: &TraceContext,
 ) -> AccessRecord {
-    let header = |name: http::header::HeaderName| {
-        req.headers()
-            .get(name)
-            .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-    };
-    AccessRecord {
-        timestamp: crate::access_log::now_rfc3339(),
-        request_id: request_id.to_owned(),
-        trace_id: trace_context.trace_id_hex(),
-        method: req.method().as_str().to_owned(),
-        path: req.uri().path().to_owned(),
-        // API keys passed in the query never reach the log file.
-        query: req
-            .uri()
-            .query()
-            .map(|q| crate::access_log::mask_query(q, table.secret_query_params()).into_owned()),
-        client_ip: table
-            .client_policy()
-            .origin(peer, req.headers())
-            .client_ip
-            .to_string(),
-        user_agent: header(http::header::USER_AGENT),
-        referer: header(http::header::REFERER),
-        ..AccessRecord::default()
-    }
+    let client_ip = table.client_policy().origin(peer, req.headers()).client_ip;
+    AccessRecord::new(
+        req,
+        request_id.clone(),
+        trace_context.trace_id_hex_bytes(),
+        client_ip,
+        table.secret_query_params(),
+    )
 }
 
 /// The request as plugins see it.

@@ -34,7 +34,7 @@ use super::upstream::forward::{Client, Framing, StateHeaders, upstream_request};
 use super::upstream::replay::{AttemptBodies, ReplaySource};
 use super::upstream::{Clients, retry};
 use super::upstream_failure;
-use crate::access_log::{AccessLog, AccessRecord};
+use crate::access_log::{AccessLog, AccessRecord, Outcome as AccessOutcome};
 use crate::chain::{Flow, LogEntry, RequestOutcome, RequestState, ResponseState};
 use crate::path::normalize_path;
 use crate::telemetry::{TraceContext, Tracer};
@@ -622,18 +622,20 @@ impl<'t> Exchange<'t> {
             if let (Some(name), Some(took)) = (&upstream_name, upstream_time) {
                 metrics::record_upstream(route.as_deref(), name, took);
             }
-            if let Some((sink, mut record)) = access.map(|a| *a) {
-                record.route = route.as_deref().map(str::to_owned);
-                record.consumer = consumer;
-                record.status = status.as_u16();
-                record.request_bytes = request_body.bytes();
-                record.response_bytes = sent;
-                record.duration_ms = millis(elapsed);
-                record.upstream_ms = upstream_time.map(millis);
-                record.upstream = upstream_name;
-                record.upstream_target = upstream.clone();
-                record.apply_overrides(&log_context);
-                sink.send(record);
+            if let Some(access) = access {
+                let (sink, record) = &*access;
+                let outcome = AccessOutcome {
+                    route: route.as_deref(),
+                    consumer: consumer.as_deref(),
+                    status: status.as_u16(),
+                    request_bytes: request_body.bytes(),
+                    response_bytes: sent,
+                    duration_ms: millis(elapsed),
+                    upstream_ms: upstream_time.map(millis),
+                    upstream: upstream_name.as_deref(),
+                    upstream_target: upstream.as_deref(),
+                };
+                sink.send(record.line(&outcome, &log_context));
             }
             if let Some((chain, state)) = log {
                 let entry = LogEntry {
