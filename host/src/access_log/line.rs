@@ -104,7 +104,6 @@ impl AccessRecord {
                 Err(_) => 0,
             }
         };
-        let lossy = |v: &HeaderValue| String::from_utf8_lossy(v.as_bytes()).into_owned();
         let mut line = Line {
             timestamp: std::str::from_utf8(timestamp.get(..written).unwrap_or_default())
                 .unwrap_or_default(),
@@ -116,14 +115,8 @@ impl AccessRecord {
             query: self.masked_query.as_deref().or(self.uri.query()),
             client_ip: Text::Ip(self.client_ip),
             consumer: outcome.consumer,
-            user_agent: self.user_agent.as_ref().map(|v| match v.to_str() {
-                Ok(text) => Cow::Borrowed(text),
-                Err(_) => Cow::Owned(lossy(v)),
-            }),
-            referer: self.referer.as_ref().map(|v| match v.to_str() {
-                Ok(text) => Cow::Borrowed(text),
-                Err(_) => Cow::Owned(lossy(v)),
-            }),
+            user_agent: self.user_agent.as_ref().map(header_text),
+            referer: self.referer.as_ref().map(header_text),
             status: outcome.status,
             request_bytes: outcome.request_bytes,
             response_bytes: outcome.response_bytes,
@@ -142,6 +135,12 @@ impl AccessRecord {
         out.push(b'\n');
         out
     }
+}
+
+/// A header value as text: borrowed when it is UTF-8 (almost always); invalid bytes become
+/// U+FFFD.
+fn header_text(value: &HeaderValue) -> Cow<'_, str> {
+    String::from_utf8_lossy(value.as_bytes())
 }
 
 /// One line as written, field order included (operators' parsers may rely on it).
