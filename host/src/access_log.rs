@@ -99,7 +99,7 @@ impl AccessLog {
         }
     }
 
-    /// Records dropped so far because the queue was full.
+    /// Lines dropped so far because the queue was full.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
